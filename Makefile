@@ -1,0 +1,52 @@
+# ytrec — the two commands are `make run` and `make test`; both build .venv from the pinned files first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PRESET ?= small
+
+.PHONY: help run test lint unit notebook-tests lab clean-notebooks lock clean
+
+help:
+	@echo "make run              execute every notebook at PRESET=$(PRESET); report in build/index.html"
+	@echo "make test             ruff, unit tests, then every notebook at the ci preset (what CI runs)"
+	@echo "make lab              JupyterLab on notebooks/"
+	@echo "make clean-notebooks  strip outputs and execution counts (before committing)"
+
+# The virtual environment, rebuilt when the pinned versions or the package metadata change.
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m ytrec_lib run-notebooks --preset $(PRESET)
+
+lint: $(STAMP)
+	$(BIN)/ruff check ytrec_lib tests
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit -q
+
+notebook-tests: $(STAMP)
+	$(BIN)/python -m pytest tests/notebooks -q
+
+test: lint unit notebook-tests
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+clean-notebooks: $(STAMP)
+	$(BIN)/python -m ytrec_lib strip-notebooks
+
+# Regenerate requirements.lock from a fresh environment (maintainers only).
+lock:
+	rm -rf /tmp/ytrec-lock-venv && $(PYTHON) -m venv /tmp/ytrec-lock-venv
+	/tmp/ytrec-lock-venv/bin/pip install --quiet torch==2.13.0 -e '.[dev]'
+	{ echo "# Exact versions that install on Python 3.11 (torch: the CPU build on this machine's disk)."; \
+	  echo "# Regenerate with: make lock"; \
+	  /tmp/ytrec-lock-venv/bin/pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu/torch==\1/'; } > requirements.lock
+
+clean:
+	rm -rf build

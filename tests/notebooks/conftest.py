@@ -1,0 +1,38 @@
+"""Notebook tests: execute each notebook once per session at the ci preset, then assert on its results.
+
+The notebooks run through the real runner (papermill + a kernel) into ``build/test`` (or
+``$YTREC_TEST_BUILD_DIR``), so a test run does not overwrite what ``make run`` published.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ytrec_lib import report, runner
+
+TEST_PRESET = "ci"
+
+
+@pytest.fixture(scope="session")
+def notebook_build() -> Path:
+    return Path(os.environ.get("YTREC_TEST_BUILD_DIR", report.REPO_ROOT / "build" / "test")).resolve()
+
+
+@pytest.fixture(scope="session")
+def notebook_results(notebook_build: Path) -> Callable[[str], dict[str, Any]]:
+    """``notebook_results("03_candidate_generation")``: run it at the ci preset (once), return its results."""
+    done: dict[str, dict[str, Any]] = {}
+
+    def run(stem: str) -> dict[str, Any]:
+        if stem not in done:
+            status = runner.run_notebooks(TEST_PRESET, only=[stem], build=notebook_build, html=False)
+            assert status == 0, f"{stem} failed at the {TEST_PRESET} preset (see the error above)"
+            done[stem] = report.load(stem, notebook_build / "results")
+        return done[stem]
+
+    return run

@@ -1,0 +1,42 @@
+"""Committed notebooks carry no outputs and no execution counts, and follow the skeleton."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from ytrec_lib import course, notebooks, runner
+
+NOTEBOOKS = runner.list_notebooks()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_stripped(path):
+    assert notebooks.dirty_cells(path) == [], f"run `make clean-notebooks` before committing {path.name}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_skeleton(path):
+    params = runner.notebook_parameters(path)
+    assert {"PRESET", "SEED"} <= set(params), f"{path.name}: parameters cell must define PRESET and SEED"
+    assert params["PRESET"] == runner.DEFAULT_PRESET
+    source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
+    assert f'report.use_notebook("{path.stem}")' in source
+    assert "## Summary" in source and "## Exercises" in source and "## References" in source
+
+
+def test_strip_removes_outputs(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("1 + 1")
+    cell.execution_count = 3
+    cell.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "2"}, execution_count=3)]
+    nb.cells = [cell]
+    nbformat.write(nb, tmp_path / "00_x.ipynb")
+    assert notebooks.dirty_cells(tmp_path / "00_x.ipynb") == [0]
+    assert notebooks.strip_all(tmp_path) == ["00_x"]
+    assert notebooks.dirty_cells(tmp_path / "00_x.ipynb") == []
+
+
+def test_course_map_lists_every_notebook_on_disk():
+    mapped = {c.stem for c in course.CHAPTERS}
+    assert {p.stem for p in NOTEBOOKS} <= mapped

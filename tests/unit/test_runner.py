@@ -1,0 +1,121 @@
+"""The notebook runner, executed for real (papermill + a kernel) on tiny notebooks made here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from ytrec_lib import cli, html_report, report, runner
+
+
+def make_notebook(folder: Path, stem: str, body: str, params: str = 'PRESET = "small"\nSEED = 0') -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nb.cells = [
+        nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("from ytrec_lib import report"),
+        nbformat.v4.new_code_cell(body),
+    ]
+    path = folder / f"{stem}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def books(tmp_path, monkeypatch):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", folder)
+    monkeypatch.setattr(runner, "known_presets", lambda: ["tiny", "ci", "small", "large"])
+    return folder
+
+
+def test_success_publishes_notebook_results_and_html(books, tmp_path, capsys):
+    make_notebook(books, "00_first", 'report.record("preset_seen", PRESET)\nreport.record("seed", SEED)')
+    build = tmp_path / "build"
+    status = runner.run_notebooks("ci", params=["SEED=7"], build=build)
+    assert status == 0
+    assert report.load("00_first", build / "results") == {"preset_seen": "ci", "seed": 7}
+    executed = nbformat.read(build / "notebooks" / "00_first.ipynb", as_version=4)
+    assert executed.cells[-1].execution_count is not None
+    index = (build / "index.html").read_text()
+    assert "html/00_first.html" in index and "preset_seen" in index
+    assert (build / "html" / "00_first.html").exists()
+    out = capsys.readouterr().out
+    assert "[1/1] 00_first done in" in out and "index.html" in out
+
+
+def test_failure_names_notebook_and_cell_and_leaves_build_untouched(books, tmp_path, capsys):
+    make_notebook(books, "00_ok", 'report.record("x", 1)')
+    make_notebook(books, "01_bad", 'report.record("half", 1)\nraise ValueError("boom here")')
+    make_notebook(books, "02_never", 'report.record("y", 2)')
+    build = tmp_path / "build"
+    assert runner.run_notebooks("ci", build=build) == 1
+    err = capsys.readouterr().err
+    assert "01_bad failed" in err
+    assert "cell In [4] ('report.record(\"half\", 1)'): ValueError: boom here" in err
+    assert report.load_all(build / "results") == {"00_ok": {"x": 1}}  # nothing of 01 or 02
+    assert not (build / "notebooks" / "01_bad.ipynb").exists()
+
+
+def test_timeout_stops_the_notebook(books, tmp_path, capsys, monkeypatch):
+    make_notebook(books, "00_slow", "import time\ntime.sleep(60)")
+    monkeypatch.setattr(runner, "TIMEOUT_S", {"00_slow": 8})
+    assert runner.run_notebooks("ci", build=tmp_path / "build", html=False) == 1
+    assert "timed out after 8 s" in capsys.readouterr().err
+    assert not (tmp_path / "build").exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"preset": "huge"}, "unknown preset 'huge'; choose from: tiny, ci, small, large"),
+        ({"params": ["EPOCHS=3"]}, "00_first has no parameter EPOCHS"),
+        ({"params": ["not a param"]}, "write it as NAME=VALUE"),
+        ({"only": ["07"]}, "--only 07: no such notebook; choose from: 00_first"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_writes_nothing(books, tmp_path, capsys, kwargs, message):
+    make_notebook(books, "00_first", 'report.record("x", 1)')
+    build = tmp_path / "build"
+    assert runner.run_notebooks(**{"preset": "ci", **kwargs}, build=build) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err
+    assert not build.exists()
+
+
+def test_parameters_cell_is_required(books):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("X = 1")]
+    nbformat.write(nb, books / "00_untagged.ipynb")
+    with pytest.raises(runner.RunError, match="exactly one code cell tagged 'parameters'"):
+        runner.notebook_parameters(books / "00_untagged.ipynb")
+
+
+def test_parse_param_values():
+    assert runner.parse_param("EPOCHS=3") == ("EPOCHS", 3)
+    assert runner.parse_param("LR=1e-3") == ("LR", 0.001)
+    assert runner.parse_param("PRESET=ci") == ("PRESET", "ci")
+    assert runner.parse_param("DIMS=[8, 16]") == ("DIMS", [8, 16])
+
+
+def test_select_by_number_or_stem(books):
+    for stem in ("00_a", "01_b", "02_c"):
+        make_notebook(books, stem, "pass")
+    assert [p.stem for p in runner.select_notebooks(["02", "00_a"])] == ["00_a", "02_c"]
+
+
+def test_results_command_prints_one_json_object(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("YTREC_RESULTS_DIR", str(tmp_path))
+    report.record("k", 0.5, notebook="03_x")
+    report.record("by_alpha", {0.75: 0.3}, notebook="02_y")
+    assert cli.main(["results", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"02_y": {"by_alpha": {"0.75": 0.3}}, "03_x": {"k": 0.5}}
+
+
+def test_index_html_escapes_and_formats():
+    page = html_report.index_html({"01_x": {"a<b": 0.123456, "m": {"x": 1}}}, ["01_x"])
+    assert "a&lt;b" in page and "0.1235" in page and "html/01_x.html" in page

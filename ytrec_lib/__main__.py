@@ -1,0 +1,7 @@
+"""``python -m ytrec_lib``: see :mod:`ytrec_lib.cli`."""
+
+import sys
+
+from ytrec_lib.cli import main
+
+sys.exit(main())

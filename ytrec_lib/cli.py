@@ -1,0 +1,108 @@
+"""``python -m ytrec_lib COMMAND``: run the notebooks, read their results, generate data, benchmark.
+
+Commands:
+  run-notebooks   execute notebooks in order at a preset, publish them and an HTML report in build/
+  results         print every recorded result (``--json`` for one JSON object)
+  strip-notebooks remove outputs and execution counts from notebooks/ (what gets committed)
+  generate        generate (or load from the cache) a preset's dataset and print its table sizes
+  bench-ann       the approximate-nearest-neighbour benchmark (see ytrec_lib.ann_bench)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ytrec_lib import report
+
+
+def _run_notebooks(args: argparse.Namespace) -> int:
+    from ytrec_lib import runner
+
+    return runner.run_notebooks(args.preset, args.only, args.param,
+                                Path(args.build) if args.build else None, html=not args.no_html)
+
+
+def _results(args: argparse.Namespace) -> int:
+    results = report.load_all()
+    if args.json:
+        print(json.dumps(results, indent=2, sort_keys=True))
+        return 0
+    if not results:
+        print(f"No results in {report.results_dir()}; run `make run` or `make test` first.")
+    for stem, values in results.items():
+        print(stem)
+        for key, value in values.items():
+            print(f"  {key:40s} {json.dumps(value)[:100]}")
+    return 0
+
+
+def _strip(args: argparse.Namespace) -> int:
+    from ytrec_lib import notebooks
+
+    changed = notebooks.strip_all()
+    print(f"stripped {len(changed)} notebook(s)" + (": " + ", ".join(changed) if changed else ""))
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from ytrec_lib.data import datasets
+
+    ds = datasets.load(args.preset, seed=args.seed)
+    for name in ("users", "videos", "impressions", "searches"):
+        table = getattr(ds, name)
+        print(f"{name:12s} {0 if table is None else len(table):>12,d} rows")
+    return 0
+
+
+def _bench_ann(argv: list[str]) -> int:
+    from ytrec_lib import ann_bench
+
+    return ann_bench.main(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m ytrec_lib``."""
+    parser = argparse.ArgumentParser(prog="python -m ytrec_lib", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run-notebooks", help="execute notebooks in order and write build/")
+    run.add_argument("--preset", default="small", help="data preset or dataset name (default: small)")
+    run.add_argument("--only", action="append", metavar="NN",
+                     help="run only this notebook (number like 03, or its stem); repeatable")
+    run.add_argument("--param", action="append", metavar="NAME=VALUE",
+                     help="set a name defined in the notebook's parameters cell; repeatable")
+    run.add_argument("--build", help="output folder (default: build/, or $YTREC_BUILD_DIR)")
+    run.add_argument("--no-html", action="store_true", help="skip the HTML report")
+    run.set_defaults(func=_run_notebooks)
+
+    res = sub.add_parser("results", help="print every recorded result")
+    res.add_argument("--json", action="store_true", help="one JSON object {notebook: {key: value}}")
+    res.set_defaults(func=_results)
+
+    strip = sub.add_parser("strip-notebooks", help="remove outputs and execution counts")
+    strip.set_defaults(func=_strip)
+
+    gen = sub.add_parser("generate", help="generate or load a preset's dataset")
+    gen.add_argument("--preset", default="small")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.set_defaults(func=_generate)
+
+    sub.add_parser("bench-ann", help="ANN benchmark; `bench-ann --help` for its options", add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "bench-ann":
+        return _bench_ann(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, KeyError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1

@@ -1,0 +1,249 @@
+"""Named datasets as :class:`Dataset` objects, generated once and cached under ``data/``.
+
+``datasets.load("ci", seed=0)`` simulates the ``ci`` preset (or reads it from the cache
+``data/ci-seed0-v<GENERATOR_VERSION>/``). The cache folder is written to a temporary folder and
+renamed into place, with a manifest holding each file's size and SHA-256; a missing, partial or
+corrupt cache is detected on load and rebuilt. ``$YTREC_DATA_DIR`` moves the cache root.
+
+Tables are stored as ``.npz`` column files (no pyarrow needed); ragged columns (token lists) are
+stored as a flat value array plus offsets, and nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import presets
+from .presets import SimConfig, preset_config
+from .simulator import GENERATOR_VERSION, SimOutput, Truth, World, simulate, split_ragged
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TABLES = ("users", "videos", "impressions", "searches")
+_MANIFEST = "manifest.json"
+
+__all__ = ["Dataset", "load", "known_presets", "data_dir", "cache_path", "from_simulation"]
+
+
+@dataclass
+class Dataset:
+    """The four tables of a platform's log, its metadata and (for the simulator) the ground truth.
+
+    See ``docs/data_contract.md`` for the schema of every table.
+    """
+
+    users: pd.DataFrame
+    videos: pd.DataFrame
+    impressions: pd.DataFrame
+    searches: pd.DataFrame
+    meta: dict[str, Any]
+    truth: Truth | None = None
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def n_users(self) -> int:
+        return int(self.meta["n_users"])
+
+    @property
+    def n_videos(self) -> int:
+        return int(self.meta["n_videos"])
+
+    def watches(self) -> pd.DataFrame:
+        """The clicked impressions (a watch is a clicked impression), sorted by time."""
+        if "watches" not in self._cache:
+            w = self.impressions[self.impressions["clicked"].to_numpy()]
+            self._cache["watches"] = w.sort_values(["time", "session_id", "position"], kind="stable")
+        return self._cache["watches"]
+
+    def watch_sequences(self) -> list[np.ndarray]:
+        """Per user (index = user id), the watched video ids in time order: list of (n_u,) int64."""
+        w = self.watches()
+        order = np.lexsort((w["time"].to_numpy(), w["user_id"].to_numpy()))
+        vids = w["video_id"].to_numpy()[order].astype(np.int64)
+        counts = np.bincount(w["user_id"].to_numpy(), minlength=self.n_users)
+        return np.split(vids, np.cumsum(counts)[:-1])
+
+    def search_token_sequences(self) -> list[np.ndarray]:
+        """One int32 array of token ids per search session (time order)."""
+        return [np.asarray(t, dtype=np.int32) for t in self.searches["tokens"]]
+
+    def __repr__(self) -> str:
+        m = self.meta
+        return (f"Dataset({m.get('name')!r}, seed={m.get('seed')}, users={len(self.users):,}, "
+                f"videos={len(self.videos):,}, impressions={len(self.impressions):,}, "
+                f"watches={int(self.impressions['clicked'].sum()):,}, searches={len(self.searches):,})")
+
+
+def known_presets() -> list[str]:
+    """Every name :func:`load` accepts."""
+    return presets.known_presets()
+
+
+def data_dir() -> Path:
+    """The cache root: ``$YTREC_DATA_DIR`` or ``<repo>/data``."""
+    env = os.environ.get("YTREC_DATA_DIR")
+    return Path(env).expanduser().resolve() if env else REPO_ROOT / "data"
+
+
+def cache_path(name: str, seed: int = 0, style: str = "ugc") -> Path:
+    """Folder of one cached dataset: ``<data_dir>/<name>[-studio]-seed<seed>-v<version>``."""
+    tag = name if style == "ugc" else f"{name}-{style}"
+    return data_dir() / f"{tag}-seed{seed}-v{GENERATOR_VERSION}"
+
+
+def from_simulation(out: SimOutput) -> Dataset:
+    """Wrap a :func:`simulator.simulate` output as a :class:`Dataset` (with its :class:`Truth`)."""
+    imp = out.impressions
+    clicked = imp["clicked"].to_numpy()
+    truth = Truth(out.world, imp["user_id"].to_numpy()[clicked], imp["video_id"].to_numpy()[clicked],
+                  imp["time"].to_numpy()[clicked])
+    return Dataset(users=out.users, videos=out.videos, impressions=out.impressions,
+                   searches=out.searches, meta=dict(out.meta), truth=truth)
+
+
+def _check_args(name: str, seed: int, style: str) -> None:
+    if name not in known_presets():
+        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(known_presets())}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if style not in presets.STYLES:
+        raise ValueError(f"unknown style {style!r}; use one of {', '.join(presets.STYLES)}")
+
+
+def load(name: str, seed: int = 0, *, cache: bool = True, progress: bool = True, style: str = "ugc",
+         config: SimConfig | None = None) -> Dataset:
+    """The dataset ``name`` (a preset of :func:`known_presets`) for ``seed``.
+
+    ``style="studio"`` gives the studio-style catalogue of the same size. With ``cache=True`` the
+    dataset is read from ``data/`` when a valid copy is there, else generated and stored; a damaged
+    copy is rebuilt. ``config`` replaces the preset's settings (never cached).
+    """
+    _check_args(name, seed, style)
+    if config is not None:
+        return from_simulation(simulate(config, int(seed), name=name, progress=progress))
+    cfg = preset_config(name, style)
+    path = cache_path(name, int(seed), style)
+    if cache and path.exists():
+        try:
+            return _read(path)
+        except (OSError, ValueError, KeyError) as err:
+            warnings.warn(f"cached dataset {path} is damaged ({err}); rebuilding it", stacklevel=2)
+    ds = from_simulation(simulate(cfg, int(seed), name=name, progress=progress))
+    if cache:
+        _write(ds, path, cfg)
+    return ds
+
+
+# --------------------------------------------------------------------------------------------
+# cache I/O
+# --------------------------------------------------------------------------------------------
+def _encode(df: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Columns of ``df`` as plain arrays (no objects), and how to decode each one."""
+    arrays, kinds = {}, {}
+    for col in df.columns:
+        s = df[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            arrays[f"{col}__codes"] = s.cat.codes.to_numpy()
+            arrays[f"{col}__categories"] = np.array([str(c) for c in s.cat.categories], dtype="U")
+            kinds[col] = "category"
+        elif s.dtype == object:
+            vals = [np.asarray(x, dtype=np.int32) for x in s.to_numpy()]
+            arrays[f"{col}__offsets"] = np.r_[0, np.cumsum([len(x) for x in vals])].astype(np.int64)
+            arrays[f"{col}__values"] = np.concatenate(vals) if vals else np.zeros(0, np.int32)
+            kinds[col] = "ragged"
+        else:
+            arrays[col] = s.to_numpy()
+            kinds[col] = "plain"
+    return arrays, kinds
+
+
+def _decode(z: np.lib.npyio.NpzFile, kinds: dict[str, str]) -> pd.DataFrame:
+    cols = {}
+    for col, kind in kinds.items():
+        if kind == "category":
+            cats = list(z[f"{col}__categories"])
+            cols[col] = pd.Categorical.from_codes(z[f"{col}__codes"], categories=cats)
+        elif kind == "ragged":
+            cols[col] = split_ragged(z[f"{col}__offsets"], z[f"{col}__values"])
+        else:
+            cols[col] = z[col]
+    return pd.DataFrame(cols)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write(ds: Dataset, path: Path, cfg: SimConfig) -> None:
+    """Write ``ds`` to ``path`` atomically: a temporary sibling folder renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp"))
+    try:
+        schema = {}
+        for table in TABLES:
+            arrays, kinds = _encode(getattr(ds, table))
+            np.savez(tmp / f"{table}.npz", **arrays)
+            schema[table] = [[col, kind] for col, kind in kinds.items()]   # keeps the column order
+        if ds.truth is not None:
+            np.savez(tmp / "world.npz", **ds.truth.world.arrays())
+        files = {p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in sorted(tmp.glob("*.npz"))}
+        manifest = dict(generator_version=GENERATOR_VERSION, meta=ds.meta, config=cfg.to_dict(),
+                        schema=schema, files=files,
+                        n_tokens=int(ds.truth.world.n_tokens) if ds.truth is not None else None)
+        (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        if path.exists():                 # a damaged copy: move it aside, then swap in the new one
+            trash = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old"))
+            os.replace(path, trash / "old")
+            shutil.rmtree(trash, ignore_errors=True)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _read(path: Path) -> Dataset:
+    """Read and verify a cached dataset; ``ValueError`` when anything is missing or altered."""
+    mpath = path / _MANIFEST
+    if not mpath.exists():
+        raise ValueError("no manifest (partial write)")
+    try:
+        manifest = json.loads(mpath.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"manifest is not valid JSON ({err})") from err
+    if manifest.get("generator_version") != GENERATOR_VERSION:
+        raise ValueError(f"generator version {manifest.get('generator_version')} != {GENERATOR_VERSION}")
+    for fname, info in manifest["files"].items():
+        f = path / fname
+        if not f.exists():
+            raise ValueError(f"{fname} is missing")
+        if f.stat().st_size != info["bytes"] or _sha256(f) != info["sha256"]:
+            raise ValueError(f"{fname} does not match its checksum")
+    tables = {}
+    for table in TABLES:
+        with np.load(path / f"{table}.npz", allow_pickle=False) as z:
+            tables[table] = _decode(z, dict(manifest["schema"][table]))
+    truth = None
+    if (path / "world.npz").exists():
+        cfg = SimConfig(**{**manifest["config"], "policy_mix": tuple(manifest["config"]["policy_mix"])})
+        with np.load(path / "world.npz", allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        world = World(cfg=cfg, n_tokens=int(manifest["n_tokens"]), **arrays)
+        imp = tables["impressions"]
+        c = imp["clicked"].to_numpy()
+        truth = Truth(world, imp["user_id"].to_numpy()[c], imp["video_id"].to_numpy()[c],
+                      imp["time"].to_numpy()[c])
+    return Dataset(meta=manifest["meta"], truth=truth, **tables)

@@ -1,0 +1,331 @@
+"""Tests of ytrec_lib.candidate: shapes, softmax = inner product, cold start, training, checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ytrec_lib.candidate import (
+    CandidateModel,
+    Proposal,
+    TrainConfig,
+    batch_loss,
+    evaluate_recall,
+    inner_product_scores,
+    load_checkpoint,
+    sampled_softmax_loss,
+    save_checkpoint,
+    softmax_step_time,
+    synthetic_batch,
+    top_k,
+    train_candidate,
+)
+from ytrec_lib.features import FeatureBuilder, FeatureEncoder, FeatureSpec, feature_set
+
+N_CLUSTERS, PER_CLUSTER = 6, 10
+N_VIDEOS, N_TOKENS, N_REGIONS = N_CLUSTERS * PER_CLUSTER, 12, 4
+
+
+def planted_task(n_users: int = 240, seed: int = 0):
+    """Users belong to a cluster of 10 videos and watch 8 of them in random order; each watch after the
+    first is a training example (label = that watch, history = the watches before it)."""
+    rng = np.random.default_rng(seed)
+    cluster = np.arange(n_users) % N_CLUSTERS
+    vids = np.stack([rng.permutation(PER_CLUSTER)[:8] + PER_CLUSTER * c for c in cluster])  # (U, 8)
+    watches = pd.DataFrame({
+        "user_id": np.repeat(np.arange(n_users), 8),
+        "time": np.tile(np.arange(8, dtype=float), n_users),
+        "video_id": vids.ravel(),
+    })
+    users = pd.DataFrame({"user_id": np.arange(n_users), "region": cluster % N_REGIONS,
+                          "age": rng.uniform(15, 70, n_users), "gender": rng.integers(0, 2, n_users)})
+    searches = pd.DataFrame({"user_id": np.arange(n_users), "time": np.full(n_users, 0.5),
+                             "tokens": [np.array([c % N_TOKENS, 2 * c % N_TOKENS]) for c in cluster]})
+    ex = watches[watches["time"] >= 1]
+    return users, watches, searches, ex
+
+
+def planted_features(spec: FeatureSpec | None = None, seed: int = 0):
+    users, watches, searches, ex = planted_task(seed=seed)
+    enc = FeatureEncoder.fit(users, N_VIDEOS, N_TOKENS, N_REGIONS, spec, window=(0.0, 8.0))
+    fb = FeatureBuilder.from_tables(enc, watches, users, searches)
+    feats = fb.examples(ex["user_id"], ex["time"], window_end=8.0)
+    return fb, feats, ex["video_id"].to_numpy()
+
+
+def small_model(**kw) -> CandidateModel:
+    args = {"n_videos": N_VIDEOS, "n_tokens": N_TOKENS, "n_regions": N_REGIONS, "dim": 8, "tower": (32, 16)}
+    return CandidateModel(**(args | kw))
+
+
+QUICK = TrainConfig(epochs=6, batch_size=64, lr=1e-2, seed=0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models train faster on one thread (no thread hand-offs), and CI machines are shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("tower", [(), (16,), (32, 16), (64, 32, 16), (64, 32, 16, 8)])
+def test_shapes_for_depth_0_to_4(tower):
+    _, feats, _ = planted_features()
+    model = small_model(tower=tower)
+    batch = feats.batch(np.arange(5))
+    m = tower[-1] if tower else 8 + 8 + 8 + FeatureSpec().n_dense
+    assert model.m == m
+    assert model.user_embeddings(batch).shape == (5, m)
+    assert model(batch).shape == (5, N_VIDEOS)
+    assert model.video_embeddings().shape == (N_VIDEOS, m)
+    u, v = model.augmented_embeddings(batch)
+    assert u.shape == (5, m + 1) and v.shape == (N_VIDEOS, m + 1)
+    assert (u[:, -1] == 1).all()
+    assert torch.equal(v[:, -1], model.output.bias.detach())
+    if tower:
+        assert (model.user_embeddings(batch) >= 0).all()  # the last layer is a ReLU
+
+
+def test_augmented_inner_products_reproduce_the_logits():
+    _, feats, _ = planted_features()
+    model = small_model()
+    with torch.no_grad():
+        model.output.bias.normal_()
+    batch = feats.batch(np.arange(50))
+    u, v = model.augmented_embeddings(batch)
+    np.testing.assert_allclose(inner_product_scores(u, v), model.logits64(batch).numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(model(batch).detach().numpy(), model.logits64(batch).numpy(), atol=1e-5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n_videos=st.integers(2, 40),
+    depth=st.integers(0, 3),
+    k=st.integers(1, 40),
+    n_dupes=st.integers(0, 5),
+)
+def test_top_k_by_softmax_equals_top_k_by_inner_product(seed, n_videos, depth, k, n_dupes):
+    """On random small models (with some duplicated video columns, i.e. exact ties), the top-k by
+    softmax probability equals the top-k by inner product over the augmented embeddings, in order."""
+    k = min(k, n_videos)
+    model = CandidateModel(n_videos, 5, 3, dim=4, tower=(8,) * depth, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        model.output.bias.copy_(torch.randn(n_videos, generator=g))
+        for _ in range(n_dupes):  # video j becomes an exact copy of video i: a tie
+            i, j = torch.randint(0, n_videos, (2,), generator=g).tolist()
+            model.output.weight[j] = model.output.weight[i]
+            model.output.bias[j] = model.output.bias[i]
+    batch, _ = synthetic_batch(n_videos, 5, 3, model.spec, 7, seed=seed)
+    by_softmax = top_k(model.probabilities(batch).numpy(), k)
+    u, v = model.augmented_embeddings(batch)
+    by_inner = top_k(inner_product_scores(u, v), k)
+    np.testing.assert_array_equal(by_softmax, by_inner)
+    np.testing.assert_array_equal(model.recommend(batch, k), by_inner)
+
+
+def test_ties_go_to_the_lower_id():
+    scores = np.array([[0.1, 0.5, 0.5, 0.2, 0.5]])
+    assert top_k(scores, 3).tolist() == [[1, 2, 4]]
+    assert top_k(scores, 3, exclude=[np.array([2])]).tolist() == [[1, 4, 3]]
+    assert top_k(scores, 2, exclude=np.array([[1, -1, 99]])).tolist() == [[2, 4]]
+    assert top_k(scores, 3, exclude=[np.array([0, 1, 2, 3])]).tolist() == [[4, -1, -1]]
+    with pytest.raises(ValueError, match="k must be"):
+        top_k(scores, 6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 1000), st.integers(1, 30), st.integers(1, 30))
+def test_top_k_matches_a_brute_force_reference(seed, n, k):
+    k = min(k, n)
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 4, size=(3, n)).astype(float)  # many ties
+    ex = [rng.choice(n, size=rng.integers(0, n), replace=False) for _ in range(3)]
+    got = top_k(scores, k, exclude=ex)
+    for r in range(3):
+        keep = sorted((j for j in range(n) if j not in set(ex[r].tolist())), key=lambda j: (-scores[r, j], j))
+        assert got[r].tolist() == (keep + [-1] * n)[:k]
+
+
+def test_cold_start_and_unknown_user_still_get_a_valid_prediction():
+    fb, _, _ = planted_features()
+    model = small_model()
+    feats = fb.examples([0, 10_000], [0.0, 3.0])  # user 0 before any watch; user 10000 unknown
+    probs = model.probabilities(feats.batch())
+    assert probs.shape == (2, N_VIDEOS)
+    assert torch.isfinite(probs).all()
+    np.testing.assert_allclose(probs.sum(1).numpy(), 1.0, rtol=1e-12)
+    rec = model.recommend(feats.batch(), 5)
+    assert rec.shape == (2, 5) and len(set(rec[0].tolist())) == 5
+
+
+def test_watches_only_model_with_empty_history_still_predicts():
+    fb, _, _ = planted_features(feature_set("watches"))
+    model = small_model(spec=feature_set("watches"))
+    probs = model.probabilities(fb.examples([0], [0.0]).batch())  # no history, no demographics
+    assert torch.isfinite(probs).all() and probs.sum().item() == pytest.approx(1.0)
+
+
+def test_raw_out_of_range_ids_are_refused_with_a_clear_error():
+    model = small_model()
+    batch, _ = synthetic_batch(N_VIDEOS, N_TOKENS, N_REGIONS, model.spec, 3)
+    batch["watch_ids"][0, 0] = N_VIDEOS + 5
+    with pytest.raises(ValueError, match="map_unknown"):
+        model(batch)
+    batch["watch_ids"][0, 0] = N_VIDEOS  # the padding index itself is fine
+    assert torch.isfinite(model(batch)).all()
+
+
+def test_padding_row_is_zero_and_left_out_of_the_mean():
+    model = small_model()
+    w = model.watch_emb.weight.detach()
+    assert (w[N_VIDEOS] == 0).all()
+    bag = model.watch_emb(torch.tensor([[3, 4, N_VIDEOS, N_VIDEOS]])).detach()
+    np.testing.assert_allclose(bag[0].numpy(), ((w[3] + w[4]) / 2).numpy(), rtol=1e-6)
+
+
+def test_training_beats_random_on_a_planted_task():
+    _, feats, labels = planted_features()
+    model = small_model()
+    before = evaluate_recall(model, feats, labels, k=10, exclude_watched=False)
+    train_candidate(model, feats, labels, QUICK, progress=False)
+    after = evaluate_recall(model, feats, labels, k=10, exclude_watched=False)
+    assert after > 0.8 > 3 * (10 / N_VIDEOS)  # each cluster's 10 videos fill the top 10; random gets 1/6
+    assert after > before + 0.3
+
+
+def test_sampled_softmax_loss_decreases_and_learns():
+    _, feats, labels = planted_features()
+    model = small_model()
+    cfg = TrainConfig(loss="sampled", n_negatives=15, proposal="popularity", epochs=6, batch_size=64,
+                      lr=1e-2, seed=1)
+    hist = train_candidate(model, feats, labels, cfg, progress=False)
+    losses = [e["loss"] for e in hist.epochs]
+    assert losses[-1] < 0.6 * losses[0]
+    assert evaluate_recall(model, feats, labels, k=10, exclude_watched=False) > 0.6
+
+
+def test_sampled_softmax_gives_gradients_only_to_sampled_rows():
+    model = small_model()
+    batch, labels = synthetic_batch(N_VIDEOS, N_TOKENS, N_REGIONS, model.spec, 8)
+    cfg = TrainConfig(loss="sampled", n_negatives=5, proposal="uniform")
+    gen = torch.Generator().manual_seed(0)
+    batch_loss(model, batch, labels, cfg, Proposal(N_VIDEOS), gen).backward()
+    grad = model.output.weight.grad
+    assert grad.is_sparse
+    touched = set(grad.coalesce().indices()[0].tolist())
+    negatives = Proposal(N_VIDEOS).sample(5, torch.Generator().manual_seed(0)).tolist()
+    assert touched == set(labels.tolist()) | set(negatives)
+
+
+def test_sampled_softmax_loss_matches_a_naive_reference():
+    g = torch.Generator().manual_seed(0)
+    u, w, b = torch.randn(4, 3, generator=g), torch.randn(9, 3, generator=g), torch.randn(9, generator=g)
+    pos, neg = torch.tensor([0, 2, 5, 5]), torch.tensor([2, 7, 8])
+    lq = torch.log(torch.full((9,), 1 / 9.0)) + torch.linspace(-0.5, 0.5, 9)
+    got = sampled_softmax_loss(u, w, b, pos, neg, lq[pos], lq[neg])
+    ref = 0.0
+    for i in range(4):
+        cand = [int(pos[i])] + [int(j) for j in neg if int(j) != int(pos[i])]
+        logits = torch.stack([u[i] @ w[j] + b[j] - lq[j] for j in cand])
+        ref += -torch.log_softmax(logits, 0)[0]
+    assert got.item() == pytest.approx(ref.item() / 4, rel=1e-5)
+    # uniform proposal: the correction shifts every logit equally, so it changes nothing
+    uq = torch.full((9,), -np.log(9.0))
+    a = sampled_softmax_loss(u, w, b, pos, neg, uq[pos], uq[neg], logq_correction=True)
+    c = sampled_softmax_loss(u, w, b, pos, neg, uq[pos], uq[neg], logq_correction=False)
+    assert a.item() == pytest.approx(c.item(), rel=1e-6)
+
+
+def test_proposal_samples_follow_popularity():
+    counts = np.array([0, 10, 30, 59], dtype=float)
+    p = Proposal(4, "popularity", counts)
+    ids = p.sample(200_000, torch.Generator().manual_seed(0)).numpy()
+    q = (counts + 1) / (counts + 1).sum()
+    np.testing.assert_allclose(np.bincount(ids, minlength=4) / len(ids), q, atol=0.005)
+    np.testing.assert_allclose(p.log_q(torch.arange(4)).numpy(), np.log(q), rtol=1e-6)
+    u = Proposal(5).sample(50_000, torch.Generator().manual_seed(1)).numpy()
+    assert set(u.tolist()) == set(range(5))
+    with pytest.raises(ValueError, match="counts"):
+        Proposal(4, "popularity")
+
+
+def test_training_is_deterministic_for_a_seed():
+    _, feats, labels = planted_features()
+    cfg = TrainConfig(loss="sampled", n_negatives=10, epochs=2, batch_size=64, seed=3)
+    states = []
+    for seed in (0, 0, 1):
+        model = small_model(seed=seed)
+        train_candidate(model, feats, labels, cfg, progress=False)
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    assert not torch.equal(states[0]["output.weight"], states[2]["output.weight"])
+
+
+def test_early_stopping_restores_the_best_epoch():
+    _, feats, labels = planted_features()
+    model = small_model()
+    cfg = TrainConfig(epochs=8, batch_size=64, lr=3e-2, patience=1, eval_k=5, exclude_watched=False)
+    hist = train_candidate(model, feats, labels, cfg, val=(feats, labels), progress=False)
+    recalls = [e["val_recall"] for e in hist.epochs]
+    assert hist.best_val_recall == max(recalls)
+    assert recalls[hist.best_epoch] == max(recalls)
+    assert evaluate_recall(model, feats, labels, k=5, exclude_watched=False) == pytest.approx(max(recalls))
+    assert len(hist.epochs) == 8 or recalls[-1] <= max(recalls)
+
+
+def test_frozen_pretrained_embeddings_stay_fixed():
+    _, feats, labels = planted_features()
+    init = np.random.default_rng(0).normal(size=(N_VIDEOS, 8)).astype(np.float32)
+    model = small_model(video_init=init, freeze_embeddings=True)
+    train_candidate(model, feats, labels, TrainConfig(epochs=1, batch_size=64), progress=False)
+    np.testing.assert_array_equal(model.watch_emb.weight[:N_VIDEOS].detach().numpy(), init)
+    tuned = small_model(video_init=init)
+    train_candidate(tuned, feats, labels, TrainConfig(epochs=1, batch_size=64), progress=False)
+    assert not np.array_equal(tuned.watch_emb.weight[:N_VIDEOS].detach().numpy(), init)
+    with pytest.raises(ValueError, match="video_init has shape"):
+        small_model(video_init=init[:, :3])
+
+
+def test_checkpoint_round_trip(tmp_path):
+    _, feats, _ = planted_features(feature_set("watches+searches"))
+    model = small_model(spec=feature_set("watches+searches"), tower=(16,), seed=4)
+    path = save_checkpoint(tmp_path / "m.pt", model, {"preset": "tiny", "epochs": 3})
+    loaded, extra = load_checkpoint(path)
+    assert extra == {"preset": "tiny", "epochs": 3}
+    assert loaded.spec == model.spec and loaded.hparams == model.hparams
+    batch = feats.batch(np.arange(10))
+    assert torch.equal(loaded(batch), model(batch))
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temp file left behind
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "bad.pt")
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_bad_configuration_gives_clear_errors():
+    with pytest.raises(ValueError, match="loss"):
+        TrainConfig(loss="hinge")
+    with pytest.raises(ValueError, match="every feature group off"):
+        small_model(spec=FeatureSpec(watches=False, searches=False, example_age=False, demographics=False))
+    with pytest.raises(ValueError, match="tower widths"):
+        small_model(tower=(8, 0))
+    _, feats, labels = planted_features()
+    with pytest.raises(ValueError, match="video ids"):
+        train_candidate(small_model(), feats, labels + N_VIDEOS, QUICK, progress=False)
+    with pytest.raises(ValueError, match="FeatureSpec"):
+        train_candidate(small_model(spec=feature_set("watches")), feats, labels, QUICK, progress=False)
+
+
+def test_step_time_function_runs_for_both_objectives():
+    for loss in ("full", "sampled"):
+        t = softmax_step_time(500, loss, batch_size=16, tower=(8,), n_negatives=20, n_steps=1)
+        assert np.isfinite(t) and t > 0

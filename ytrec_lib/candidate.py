@@ -1,0 +1,715 @@
+"""The candidate-generation model of Covington et al. (RecSys 2016, §3): a softmax over every video.
+
+Architecture (paper Figure 3)::
+
+    bag of watched videos -> EmbeddingBag(mean) (dim) --+
+    bag of search tokens  -> EmbeddingBag(mean) (dim) --+
+    region                -> Embedding (region_dim)  --+-> concat (d_in) -> [Linear -> ReLU] x depth -> u (m)
+    dense: age transforms, missing flag, gender, example age --+
+    logits = u @ W.T + b,  W (n_videos, m), b (n_videos,)   -- softmax over every video
+
+Serving view (paper §3.2, lecture "the m x n matrix"): the user embedding is ``u``, the last ReLU
+layer's output (m values); the video embeddings are the rows of ``W`` (= the columns of the m x n
+softmax matrix). Folding the bias in as one extra coordinate, user ``[u, 1]`` and video ``[v, b]``,
+makes the inner product equal the logit, so top-k by softmax probability = top-k by inner product.
+
+Training objectives: the full softmax (cross-entropy over all videos) and the sampled softmax with
+``k`` shared negatives from a uniform or popularity proposal and the logQ correction (Jean et al. 2015;
+Yi et al. 2019). In sampled mode only the rows of ``W`` that were sampled receive (sparse) gradients,
+which is what makes a million-class catalogue train fast.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ytrec_lib.features import ExampleFeatures, FeatureSpec
+
+CHECKPOINT_FORMAT = "ytrec-candidate-v1"
+DEFAULT_TOWER: tuple[int, ...] = (256, 128, 64)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The model
+# ----------------------------------------------------------------------------------------------------
+
+
+class CandidateModel(nn.Module):
+    """Bags + demographics + example age -> concat -> ReLU tower -> ``Linear(m, n_videos)`` -> softmax.
+
+    Args:
+        n_videos, n_tokens, n_regions: vocabulary sizes; each table gets one extra zero row, the
+            padding index (``n_videos``, ``n_tokens``, ``n_regions``) that unknown ids map to.
+        dim: width of the video and token embeddings.
+        tower: widths of the ReLU layers, 0 to any number of layers (default three: 256, 128, 64).
+            With no layers the user embedding is the concatenated input itself.
+        spec: which feature groups are fed (:class:`ytrec_lib.features.FeatureSpec`).
+        region_dim: width of the region embedding.
+        video_init, token_init: optional pretrained (n_videos, dim) / (n_tokens, dim) arrays (item2vec)
+            for the input tables; random N(0, 1/dim) otherwise.
+        freeze_embeddings: keep the (pretrained or random) input video and token tables fixed.
+        seed: seeds the parameter initialisation (the global torch RNG is left untouched).
+    """
+
+    def __init__(
+        self,
+        n_videos: int,
+        n_tokens: int,
+        n_regions: int,
+        dim: int = 32,
+        tower: Sequence[int] = DEFAULT_TOWER,
+        spec: FeatureSpec | None = None,
+        region_dim: int = 8,
+        video_init: np.ndarray | None = None,
+        token_init: np.ndarray | None = None,
+        freeze_embeddings: bool = False,
+        seed: int = 0,
+    ):
+        super().__init__()
+        spec = spec or FeatureSpec()
+        tower = tuple(int(w) for w in tower)
+        _check_sizes(n_videos=n_videos, n_tokens=n_tokens, n_regions=n_regions, dim=dim,
+                     region_dim=region_dim)
+        if any(w < 1 for w in tower):
+            raise ValueError(f"CandidateModel: tower widths must be >= 1, got {tower}")
+        self.spec = spec
+        self.hparams: dict[str, Any] = {
+            "n_videos": int(n_videos), "n_tokens": int(n_tokens), "n_regions": int(n_regions),
+            "dim": int(dim), "tower": list(tower), "spec": spec.to_dict(), "region_dim": int(region_dim),
+            "freeze_embeddings": bool(freeze_embeddings), "seed": int(seed),
+        }
+        d_in = dim * spec.watches + dim * spec.searches + region_dim * spec.demographics + spec.n_dense
+        if d_in == 0:
+            raise ValueError("CandidateModel: the feature spec turns every feature group off; enable one")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.watch_emb = _bag(n_videos, dim, video_init, "video_init")
+            self.search_emb = _bag(n_tokens, dim, token_init, "token_init")
+            self.region_emb = nn.Embedding(n_regions + 1, region_dim, padding_idx=n_regions, sparse=True)
+            layers: list[nn.Module] = []
+            widths = (d_in, *tower)
+            for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
+                layers += [nn.Linear(w_in, w_out), nn.ReLU()]
+            self.tower = nn.Sequential(*layers)
+            self.m = tower[-1] if tower else d_in
+            self.output = nn.Linear(self.m, n_videos)
+            nn.init.zeros_(self.output.bias)
+        for table in (self.watch_emb, self.search_emb):
+            table.weight.requires_grad_(not freeze_embeddings)
+        self.d_in = d_in
+
+    @property
+    def n_videos(self) -> int:
+        return self.output.out_features
+
+    def user_embeddings(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The last ReLU layer's output: (B, m) float32 (the concatenated input when the tower is empty)."""
+        return self.tower(self.inputs(batch))  # (B, m)
+
+    def inputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The concatenated input layer: (B, d_in) float32."""
+        parts = []
+        self._check_ids(batch)
+        if self.spec.watches:
+            parts.append(self.watch_emb(batch["watch_ids"]))  # (B, dim)
+        if self.spec.searches:
+            parts.append(self.search_emb(batch["search_ids"]))  # (B, dim)
+        if self.spec.demographics:
+            parts.append(self.region_emb(batch["region"]))  # (B, region_dim)
+        if self.spec.n_dense:
+            dense = batch["dense"]
+            if dense.shape[1] != self.spec.n_dense:
+                raise ValueError(
+                    f"CandidateModel: batch has {dense.shape[1]} dense columns but the model's feature spec "
+                    f"needs {self.spec.n_dense}; build the features with the model's spec"
+                )
+            parts.append(dense)  # (B, n_dense)
+        return torch.cat(parts, dim=1)  # (B, d_in)
+
+    def _check_ids(self, batch: dict[str, torch.Tensor]) -> None:
+        """Refuse ids outside [0, padding index]: map unknown ids with ``features.map_unknown`` first."""
+        tables = (("watch_ids", self.watch_emb, self.spec.watches), ("search_ids", self.search_emb,
+                  self.spec.searches), ("region", self.region_emb, self.spec.demographics))
+        for key, table, used in tables:
+            if not used:
+                continue
+            if key not in batch:
+                raise KeyError(f"CandidateModel: the batch has no {key!r}; use ExampleFeatures.batch")
+            ids = batch[key]
+            if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= table.weight.shape[0]):
+                raise ValueError(
+                    f"CandidateModel: {key} holds ids outside [0, {table.weight.shape[0] - 1}]; map unknown "
+                    "ids to the padding index with ytrec_lib.features.map_unknown"
+                )
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Logits over every video: (B, n_videos) float32."""
+        return self.output(self.user_embeddings(batch))  # (B, n)
+
+    def video_embeddings(self) -> torch.Tensor:
+        """The columns of the m x n softmax matrix: (n_videos, m) float32 (a detached copy)."""
+        return self.output.weight.detach().clone()  # (n, m)
+
+    def augmented_video_embeddings(self) -> torch.Tensor:
+        """Videos with the bias folded in, ``[v, b]``: (n_videos, m + 1) float32."""
+        return torch.cat([self.video_embeddings(), self.output.bias.detach()[:, None]], dim=1)  # (n, m+1)
+
+    @torch.no_grad()
+    def augmented_user_embeddings(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Users with a constant 1 appended, ``[u, 1]``: (B, m + 1) float32."""
+        return augment_users(self.user_embeddings(batch))
+
+    def augmented_embeddings(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``([u, 1] (B, m+1), [v, b] (n, m+1))``: their inner products are the logits."""
+        return self.augmented_user_embeddings(batch), self.augmented_video_embeddings()
+
+    @torch.no_grad()
+    def logits64(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Logits in float64 from the float32 parameters, summed in a fixed order: (B, n) float64.
+
+        ``sum_i u_i * W[j, i]`` is accumulated left to right over i, then ``b_j`` is added: the same
+        operations, in the same order, as :func:`inner_product_scores` on ``[u, 1]`` and ``[v, b]``, so
+        the two agree bit for bit and identical videos get identical scores (no BLAS blocking effects).
+        """
+        u = self.user_embeddings(batch).double().numpy()  # (B, m)
+        scores = sequential_dot(u, self.output.weight.detach().double().numpy())  # (B, n)
+        scores += self.output.bias.detach().double().numpy()[None, :]
+        return torch.from_numpy(scores)
+
+    @torch.no_grad()
+    def probabilities(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Softmax over every video, float64: (B, n_videos), rows sum to 1."""
+        return torch.softmax(self.logits64(batch), dim=1)
+
+    @torch.no_grad()
+    def recommend(self, batch: dict[str, torch.Tensor], k: int, exclude: Any = None) -> np.ndarray:
+        """Top-``k`` videos by softmax probability: (B, k) int64, best first, ties to the lower id.
+
+        ``exclude``: per example, video ids never to recommend (a list of arrays, or a (B, L) int array
+        padded with -1 or any out-of-range id), e.g. the already-watched videos.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            return top_k(self.probabilities(batch).numpy(), k, exclude=exclude)
+        finally:
+            self.train(was_training)
+
+
+def _bag(n: int, dim: int, init: np.ndarray | None, name: str) -> nn.EmbeddingBag:
+    """Mean EmbeddingBag of ``n`` rows plus a zero padding row ``n`` that the mean leaves out."""
+    bag = nn.EmbeddingBag(n + 1, dim, mode="mean", padding_idx=n, sparse=True)
+    with torch.no_grad():
+        if init is None:
+            bag.weight.normal_(0.0, 1.0 / math.sqrt(dim))
+        else:
+            init = np.asarray(init, dtype=np.float32)
+            if init.shape != (n, dim):
+                raise ValueError(f"CandidateModel: {name} has shape {init.shape}, expected ({n}, {dim})")
+            if not np.isfinite(init).all():
+                raise ValueError(f"CandidateModel: {name} contains NaN or infinite values")
+            bag.weight[:n] = torch.from_numpy(init)
+        bag.weight[n] = 0.0
+    return bag
+
+
+def _check_sizes(**sizes: int) -> None:
+    for name, value in sizes.items():
+        if int(value) < 1:
+            raise ValueError(f"CandidateModel: {name} must be >= 1, got {value}")
+
+
+def augment_users(u: torch.Tensor) -> torch.Tensor:
+    """(B, m) -> (B, m + 1): append the constant 1 that multiplies the folded-in bias."""
+    return torch.cat([u, torch.ones(u.shape[0], 1, dtype=u.dtype)], dim=1)
+
+
+def inner_product_scores(users_aug: Any, videos_aug: Any) -> np.ndarray:
+    """Inner products of augmented users (B, m+1) and videos (n, m+1): (B, n) float64.
+
+    Exact serving scores without the network: float32 inputs are widened to float64 (their products
+    are then exact) and summed in coordinate order (:func:`sequential_dot`). NumPy only.
+    """
+    u, v = np.asarray(users_aug, dtype=np.float64), np.asarray(videos_aug, dtype=np.float64)
+    if u.ndim != 2 or v.ndim != 2 or u.shape[1] != v.shape[1]:
+        raise ValueError(f"inner_product_scores: need (B, d) and (n, d) arrays, got {u.shape} and {v.shape}")
+    return sequential_dot(u, v)
+
+
+def sequential_dot(a: np.ndarray, b: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """``a @ b.T`` for (B, d) and (n, d) float64, accumulated over d in index order: (B, n) float64.
+
+    Each score is ``((a0 b0 + a1 b1) + a2 b2) + ...``: the same sequence of IEEE operations for every
+    (row, column) pair, independent of its position and of the BLAS library, so equal inputs give
+    bit-identical scores. Rows are processed in chunks of ``chunk`` to bound memory.
+    """
+    bt = np.ascontiguousarray(b.T)  # (d, n)
+    out = np.empty((a.shape[0], b.shape[0]), dtype=np.float64)
+    for start in range(0, a.shape[0], chunk):
+        rows = a[start : start + chunk]  # (c, d)
+        acc = np.zeros((rows.shape[0], b.shape[0]), dtype=np.float64)  # (c, n)
+        for i in range(a.shape[1]):
+            acc += rows[:, i, None] * bt[None, i, :]
+        out[start : start + chunk] = acc
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Top-k (ties to the lower id).   >>> FALLBACK: replace with ytrec_lib.metrics.top_k once it lands <<<
+# ----------------------------------------------------------------------------------------------------
+
+
+def top_k(scores: np.ndarray, k: int, exclude: Any = None) -> np.ndarray:
+    """Indices of the ``k`` largest scores per row: (B, n) -> (B, k) int64, best first.
+
+    Ties go to the lower index (a stable sort). ``exclude``: per row, indices never to return (a list
+    of arrays, or a (B, L) int array where out-of-range entries such as -1 are ignored). When a row has
+    fewer than ``k`` indices left, its remaining slots are -1.
+    """
+    scores = np.array(scores, dtype=np.float64, copy=True)
+    if scores.ndim != 2:
+        raise ValueError(f"top_k: scores must be 2-D (B, n), got shape {scores.shape}")
+    n = scores.shape[1]
+    if not 1 <= k <= n:
+        raise ValueError(f"top_k: k must be between 1 and the number of items ({n}), got {k}")
+    if np.isnan(scores).any():
+        raise ValueError("top_k: scores contain NaN; check the model's inputs")
+    excluded = np.zeros(scores.shape, dtype=bool)
+    if exclude is not None:
+        rows, cols = _exclusion_pairs(exclude, scores.shape[0], n)
+        excluded[rows, cols] = True
+    scores[excluded] = -np.inf
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k].astype(np.int64)  # (B, k), ties by index
+    n_left = n - excluded.sum(axis=1)  # (B,)
+    order[np.arange(k)[None, :] >= n_left[:, None]] = -1
+    return order
+
+
+def _exclusion_pairs(exclude: Any, n_rows: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, col) index pairs of the excluded entries, out-of-range ids dropped."""
+    if isinstance(exclude, np.ndarray | torch.Tensor) and np.ndim(exclude) == 2:
+        ex = np.asarray(exclude, dtype=np.int64)
+        rows = np.repeat(np.arange(ex.shape[0]), ex.shape[1])
+        cols = ex.ravel()
+    else:
+        if len(exclude) != n_rows:
+            raise ValueError(f"top_k: exclude has {len(exclude)} rows, scores have {n_rows}")
+        lengths = np.array([len(e) for e in exclude], dtype=np.int64)
+        rows = np.repeat(np.arange(n_rows), lengths)
+        cols = np.concatenate([np.asarray(e, dtype=np.int64).ravel() for e in exclude]) if n_rows else lengths
+    ok = (cols >= 0) & (cols < n)
+    return rows[ok], cols[ok]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Negative sampling and the sampled softmax.
+#   >>> FALLBACK: replace with ytrec_lib.sampling's samplers and sampled_softmax_loss once they land <<<
+# ----------------------------------------------------------------------------------------------------
+
+
+class Proposal:
+    """A proposal distribution q over ``n`` items for negatives: uniform, or popularity ``counts^alpha``.
+
+    ``sample(k, generator)`` draws (k,) int64 ids with replacement; ``log_q(ids)`` gives log q(ids).
+    """
+
+    def __init__(self, n: int, kind: str = "uniform", counts: np.ndarray | None = None, alpha: float = 1.0):
+        if kind not in ("uniform", "popularity"):
+            raise ValueError(f"Proposal: kind must be 'uniform' or 'popularity', got {kind!r}")
+        if kind == "popularity":
+            if counts is None or len(counts) != n:
+                raise ValueError(f"Proposal: popularity needs counts of length n={n}")
+            w = (np.asarray(counts, dtype=np.float64) + 1.0) ** alpha  # +1: every item can be drawn
+        else:
+            w = np.ones(n)
+        q = w / w.sum()
+        self.n, self.kind = n, kind
+        self._log_q = torch.from_numpy(np.log(q)).float()  # (n,)
+        self._cdf = torch.from_numpy(np.cumsum(q))  # (n,) float64
+        self._cdf[-1] = 1.0
+
+    def sample(self, k: int, generator: torch.Generator) -> torch.Tensor:
+        """(k,) int64 ids drawn with replacement from q."""
+        u = torch.rand(k, generator=generator, dtype=torch.float64)
+        return torch.searchsorted(self._cdf, u, right=True).clamp_(max=self.n - 1)
+
+    def log_q(self, ids: torch.Tensor) -> torch.Tensor:
+        """log q(ids), same shape as ``ids``, float32."""
+        return self._log_q[ids]
+
+
+def sampled_softmax_loss(
+    user_vec: torch.Tensor,
+    item_weight: torch.Tensor,
+    item_bias: torch.Tensor,
+    pos: torch.Tensor,
+    neg: torch.Tensor,
+    log_q_pos: torch.Tensor,
+    log_q_neg: torch.Tensor,
+    remove_accidental_hits: bool = True,
+    logq_correction: bool = True,
+) -> torch.Tensor:
+    """Mean sampled-softmax cross-entropy with shared negatives.
+
+    ``user_vec`` (B, m), ``item_weight`` (V, m), ``item_bias`` (V,), ``pos`` (B,) and ``neg`` (k,) int64
+    rows of ``item_weight``, ``log_q_pos`` (B,), ``log_q_neg`` (k,) the proposal's log-probabilities.
+    The logQ correction subtracts log q from every sampled logit; accidental hits (a negative equal to
+    the row's positive) are masked out.
+    """
+    pos_logit = (user_vec * item_weight[pos]).sum(1) + item_bias[pos]  # (B,)
+    neg_logit = user_vec @ item_weight[neg].T + item_bias[neg]  # (B, k)
+    if logq_correction:
+        pos_logit = pos_logit - log_q_pos
+        neg_logit = neg_logit - log_q_neg[None, :]
+    if remove_accidental_hits:
+        neg_logit = neg_logit.masked_fill(neg[None, :] == pos[:, None], float("-inf"))
+    logits = torch.cat([pos_logit[:, None], neg_logit], dim=1)  # (B, 1 + k)
+    return -torch.log_softmax(logits, dim=1)[:, 0].mean()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Training
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: objective, optimiser, early stopping, seed.
+
+    ``loss``: "full" or "sampled"; ``n_negatives``: k shared negatives per batch (sampled);
+    ``proposal``: "uniform" or "popularity" (label counts); ``patience``: epochs without a better
+    validation recall@``eval_k`` before stopping (the best epoch's weights are restored).
+    """
+
+    loss: str = "full"
+    n_negatives: int = 1000
+    proposal: str = "popularity"
+    logq_correction: bool = True
+    remove_accidental_hits: bool = True
+    epochs: int = 10
+    batch_size: int = 512
+    lr: float = 3e-3
+    patience: int = 2
+    eval_k: int = 100
+    exclude_watched: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.loss not in ("full", "sampled"):
+            raise ValueError(f"TrainConfig: loss must be 'full' or 'sampled', got {self.loss!r}")
+        if self.proposal not in ("uniform", "popularity"):
+            raise ValueError(f"TrainConfig: proposal must be uniform or popularity, got {self.proposal!r}")
+        for name in ("n_negatives", "epochs", "batch_size", "eval_k"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"TrainConfig: {name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"TrainConfig: lr must be > 0, got {self.lr}")
+
+
+@dataclass
+class TrainHistory:
+    """Per-epoch records (epoch, loss, val_recall, seconds, examples, examples_per_s) and the best epoch."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_recall: float = float("nan")
+
+    @property
+    def examples_per_s(self) -> float:
+        """Mean training throughput over the epochs (examples / second)."""
+        secs = sum(e["seconds"] for e in self.epochs)
+        n = sum(e["examples"] for e in self.epochs)
+        return n / secs if secs > 0 else float("nan")
+
+
+class _Optimizer:
+    """Adam for dense gradients, SparseAdam for the sparse ones (embedding tables, sampled output rows)."""
+
+    def __init__(self, model: CandidateModel, lr: float, sparse_output: bool):
+        sparse = [model.watch_emb.weight, model.search_emb.weight, model.region_emb.weight]
+        if sparse_output:
+            sparse.append(model.output.weight)
+        sparse = [p for p in sparse if p.requires_grad]
+        ids = {id(p) for p in sparse}
+        dense = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
+        self.opts = [torch.optim.Adam(dense, lr=lr)] if dense else []
+        if sparse:
+            self.opts.append(torch.optim.SparseAdam(sparse, lr=lr))
+
+    def zero_grad(self) -> None:
+        for o in self.opts:
+            o.zero_grad(set_to_none=True)
+
+    def step(self) -> None:
+        for o in self.opts:
+            o.step()
+
+
+def _labels_tensor(labels: Any, n_videos: int, n_examples: int) -> torch.Tensor:
+    labels = torch.as_tensor(np.array(labels, dtype=np.int64))
+    if labels.ndim != 1 or len(labels) != n_examples:
+        raise ValueError(f"labels must be a (n,) int array with one label per example ({n_examples})")
+    if len(labels) and (labels.min() < 0 or labels.max() >= n_videos):
+        raise ValueError(f"labels must be video ids in [0, {n_videos}); drop examples with unknown labels")
+    return labels
+
+
+def batch_loss(
+    model: CandidateModel,
+    batch: dict[str, torch.Tensor],
+    labels: torch.Tensor,
+    config: TrainConfig,
+    proposal: Proposal | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """The training loss of one batch (scalar): full softmax, or sampled softmax with logQ correction."""
+    u = model.user_embeddings(batch)  # (B, m)
+    if config.loss == "full":
+        return F.cross_entropy(model.output(u), labels)
+    if proposal is None or generator is None:
+        raise ValueError("batch_loss: the sampled softmax needs a proposal and a generator")
+    neg = proposal.sample(config.n_negatives, generator)  # (k,)
+    uniq, inverse = torch.unique(torch.cat([labels, neg]), return_inverse=True)  # (U,), (B + k,)
+    w = F.embedding(uniq, model.output.weight, sparse=True)  # (U, m): only these rows get gradients
+    b = model.output.bias[uniq]  # (U,)
+    pos_i, neg_i = inverse[: len(labels)], inverse[len(labels):]
+    return sampled_softmax_loss(
+        u, w, b, pos_i, neg_i, proposal.log_q(labels), proposal.log_q(neg),
+        remove_accidental_hits=config.remove_accidental_hits, logq_correction=config.logq_correction,
+    )
+
+
+def train_candidate(
+    model: CandidateModel,
+    train: ExampleFeatures,
+    labels: Any,
+    config: TrainConfig = TrainConfig(),
+    val: tuple[ExampleFeatures, Any] | None = None,
+    progress: bool = True,
+) -> TrainHistory:
+    """Train ``model`` in place on ``train`` (n examples) with ``labels`` (n,) video ids.
+
+    ``val`` = (features, labels): after each epoch recall@``eval_k`` is measured on it (already-watched
+    videos excluded when ``config.exclude_watched``), training stops after ``patience`` epochs without
+    improvement and the best epoch's weights are restored. Deterministic for ``config.seed``.
+    """
+    if len(train) == 0:
+        raise ValueError("train_candidate: no training examples")
+    if train.spec != model.spec:
+        raise ValueError("train_candidate: the features were built with another FeatureSpec than the model's")
+    y = _labels_tensor(labels, model.n_videos, len(train))
+    proposal = None
+    if config.loss == "sampled":
+        counts = np.bincount(y.numpy(), minlength=model.n_videos)
+        proposal = Proposal(model.n_videos, config.proposal, counts)
+    rng = np.random.default_rng(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    opt = _Optimizer(model, config.lr, sparse_output=config.loss == "sampled")
+    hist, best_state, stale = TrainHistory(), None, 0
+    bar = tqdm(range(config.epochs), desc=f"train ({config.loss} softmax)", disable=not progress)
+    for epoch in bar:
+        t0, loss = time.perf_counter(), _train_epoch(model, train, y, config, opt, rng, proposal, gen)
+        secs = time.perf_counter() - t0
+        rec = float("nan")
+        if val is not None:
+            rec = evaluate_recall(model, *val, k=config.eval_k, exclude_watched=config.exclude_watched)
+        hist.epochs.append({"epoch": epoch, "loss": loss, "val_recall": rec, "seconds": secs,
+                            "examples": len(train), "examples_per_s": len(train) / secs})
+        bar.set_postfix(loss=f"{loss:.3f}", val_recall=f"{rec:.3f}")
+        if val is None or not rec <= hist.best_val_recall:  # first epoch, or an improvement
+            hist.best_epoch, hist.best_val_recall, stale = epoch, rec, 0
+            best_state = copy.deepcopy(model.state_dict()) if val else None
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return hist
+
+
+def _train_epoch(model, train, y, config, opt, rng, proposal, gen) -> float:
+    """One pass over the shuffled examples; returns the mean batch loss."""
+    model.train()
+    order = rng.permutation(len(train))
+    total, n_batches = 0.0, 0
+    for start in range(0, len(order), config.batch_size):
+        idx = order[start : start + config.batch_size]
+        loss = batch_loss(model, train.batch(idx), y[idx], config, proposal, gen)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        total, n_batches = total + loss.item(), n_batches + 1
+    return total / max(n_batches, 1)
+
+
+@torch.no_grad()
+def evaluate_recall(
+    model: CandidateModel,
+    feats: ExampleFeatures,
+    labels: Any,
+    k: int = 100,
+    exclude_watched: bool = True,
+    batch_size: int = 1024,
+) -> float:
+    """Fraction of examples whose label is among the model's top-``k`` (hit rate = recall with one label).
+
+    Already-watched videos (the example's watch bag) are excluded when ``exclude_watched``.
+    """
+    y = _labels_tensor(labels, model.n_videos, len(feats)).numpy()
+    hits = 0
+    model.eval()
+    for start in range(0, len(feats), batch_size):
+        idx = np.arange(start, min(start + batch_size, len(feats)))
+        scores = model(feats.batch(idx))  # (B, n)
+        if exclude_watched:
+            bags = feats.watch_log.gather(feats.watch_begin[idx], feats.watch_len[idx])  # (B, L)
+            rows, cols = np.nonzero(bags < model.n_videos)
+            scores[torch.from_numpy(rows), torch.from_numpy(bags[rows, cols])] = float("-inf")
+        top = torch.topk(scores, min(k, model.n_videos), dim=1).indices.numpy()  # (B, k)
+        hits += int((top == y[idx, None]).any(axis=1).sum())
+    model.train()
+    return hits / max(len(feats), 1)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Checkpoints
+# ----------------------------------------------------------------------------------------------------
+
+
+def save_checkpoint(path: str | Path, model: CandidateModel, extra: dict[str, Any] | None = None) -> Path:
+    """Write the model's weights, constructor arguments and ``extra`` (JSON-able) atomically to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": CHECKPOINT_FORMAT, "hparams": model.hparams, "state_dict": model.state_dict(),
+               "extra": json.loads(json.dumps(extra or {}))}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(payload, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path) -> tuple[CandidateModel, dict[str, Any]]:
+    """Inverse of :func:`save_checkpoint`: ``(model, extra)``."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no candidate-model checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        msg = f"{path} is not a readable checkpoint ({type(err).__name__}); delete it and retrain"
+        raise ValueError(msg) from err
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint; delete it and retrain")
+    hp = dict(payload["hparams"])
+    hp["spec"] = FeatureSpec.from_dict(hp["spec"])
+    model = CandidateModel(**hp)
+    model.load_state_dict(payload["state_dict"])
+    return model, payload["extra"]
+
+
+def config_key(**config: Any) -> str:
+    """A short stable hash of a JSON-able configuration (for cache file names)."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Step time: full against sampled softmax, on synthetic data (no dataset needed)
+# ----------------------------------------------------------------------------------------------------
+
+
+def synthetic_batch(
+    n_videos: int, n_tokens: int, n_regions: int, spec: FeatureSpec, batch_size: int, seed: int = 0
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """A random batch (bags of 20 ids) and labels (B,) for timing."""
+    g = torch.Generator().manual_seed(seed)
+    batch = {
+        "watch_ids": torch.randint(0, n_videos, (batch_size, 20), generator=g),
+        "search_ids": torch.randint(0, n_tokens, (batch_size, 20), generator=g),
+        "region": torch.randint(0, n_regions, (batch_size,), generator=g),
+        "dense": torch.rand(batch_size, spec.n_dense, generator=g),
+    }
+    return batch, torch.randint(0, n_videos, (batch_size,), generator=g)
+
+
+def softmax_step_time(
+    n_classes: int,
+    loss: str,
+    batch_size: int = 256,
+    dim: int = 32,
+    tower: Sequence[int] = DEFAULT_TOWER,
+    n_negatives: int = 2000,
+    n_steps: int = 5,
+    seed: int = 0,
+) -> float:
+    """Median seconds of one training step (forward, backward, optimiser) at ``n_classes`` videos.
+
+    One warm-up step is not timed; the median resists other processes stealing the CPU.
+    ``loss``: "full" or "sampled" (uniform proposal, ``n_negatives``).
+    """
+    spec = FeatureSpec()
+    model = CandidateModel(n_classes, 1000, 16, dim=dim, tower=tower, spec=spec, seed=seed)
+    config = TrainConfig(loss=loss, n_negatives=n_negatives, proposal="uniform", seed=seed)
+    opt = _Optimizer(model, config.lr, sparse_output=loss == "sampled")
+    proposal = Proposal(n_classes, "uniform")
+    gen = torch.Generator().manual_seed(seed)
+    batch, labels = synthetic_batch(n_classes, 1000, 16, spec, batch_size, seed)
+    times = []
+    for step in range(n_steps + 1):
+        t0 = time.perf_counter()
+        loss_value = batch_loss(model, batch, labels, config, proposal, gen)
+        opt.zero_grad()
+        loss_value.backward()
+        opt.step()
+        if step > 0:
+            times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def step_time_table(
+    sizes: Sequence[int] = (1_000, 10_000, 100_000, 1_000_000),
+    progress: bool = True,
+    **kwargs: Any,
+) -> list[dict[str, float]]:
+    """Full and sampled step times (ms) and their ratio for each catalogue size.
+
+    Returns rows ``{"n_classes", "full_ms", "sampled_ms", "speedup"}``; ``kwargs`` go to
+    :func:`softmax_step_time`.
+    """
+    rows = []
+    for n in tqdm(list(sizes), desc="step time", disable=not progress):
+        full = softmax_step_time(int(n), "full", **kwargs)
+        sampled = softmax_step_time(int(n), "sampled", **kwargs)
+        rows.append({"n_classes": int(n), "full_ms": 1e3 * full, "sampled_ms": 1e3 * sampled,
+                     "speedup": full / sampled})
+    return rows
+
+
+__all__ = [
+    "CandidateModel", "TrainConfig", "TrainHistory", "Proposal", "top_k", "augment_users",
+    "inner_product_scores", "sampled_softmax_loss", "batch_loss", "train_candidate", "evaluate_recall",
+    "save_checkpoint", "load_checkpoint", "config_key", "softmax_step_time", "step_time_table",
+    "synthetic_batch",
+]

@@ -60,7 +60,7 @@ class SimConfig:
     n_general_tokens: int = 20
     # ---- users ----
     activity_sd: float = 1.0            # log-normal activity level (mean 1)
-    demo_sd: float = 1.0                # strength of demographics (region, age, gender) on interests
+    demo_sd: float = 1.3                # strength of demographics (region, age, gender) on interests
     personal_sd: float = 1.3            # strength of the user's own taste on interests
     interest_temp: float = 1.4          # interests = softmax(temp * affinity)
     # ---- sessions ----
@@ -75,21 +75,21 @@ class SimConfig:
     pop_decay_days: float = 3.0         # popularity the platform sees decays as (1 + age / tau) ** -gamma
     pop_decay_power: float = 0.8
     personaliser_noise: float = 1.0     # the weak earlier personaliser's error on interests
-    p_up_next: float = 0.5              # slot 0 continues the last watched series, when there is one
+    p_up_next: float = 0.6              # slot 0 continues the last watched series, when there is one
     search_pop_power: float = 0.5       # search results within the intent topic ~ popularity ** power
     # ---- true click model ----
     c0: float = -1.4
     w_interest: float = 0.8             # times log(n_topics * interest)
     w_quality: float = 0.5
-    w_clickbait: float = 0.6
+    w_clickbait: float = 1.0
     w_fresh: float = 1.0                # times exp(-age / fresh_days)
     fresh_days: float = 5.0
-    w_topic_momentum: float = 1.2       # same topic as the last watch (decays with time since it)
+    w_topic_momentum: float = 1.5       # same topic as the last watch (decays with time since it)
     w_creator_momentum: float = 0.5
-    w_series: float = 3.0               # the next episode of the last watched video
+    w_series: float = 3.5               # the next episode of the last watched video
     momentum_days: float = 1.0
     w_language: float = 1.5             # penalty when the video's language is not the user's
-    w_duration: float = 0.3             # short videos get more clicks: - w * log(duration / 300 s)
+    w_duration: float = 0.5             # short videos get more clicks: - w * log(duration / 300 s)
     w_search_intent: float = 1.0        # a searching user clicks more readily
     rewatch_factor: float = 0.0         # click probability multiplier for an already watched video
     position_decay: float = 0.7         # examination probability (1 + position) ** -decay (home)
@@ -98,7 +98,7 @@ class SimConfig:
     f0: float = -0.2
     f_interest: float = 0.5
     f_quality: float = 0.8
-    f_clickbait: float = -0.4           # clickbait lowers satisfaction
+    f_clickbait: float = -0.8           # clickbait lowers satisfaction
     f_momentum: float = 0.3
     watch_concentration: float = 4.0    # Beta(k m, k (1 - m)) around the mean fraction m
     style: str = "ugc"

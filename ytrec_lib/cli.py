@@ -57,6 +57,19 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _download(args: argparse.Namespace) -> int:
+    from ytrec_lib.data import download
+
+    try:
+        folder = download.download(args.name, args.data_dir, url=args.url, archive=args.archive,
+                                   timeout=args.timeout, force=args.force)
+    except download.DownloadError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"{args.name}: files in {folder}; run notebooks on it with --preset {args.name}")
+    return 0
+
+
 def _bench_ann(argv: list[str]) -> int:
     from ytrec_lib import ann_bench
 
@@ -90,6 +103,20 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--preset", default="small")
     gen.add_argument("--seed", type=int, default=0)
     gen.set_defaults(func=_generate)
+
+    from ytrec_lib.data.real import REAL_DATASETS
+
+    dl = sub.add_parser("download", help="download a real dataset (MovieLens, KuaiRand) into data/",
+                        description="Fetch a real dataset from its publisher, verify its checksum and unpack "
+                                    "it into data/<name>/. Offline, put the files there by hand (the error "
+                                    "message says which); see docs/real_datasets.md.")
+    dl.add_argument("name", choices=list(REAL_DATASETS), help="the dataset")
+    dl.add_argument("--data-dir", help="data folder (default: data/, or $YTREC_DATA_DIR)")
+    dl.add_argument("--archive", help="use this local copy of the published archive instead of the network")
+    dl.add_argument("--url", help="download from this URL (a mirror) instead of the publisher")
+    dl.add_argument("--timeout", type=float, default=10.0, help="connection timeout in seconds (default 10)")
+    dl.add_argument("--force", action="store_true", help="replace an existing data/<name>/ folder")
+    dl.set_defaults(func=_download)
 
     sub.add_parser("bench-ann", help="ANN benchmark; `bench-ann --help` for its options", add_help=False)
     return parser

@@ -40,6 +40,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ytrec_lib.features import ExampleFeatures, FeatureSpec
+from ytrec_lib.metrics import top_k
+from ytrec_lib.sampling import NegativeSampler, PopularitySampler, UniformSampler, sampled_softmax_loss
 
 CHECKPOINT_FORMAT = "ytrec-candidate-v1"
 DEFAULT_TOWER: tuple[int, ...] = (256, 128, 64)
@@ -201,15 +203,24 @@ class CandidateModel(nn.Module):
     def recommend(self, batch: dict[str, torch.Tensor], k: int, exclude: Any = None) -> np.ndarray:
         """Top-``k`` videos by softmax probability: (B, k) int64, best first, ties to the lower id.
 
-        ``exclude``: per example, video ids never to recommend (a list of arrays, or a (B, L) int array
-        padded with -1 or any out-of-range id), e.g. the already-watched videos.
+        ``exclude``: per example, video ids never to recommend (a list of arrays, a scipy.sparse
+        (B, n_videos) matrix, or a (B, L) int array padded with -1), e.g. the already-watched videos.
+        Ranking and ties follow :func:`ytrec_lib.metrics.top_k`; rows run out of videos end in -1.
         """
         was_training = self.training
         self.eval()
         try:
-            return top_k(self.probabilities(batch).numpy(), k, exclude=exclude)
+            return top_k(self.probabilities(batch).numpy(), k, exclude=_exclusions(exclude, self.n_videos))
         finally:
             self.train(was_training)
+
+
+def _exclusions(exclude: Any, n: int) -> Any:
+    """A (B, L) padded id array -> list of B arrays of the in-range ids; other forms pass through."""
+    if isinstance(exclude, np.ndarray | torch.Tensor) and np.ndim(exclude) == 2:
+        ex = np.asarray(exclude, dtype=np.int64)
+        return [row[(row >= 0) & (row < n)] for row in ex]
+    return exclude
 
 
 def _bag(n: int, dim: int, init: np.ndarray | None, name: str) -> nn.EmbeddingBag:
@@ -271,116 +282,21 @@ def sequential_dot(a: np.ndarray, b: np.ndarray, chunk: int = 4096) -> np.ndarra
 
 
 # ----------------------------------------------------------------------------------------------------
-# Top-k (ties to the lower id).   >>> FALLBACK: replace with ytrec_lib.metrics.top_k once it lands <<<
+# Negative sampling (ytrec_lib.sampling)
 # ----------------------------------------------------------------------------------------------------
 
 
-def top_k(scores: np.ndarray, k: int, exclude: Any = None) -> np.ndarray:
-    """Indices of the ``k`` largest scores per row: (B, n) -> (B, k) int64, best first.
-
-    Ties go to the lower index (a stable sort). ``exclude``: per row, indices never to return (a list
-    of arrays, or a (B, L) int array where out-of-range entries such as -1 are ignored). When a row has
-    fewer than ``k`` indices left, its remaining slots are -1.
-    """
-    scores = np.array(scores, dtype=np.float64, copy=True)
-    if scores.ndim != 2:
-        raise ValueError(f"top_k: scores must be 2-D (B, n), got shape {scores.shape}")
-    n = scores.shape[1]
-    if not 1 <= k <= n:
-        raise ValueError(f"top_k: k must be between 1 and the number of items ({n}), got {k}")
-    if np.isnan(scores).any():
-        raise ValueError("top_k: scores contain NaN; check the model's inputs")
-    excluded = np.zeros(scores.shape, dtype=bool)
-    if exclude is not None:
-        rows, cols = _exclusion_pairs(exclude, scores.shape[0], n)
-        excluded[rows, cols] = True
-    scores[excluded] = -np.inf
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :k].astype(np.int64)  # (B, k), ties by index
-    n_left = n - excluded.sum(axis=1)  # (B,)
-    order[np.arange(k)[None, :] >= n_left[:, None]] = -1
-    return order
-
-
-def _exclusion_pairs(exclude: Any, n_rows: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(row, col) index pairs of the excluded entries, out-of-range ids dropped."""
-    if isinstance(exclude, np.ndarray | torch.Tensor) and np.ndim(exclude) == 2:
-        ex = np.asarray(exclude, dtype=np.int64)
-        rows = np.repeat(np.arange(ex.shape[0]), ex.shape[1])
-        cols = ex.ravel()
-    else:
-        if len(exclude) != n_rows:
-            raise ValueError(f"top_k: exclude has {len(exclude)} rows, scores have {n_rows}")
-        lengths = np.array([len(e) for e in exclude], dtype=np.int64)
-        rows = np.repeat(np.arange(n_rows), lengths)
-        cols = np.concatenate([np.asarray(e, dtype=np.int64).ravel() for e in exclude]) if n_rows else lengths
-    ok = (cols >= 0) & (cols < n)
-    return rows[ok], cols[ok]
-
-
-# ----------------------------------------------------------------------------------------------------
-# Negative sampling and the sampled softmax.
-#   >>> FALLBACK: replace with ytrec_lib.sampling's samplers and sampled_softmax_loss once they land <<<
-# ----------------------------------------------------------------------------------------------------
-
-
-class Proposal:
-    """A proposal distribution q over ``n`` items for negatives: uniform, or popularity ``counts^alpha``.
-
-    ``sample(k, generator)`` draws (k,) int64 ids with replacement; ``log_q(ids)`` gives log q(ids).
-    """
-
-    def __init__(self, n: int, kind: str = "uniform", counts: np.ndarray | None = None, alpha: float = 1.0):
-        if kind not in ("uniform", "popularity"):
-            raise ValueError(f"Proposal: kind must be 'uniform' or 'popularity', got {kind!r}")
-        if kind == "popularity":
-            if counts is None or len(counts) != n:
-                raise ValueError(f"Proposal: popularity needs counts of length n={n}")
-            w = (np.asarray(counts, dtype=np.float64) + 1.0) ** alpha  # +1: every item can be drawn
-        else:
-            w = np.ones(n)
-        q = w / w.sum()
-        self.n, self.kind = n, kind
-        self._log_q = torch.from_numpy(np.log(q)).float()  # (n,)
-        self._cdf = torch.from_numpy(np.cumsum(q))  # (n,) float64
-        self._cdf[-1] = 1.0
-
-    def sample(self, k: int, generator: torch.Generator) -> torch.Tensor:
-        """(k,) int64 ids drawn with replacement from q."""
-        u = torch.rand(k, generator=generator, dtype=torch.float64)
-        return torch.searchsorted(self._cdf, u, right=True).clamp_(max=self.n - 1)
-
-    def log_q(self, ids: torch.Tensor) -> torch.Tensor:
-        """log q(ids), same shape as ``ids``, float32."""
-        return self._log_q[ids]
-
-
-def sampled_softmax_loss(
-    user_vec: torch.Tensor,
-    item_weight: torch.Tensor,
-    item_bias: torch.Tensor,
-    pos: torch.Tensor,
-    neg: torch.Tensor,
-    log_q_pos: torch.Tensor,
-    log_q_neg: torch.Tensor,
-    remove_accidental_hits: bool = True,
-    logq_correction: bool = True,
-) -> torch.Tensor:
-    """Mean sampled-softmax cross-entropy with shared negatives.
-
-    ``user_vec`` (B, m), ``item_weight`` (V, m), ``item_bias`` (V,), ``pos`` (B,) and ``neg`` (k,) int64
-    rows of ``item_weight``, ``log_q_pos`` (B,), ``log_q_neg`` (k,) the proposal's log-probabilities.
-    The logQ correction subtracts log q from every sampled logit; accidental hits (a negative equal to
-    the row's positive) are masked out.
-    """
-    pos_logit = (user_vec * item_weight[pos]).sum(1) + item_bias[pos]  # (B,)
-    neg_logit = user_vec @ item_weight[neg].T + item_bias[neg]  # (B, k)
-    if logq_correction:
-        pos_logit = pos_logit - log_q_pos
-        neg_logit = neg_logit - log_q_neg[None, :]
-    if remove_accidental_hits:
-        neg_logit = neg_logit.masked_fill(neg[None, :] == pos[:, None], float("-inf"))
-    logits = torch.cat([pos_logit[:, None], neg_logit], dim=1)  # (B, 1 + k)
-    return -torch.log_softmax(logits, dim=1)[:, 0].mean()
+def make_sampler(n_videos: int, kind: str = "popularity", counts: np.ndarray | None = None,
+                 alpha: float = 1.0) -> NegativeSampler:
+    """A shared-negatives proposal over the catalogue: ``"uniform"``, or ``"popularity"``
+    (``(counts + 1) ** alpha``; the +1 lets every video be drawn, so log q is finite)."""
+    if kind == "uniform":
+        return UniformSampler(n_videos, shared=True)
+    if kind == "popularity":
+        if counts is None or len(counts) != n_videos:
+            raise ValueError(f"make_sampler: the popularity proposal needs counts of length {n_videos}")
+        return PopularitySampler(counts, alpha, smoothing=1.0, shared=True)
+    raise ValueError(f"make_sampler: kind must be 'uniform' or 'popularity', got {kind!r}")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -393,13 +309,15 @@ class TrainConfig:
     """How to train: objective, optimiser, early stopping, seed.
 
     ``loss``: "full" or "sampled"; ``n_negatives``: k shared negatives per batch (sampled);
-    ``proposal``: "uniform" or "popularity" (label counts); ``patience``: epochs without a better
-    validation recall@``eval_k`` before stopping (the best epoch's weights are restored).
+    ``proposal``: "uniform" or "popularity" (training-label counts ** ``proposal_alpha``);
+    ``patience``: epochs without a better validation recall@``eval_k`` before stopping (the best
+    epoch's weights are restored).
     """
 
     loss: str = "full"
     n_negatives: int = 1000
     proposal: str = "popularity"
+    proposal_alpha: float = 1.0
     logq_correction: bool = True
     remove_accidental_hits: bool = True
     epochs: int = 10
@@ -475,22 +393,26 @@ def batch_loss(
     batch: dict[str, torch.Tensor],
     labels: torch.Tensor,
     config: TrainConfig,
-    proposal: Proposal | None = None,
-    generator: torch.Generator | None = None,
+    sampler: NegativeSampler | None = None,
+    rng: np.random.Generator | None = None,
 ) -> torch.Tensor:
-    """The training loss of one batch (scalar): full softmax, or sampled softmax with logQ correction."""
+    """The training loss of one batch (scalar): full softmax, or sampled softmax with logQ correction.
+
+    Sampled: ``config.n_negatives`` shared negatives from ``sampler``; only the rows of the output
+    weight that appear (positives and negatives) are gathered, with a sparse gradient.
+    """
     u = model.user_embeddings(batch)  # (B, m)
     if config.loss == "full":
         return F.cross_entropy(model.output(u), labels)
-    if proposal is None or generator is None:
-        raise ValueError("batch_loss: the sampled softmax needs a proposal and a generator")
-    neg = proposal.sample(config.n_negatives, generator)  # (k,)
+    if sampler is None or rng is None:
+        raise ValueError("batch_loss: the sampled softmax needs a sampler and a numpy Generator")
+    neg = torch.from_numpy(sampler.sample(labels.numpy(), config.n_negatives, rng))  # (k,)
+    log_q_neg = torch.from_numpy(sampler.log_q(neg.numpy())).float()  # (k,)
     uniq, inverse = torch.unique(torch.cat([labels, neg]), return_inverse=True)  # (U,), (B + k,)
     w = F.embedding(uniq, model.output.weight, sparse=True)  # (U, m): only these rows get gradients
     b = model.output.bias[uniq]  # (U,)
-    pos_i, neg_i = inverse[: len(labels)], inverse[len(labels):]
     return sampled_softmax_loss(
-        u, w, b, pos_i, neg_i, proposal.log_q(labels), proposal.log_q(neg),
+        u, w, b, inverse[: len(labels)], inverse[len(labels):], log_q_pos=None, log_q_neg=log_q_neg,
         remove_accidental_hits=config.remove_accidental_hits, logq_correction=config.logq_correction,
     )
 
@@ -514,17 +436,16 @@ def train_candidate(
     if train.spec != model.spec:
         raise ValueError("train_candidate: the features were built with another FeatureSpec than the model's")
     y = _labels_tensor(labels, model.n_videos, len(train))
-    proposal = None
+    sampler = None
     if config.loss == "sampled":
         counts = np.bincount(y.numpy(), minlength=model.n_videos)
-        proposal = Proposal(model.n_videos, config.proposal, counts)
-    rng = np.random.default_rng(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
+        sampler = make_sampler(model.n_videos, config.proposal, counts, config.proposal_alpha)
+    rng = np.random.default_rng(config.seed)  # shuffling and negatives
     opt = _Optimizer(model, config.lr, sparse_output=config.loss == "sampled")
     hist, best_state, stale = TrainHistory(), None, 0
     bar = tqdm(range(config.epochs), desc=f"train ({config.loss} softmax)", disable=not progress)
     for epoch in bar:
-        t0, loss = time.perf_counter(), _train_epoch(model, train, y, config, opt, rng, proposal, gen)
+        t0, loss = time.perf_counter(), _train_epoch(model, train, y, config, opt, rng, sampler)
         secs = time.perf_counter() - t0
         rec = float("nan")
         if val is not None:
@@ -544,14 +465,14 @@ def train_candidate(
     return hist
 
 
-def _train_epoch(model, train, y, config, opt, rng, proposal, gen) -> float:
+def _train_epoch(model, train, y, config, opt, rng, sampler) -> float:
     """One pass over the shuffled examples; returns the mean batch loss."""
     model.train()
     order = rng.permutation(len(train))
     total, n_batches = 0.0, 0
     for start in range(0, len(order), config.batch_size):
         idx = order[start : start + config.batch_size]
-        loss = batch_loss(model, train.batch(idx), y[idx], config, proposal, gen)
+        loss = batch_loss(model, train.batch(idx), y[idx], config, sampler, rng)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -560,6 +481,31 @@ def _train_epoch(model, train, y, config, opt, rng, proposal, gen) -> float:
 
 
 @torch.no_grad()
+def rank_videos(
+    model: CandidateModel,
+    feats: ExampleFeatures,
+    k: int = 100,
+    exclude_watched: bool = True,
+    batch_size: int = 1024,
+    progress: bool = False,
+) -> np.ndarray:
+    """The model's top-``k`` videos for every example: (n, k) int64, best first (ties to the lower id).
+
+    With ``exclude_watched`` every video watched before the example's time is skipped (rows that run
+    out of videos end in -1). Scores are the float32 logits (ranking them equals ranking the softmax).
+    """
+    was_training = model.training
+    model.eval()
+    out = np.empty((len(feats), min(k, model.n_videos)), dtype=np.int64)
+    starts = range(0, len(feats), batch_size)
+    for start in tqdm(starts, desc="rank", disable=not progress or len(starts) < 5):
+        idx = np.arange(start, min(start + batch_size, len(feats)))
+        scores = model(feats.batch(idx)).numpy()  # (B, n)
+        out[idx] = top_k(scores, out.shape[1], exclude=feats.watched_before(idx) if exclude_watched else None)
+    model.train(was_training)
+    return out
+
+
 def evaluate_recall(
     model: CandidateModel,
     feats: ExampleFeatures,
@@ -568,24 +514,10 @@ def evaluate_recall(
     exclude_watched: bool = True,
     batch_size: int = 1024,
 ) -> float:
-    """Fraction of examples whose label is among the model's top-``k`` (hit rate = recall with one label).
-
-    Already-watched videos (the example's watch bag) are excluded when ``exclude_watched``.
-    """
+    """Fraction of examples whose label is among the model's top-``k`` (recall@k with one label each)."""
     y = _labels_tensor(labels, model.n_videos, len(feats)).numpy()
-    hits = 0
-    model.eval()
-    for start in range(0, len(feats), batch_size):
-        idx = np.arange(start, min(start + batch_size, len(feats)))
-        scores = model(feats.batch(idx))  # (B, n)
-        if exclude_watched:
-            bags = feats.watch_log.gather(feats.watch_begin[idx], feats.watch_len[idx])  # (B, L)
-            rows, cols = np.nonzero(bags < model.n_videos)
-            scores[torch.from_numpy(rows), torch.from_numpy(bags[rows, cols])] = float("-inf")
-        top = torch.topk(scores, min(k, model.n_videos), dim=1).indices.numpy()  # (B, k)
-        hits += int((top == y[idx, None]).any(axis=1).sum())
-    model.train()
-    return hits / max(len(feats), 1)
+    ranked = rank_videos(model, feats, k, exclude_watched, batch_size)
+    return float((ranked == y[:, None]).any(axis=1).mean()) if len(y) else float("nan")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -673,13 +605,13 @@ def softmax_step_time(
     model = CandidateModel(n_classes, 1000, 16, dim=dim, tower=tower, spec=spec, seed=seed)
     config = TrainConfig(loss=loss, n_negatives=n_negatives, proposal="uniform", seed=seed)
     opt = _Optimizer(model, config.lr, sparse_output=loss == "sampled")
-    proposal = Proposal(n_classes, "uniform")
-    gen = torch.Generator().manual_seed(seed)
+    sampler = make_sampler(n_classes, "uniform")
+    rng = np.random.default_rng(seed)
     batch, labels = synthetic_batch(n_classes, 1000, 16, spec, batch_size, seed)
     times = []
     for step in range(n_steps + 1):
         t0 = time.perf_counter()
-        loss_value = batch_loss(model, batch, labels, config, proposal, gen)
+        loss_value = batch_loss(model, batch, labels, config, sampler, rng)
         opt.zero_grad()
         loss_value.backward()
         opt.step()
@@ -708,8 +640,8 @@ def step_time_table(
 
 
 __all__ = [
-    "CandidateModel", "TrainConfig", "TrainHistory", "Proposal", "top_k", "augment_users",
-    "inner_product_scores", "sampled_softmax_loss", "batch_loss", "train_candidate", "evaluate_recall",
-    "save_checkpoint", "load_checkpoint", "config_key", "softmax_step_time", "step_time_table",
+    "CandidateModel", "TrainConfig", "TrainHistory", "make_sampler", "augment_users",
+    "inner_product_scores", "sequential_dot", "batch_loss", "train_candidate", "evaluate_recall",
+    "rank_videos", "save_checkpoint", "load_checkpoint", "config_key", "softmax_step_time", "step_time_table",
     "synthetic_batch",
 ]

@@ -353,9 +353,18 @@ class ExampleFeatures:
     search_len: np.ndarray
     watch_log: EventLog
     search_log: EventLog
+    watch_drop: np.ndarray | None = None
+    _history_bounds: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.users)
+
+    def _watch_bags(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Padded watch bags (b, W) int64 and their lengths (b,), with the dropped label removed."""
+        ids = self.watch_log.gather(self.watch_begin[idx], self.watch_len[idx])
+        if self.watch_drop is None:
+            return ids, self.watch_len[idx].copy()
+        return drop_and_trim(ids, self.watch_drop[idx], self.watch_log.pad, self.spec.max_bag)
 
     @property
     def spec(self) -> FeatureSpec:
@@ -369,22 +378,53 @@ class ExampleFeatures:
         ``region`` (B,) int64, ``dense`` (B, n_dense) float32.
         """
         idx = np.arange(len(self)) if idx is None else np.asarray(idx, dtype=np.int64).ravel()
+        watch_ids, watch_len = self._watch_bags(idx)
         return {
-            "watch_ids": torch.from_numpy(self.watch_log.gather(self.watch_begin[idx], self.watch_len[idx])),
+            "watch_ids": torch.from_numpy(watch_ids),
             "search_ids": torch.from_numpy(
                 self.search_log.gather(self.search_begin[idx], self.search_len[idx])
             ),
-            "watch_len": torch.from_numpy(self.watch_len[idx].copy()),
+            "watch_len": torch.from_numpy(watch_len),
             "search_len": torch.from_numpy(self.search_len[idx].copy()),
             "region": torch.from_numpy(self.region[idx].copy()),
             "dense": torch.from_numpy(self.dense[idx].copy()),
         }
 
-    def watched_bags(self, idx: Any = None) -> list[np.ndarray]:
-        """The watch bag of each example as a list of int64 arrays (unknown ids dropped)."""
+    def subset(self, idx: Any) -> ExampleFeatures:
+        """The examples ``idx`` (an index array or boolean mask) as a new ExampleFeatures."""
+        idx = np.arange(len(self))[np.asarray(idx)] if np.asarray(idx).dtype == bool else np.asarray(idx)
+        pick = {k: getattr(self, k)[idx] for k in ("users", "times", "region", "dense", "watch_begin",
+                                                   "watch_len", "search_begin", "search_len")}
+        drop = None if self.watch_drop is None else self.watch_drop[idx]
+        return ExampleFeatures(self.encoder, **pick, watch_log=self.watch_log, search_log=self.search_log,
+                               watch_drop=drop)
+
+    def watched_before(self, idx: Any = None) -> list[np.ndarray]:
+        """Every video watched strictly before each example's time (not cut at the bag limit): a list
+        of int64 arrays, unknown ids dropped; the usual "exclude already watched" sets."""
+        if self._history_bounds is None:
+            everything = max(len(self.watch_log), 1)
+            self._history_bounds = self.watch_log.bag_bounds(self.users, self.times, everything)
         idx = np.arange(len(self)) if idx is None else np.asarray(idx, dtype=np.int64).ravel()
-        bags = self.watch_log.gather(self.watch_begin[idx], self.watch_len[idx])
-        return [row[row != self.watch_log.pad] for row in bags]
+        begin, length = self._history_bounds[0][idx], self._history_bounds[1][idx]
+        ends = begin + length
+        return [self.watch_log.item[b:e][self.watch_log.item[b:e] != self.watch_log.pad]
+                for b, e in zip(begin, ends, strict=True)]
+
+
+def drop_and_trim(ids: np.ndarray, drop: np.ndarray, pad: int, max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Remove ``drop[i]`` from row i of padded bags (b, W), keep the last ``max_len`` ids of each row.
+
+    Returns the compacted bags (b, W') int64 (oldest first, padded with ``pad``; W' = longest row,
+    at least 1) and their lengths (b,) int64.
+    """
+    valid = (ids != pad) & (ids != drop[:, None])  # (b, W)
+    rank = np.cumsum(valid, axis=1) - 1  # (b, W) position among the valid ids of the row
+    keep = valid & (rank >= (valid.sum(axis=1) - max_len)[:, None])
+    order = np.argsort(~keep, axis=1, kind="stable")  # kept ids first, in their order
+    out = np.take_along_axis(np.where(keep, ids, pad), order, axis=1)
+    length = keep.sum(axis=1).astype(np.int64)
+    return out[:, : max(1, int(length.max(initial=0)))], length
 
 
 class FeatureBuilder:
@@ -442,12 +482,15 @@ class FeatureBuilder:
         """The same logs and scalings with another feature spec (cheap: no copies)."""
         return FeatureBuilder(self.encoder.with_spec(spec), self.watch_log, self.search_log, self.users)
 
-    def examples(self, user_ids: Any, times: Any, window_end: float | None = None) -> ExampleFeatures:
+    def examples(
+        self, user_ids: Any, times: Any, window_end: float | None = None, exclude: Any = None
+    ) -> ExampleFeatures:
         """Features of examples (``user_ids`` (n,) int, ``times`` (n,) float days).
 
         Only events strictly before each example's time are used. ``window_end``: the end of the
         training window (training examples get example age ``window_end - time``); ``None`` for
-        serving / evaluation (example age 0, as in the paper).
+        serving / evaluation (example age 0, as in the paper). ``exclude``: (n,) video ids to leave
+        out of each example's watch bag (the label of a held-out-watch example), or None.
         """
         users = np.asarray(user_ids, dtype=np.int64).ravel()
         times = np.asarray(times, dtype=np.float64).ravel()
@@ -464,7 +507,13 @@ class FeatureBuilder:
                 ex_age = (window_end - times) / enc.example_age_scale
             blocks.append(np.clip(ex_age, 0.0, 1.0).astype(np.float32)[:, None])
         dense = np.concatenate(blocks, axis=1) if blocks else np.zeros((len(users), 0), dtype=np.float32)
-        wb, wl = self.watch_log.bag_bounds(users, times, spec.max_bag)
+        drop = None
+        if exclude is not None:
+            drop = np.asarray(exclude, dtype=np.int64).ravel()
+            if drop.shape != users.shape:
+                msg = f"examples: exclude needs one id per example, got {len(drop)} for {len(users)}"
+                raise ValueError(msg)
+        wb, wl = self.watch_log.bag_bounds(users, times, spec.max_bag + (drop is not None))
         sb, sl = self.search_log.bag_bounds(users, times, spec.max_bag)
         if not spec.watches:
             wl = np.zeros_like(wl)
@@ -472,7 +521,7 @@ class FeatureBuilder:
             sl = np.zeros_like(sl)
         return ExampleFeatures(
             enc, users, times, region, dense.astype(np.float32), wb, wl, sb, sl,
-            self.watch_log, self.search_log,
+            self.watch_log, self.search_log, drop,
         )
 
 

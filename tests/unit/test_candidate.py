@@ -11,20 +11,20 @@ from hypothesis import strategies as st
 
 from ytrec_lib.candidate import (
     CandidateModel,
-    Proposal,
     TrainConfig,
     batch_loss,
     evaluate_recall,
     inner_product_scores,
     load_checkpoint,
-    sampled_softmax_loss,
+    make_sampler,
+    rank_videos,
     save_checkpoint,
     softmax_step_time,
     synthetic_batch,
-    top_k,
     train_candidate,
 )
 from ytrec_lib.features import FeatureBuilder, FeatureEncoder, FeatureSpec, feature_set
+from ytrec_lib.metrics import top_k
 
 N_CLUSTERS, PER_CLUSTER = 6, 10
 N_VIDEOS, N_TOKENS, N_REGIONS = N_CLUSTERS * PER_CLUSTER, 12, 4
@@ -131,27 +131,18 @@ def test_top_k_by_softmax_equals_top_k_by_inner_product(seed, n_videos, depth, k
     np.testing.assert_array_equal(model.recommend(batch, k), by_inner)
 
 
-def test_ties_go_to_the_lower_id():
-    scores = np.array([[0.1, 0.5, 0.5, 0.2, 0.5]])
-    assert top_k(scores, 3).tolist() == [[1, 2, 4]]
-    assert top_k(scores, 3, exclude=[np.array([2])]).tolist() == [[1, 4, 3]]
-    assert top_k(scores, 2, exclude=np.array([[1, -1, 99]])).tolist() == [[2, 4]]
-    assert top_k(scores, 3, exclude=[np.array([0, 1, 2, 3])]).tolist() == [[4, -1, -1]]
-    with pytest.raises(ValueError, match="k must be"):
-        top_k(scores, 6)
-
-
-@settings(max_examples=30, deadline=None)
-@given(st.integers(0, 1000), st.integers(1, 30), st.integers(1, 30))
-def test_top_k_matches_a_brute_force_reference(seed, n, k):
-    k = min(k, n)
-    rng = np.random.default_rng(seed)
-    scores = rng.integers(0, 4, size=(3, n)).astype(float)  # many ties
-    ex = [rng.choice(n, size=rng.integers(0, n), replace=False) for _ in range(3)]
-    got = top_k(scores, k, exclude=ex)
-    for r in range(3):
-        keep = sorted((j for j in range(n) if j not in set(ex[r].tolist())), key=lambda j: (-scores[r, j], j))
-        assert got[r].tolist() == (keep + [-1] * n)[:k]
+def test_recommend_excludes_and_breaks_ties_like_metrics_top_k():
+    model = small_model(tower=(4,))
+    with torch.no_grad():
+        model.output.weight.zero_()
+        model.output.bias.zero_()
+        model.output.bias[[7, 3, 9]] = 1.0  # three tied leaders, then everything else tied
+    batch, _ = synthetic_batch(N_VIDEOS, N_TOKENS, N_REGIONS, model.spec, 2)
+    assert model.recommend(batch, 4).tolist() == [[3, 7, 9, 0]] * 2
+    padded = np.array([[3, -1], [9, 0]])
+    assert model.recommend(batch, 4, exclude=padded).tolist() == [[7, 9, 0, 1], [3, 7, 1, 2]]
+    assert model.recommend(batch, 2, exclude=[np.array([7]), np.array([], np.int64)]).tolist() == [
+        [3, 9], [3, 7]]
 
 
 def test_cold_start_and_unknown_user_still_get_a_valid_prediction():
@@ -216,45 +207,28 @@ def test_sampled_softmax_gives_gradients_only_to_sampled_rows():
     model = small_model()
     batch, labels = synthetic_batch(N_VIDEOS, N_TOKENS, N_REGIONS, model.spec, 8)
     cfg = TrainConfig(loss="sampled", n_negatives=5, proposal="uniform")
-    gen = torch.Generator().manual_seed(0)
-    batch_loss(model, batch, labels, cfg, Proposal(N_VIDEOS), gen).backward()
+    sampler = make_sampler(N_VIDEOS, "uniform")
+    batch_loss(model, batch, labels, cfg, sampler, np.random.default_rng(0)).backward()
     grad = model.output.weight.grad
     assert grad.is_sparse
     touched = set(grad.coalesce().indices()[0].tolist())
-    negatives = Proposal(N_VIDEOS).sample(5, torch.Generator().manual_seed(0)).tolist()
+    negatives = sampler.sample(labels.numpy(), 5, np.random.default_rng(0)).tolist()
     assert touched == set(labels.tolist()) | set(negatives)
 
 
-def test_sampled_softmax_loss_matches_a_naive_reference():
-    g = torch.Generator().manual_seed(0)
-    u, w, b = torch.randn(4, 3, generator=g), torch.randn(9, 3, generator=g), torch.randn(9, generator=g)
-    pos, neg = torch.tensor([0, 2, 5, 5]), torch.tensor([2, 7, 8])
-    lq = torch.log(torch.full((9,), 1 / 9.0)) + torch.linspace(-0.5, 0.5, 9)
-    got = sampled_softmax_loss(u, w, b, pos, neg, lq[pos], lq[neg])
-    ref = 0.0
-    for i in range(4):
-        cand = [int(pos[i])] + [int(j) for j in neg if int(j) != int(pos[i])]
-        logits = torch.stack([u[i] @ w[j] + b[j] - lq[j] for j in cand])
-        ref += -torch.log_softmax(logits, 0)[0]
-    assert got.item() == pytest.approx(ref.item() / 4, rel=1e-5)
-    # uniform proposal: the correction shifts every logit equally, so it changes nothing
-    uq = torch.full((9,), -np.log(9.0))
-    a = sampled_softmax_loss(u, w, b, pos, neg, uq[pos], uq[neg], logq_correction=True)
-    c = sampled_softmax_loss(u, w, b, pos, neg, uq[pos], uq[neg], logq_correction=False)
-    assert a.item() == pytest.approx(c.item(), rel=1e-6)
-
-
-def test_proposal_samples_follow_popularity():
-    counts = np.array([0, 10, 30, 59], dtype=float)
-    p = Proposal(4, "popularity", counts)
-    ids = p.sample(200_000, torch.Generator().manual_seed(0)).numpy()
-    q = (counts + 1) / (counts + 1).sum()
-    np.testing.assert_allclose(np.bincount(ids, minlength=4) / len(ids), q, atol=0.005)
-    np.testing.assert_allclose(p.log_q(torch.arange(4)).numpy(), np.log(q), rtol=1e-6)
-    u = Proposal(5).sample(50_000, torch.Generator().manual_seed(1)).numpy()
-    assert set(u.tolist()) == set(range(5))
+def test_sampled_loss_approaches_the_full_loss_with_many_negatives():
+    """With a uniform proposal and the logQ correction, the sampled loss estimates the full softmax."""
+    model = small_model()
+    batch, labels = synthetic_batch(N_VIDEOS, N_TOKENS, N_REGIONS, model.spec, 32)
+    with torch.no_grad():
+        model.output.weight.normal_(0, 0.5)
+    full = batch_loss(model, batch, labels, TrainConfig(loss="full")).item()
+    cfg = TrainConfig(loss="sampled", n_negatives=20_000, proposal="uniform", remove_accidental_hits=False)
+    sampled = batch_loss(model, batch, labels, cfg, make_sampler(N_VIDEOS, "uniform"),
+                         np.random.default_rng(0)).item()
+    assert sampled == pytest.approx(full, rel=0.05)
     with pytest.raises(ValueError, match="counts"):
-        Proposal(4, "popularity")
+        make_sampler(N_VIDEOS, "popularity")
 
 
 def test_training_is_deterministic_for_a_seed():
@@ -329,3 +303,16 @@ def test_step_time_function_runs_for_both_objectives():
     for loss in ("full", "sampled"):
         t = softmax_step_time(500, loss, batch_size=16, tower=(8,), n_negatives=20, n_steps=1)
         assert np.isfinite(t) and t > 0
+
+
+def test_rank_videos_excludes_everything_watched_before_the_example():
+    fb, feats, labels = planted_features()
+    model = small_model()
+    ranked = rank_videos(model, feats, k=N_VIDEOS)
+    watched = feats.watched_before()
+    for i in range(0, len(feats), 97):
+        row = ranked[i]
+        assert not set(row[row >= 0].tolist()) & set(watched[i].tolist())
+        assert (row == -1).sum() == len(set(watched[i].tolist()))
+    plain = rank_videos(model, feats, k=5, exclude_watched=False)
+    np.testing.assert_array_equal(plain, top_k(model(feats.batch()).detach().numpy(), 5))

@@ -72,7 +72,7 @@ def test_unknown_ids_become_the_padding_index():
     b = f.batch()
     assert b["watch_ids"][0].tolist() == [8, N_VIDEOS]  # 99 -> pad
     assert bag_list(f, 0, "search") == [4, N_TOKENS]  # 42 -> pad
-    assert f.watched_bags([0])[0].tolist() == [8]
+    assert f.watched_before([0])[0].tolist() == [8]
     assert map_unknown(np.array([-1, 0, 19, 20, 1000]), 20).tolist() == [20, 0, 19, 20, 20]
 
 
@@ -188,3 +188,21 @@ def test_bags_match_a_naive_reference(events, queries, max_len):
         items = [int(ev[e, 2]) if 0 <= ev[e, 2] < 10 else 10 for e in order][-max_len:] if order else []
         assert got[i, : length[i]].tolist() == items
         assert (got[i, length[i]:] == 10).all()
+
+
+def test_held_out_label_is_dropped_from_the_bag_and_the_limit_still_holds():
+    n = 12
+    users = pd.DataFrame({"user_id": [0], "region": [0], "age": [30.0], "gender": [0]})
+    watches = pd.DataFrame({"user_id": np.zeros(n, int), "time": np.arange(n, dtype=float),
+                            "video_id": np.arange(n)})
+    enc = FeatureEncoder.fit(users, N_VIDEOS, N_TOKENS, N_REGIONS, FeatureSpec(max_bag=5), window=(0.0, n))
+    fb = FeatureBuilder.from_tables(enc, watches, users)
+    f = fb.examples([0, 0, 0], [float(n)] * 3, exclude=[10, 3, -1])
+    b = f.batch()
+    assert b["watch_len"].tolist() == [5, 5, 5]
+    assert b["watch_ids"].tolist() == [[6, 7, 8, 9, 11], [7, 8, 9, 10, 11], [7, 8, 9, 10, 11]]
+    assert f.watched_before()[0].tolist() == list(range(n))  # the full history, not cut at max_bag
+    sub = f.subset([1])
+    assert sub.batch()["watch_ids"].tolist() == [[7, 8, 9, 10, 11]] and len(sub) == 1
+    with pytest.raises(ValueError, match="one id per example"):
+        fb.examples([0], [1.0], exclude=[1, 2])

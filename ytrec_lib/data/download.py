@@ -20,6 +20,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path
 
 from .rawio import DataFileError, MissingDataError
@@ -127,7 +128,7 @@ def _unpack(path: Path, s: RealSpec, out: Path) -> None:
                         raise DownloadError(f"{path}: {member} is not a regular file")
                     with src, open(out / base, "wb") as dst:
                         shutil.copyfileobj(src, dst, _CHUNK)
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError) as err:
+    except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError, ValueError) as err:
         if isinstance(err, DownloadError):
             raise
         raise DownloadError(f"{path}: the archive is damaged ({err}); delete it and download again") from None

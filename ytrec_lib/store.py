@@ -408,7 +408,7 @@ class EmbeddingStore:
         Small batches: chunked ``id IN (...)`` SELECTs. Batches over ``BULK_FRACTION`` of the
         version's rows: one bulk read of the blocks, then a sorted lookup.
         """
-        uniq = np.unique(ids)
+        uniq = _unique_sorted(ids)
         (n_rows,) = con.execute(
             f"SELECT n_{kind}s FROM versions WHERE version=?", (version,)
         ).fetchone()
@@ -497,11 +497,17 @@ def _check_ids(ids: object, n: int, name: str) -> np.ndarray:
     if n and arr.dtype.kind not in "iu":
         raise ValueError(f"{name} must be integers, got dtype {arr.dtype}")
     arr = arr.astype(np.int64)
-    uniq, counts = np.unique(arr, return_counts=True)
-    if (counts > 1).any():
-        dup = int(uniq[np.argmax(counts > 1)])
+    s = np.sort(arr)
+    if (s[1:] == s[:-1]).any():
+        dup = int(s[1:][np.argmax(s[1:] == s[:-1])])
         raise ValueError(f"{name} has duplicates (e.g. id {dup}); ids must be distinct")
     return arr
+
+
+def _unique_sorted(a: np.ndarray) -> np.ndarray:
+    """np.unique by sorting (numpy 2.4's hash-based np.unique is much slower on large int64 arrays)."""
+    s = np.sort(a)
+    return s[np.r_[True, s[1:] != s[:-1]]] if len(s) else s
 
 
 def _check_query_ids(ids: object, name: str) -> np.ndarray:

@@ -287,6 +287,7 @@ def test_tables_follow_the_data_contract(data_dir: Path, name: str) -> None:
     assert imp["user_id"].between(0, m["n_users"] - 1).all()
     assert imp["video_id"].between(0, m["n_videos"] - 1).all()
     assert ds.videos["topic"].between(0, m["n_topics"] - 1).all()
+    assert (np.diff(ds.videos["upload_time"].to_numpy()) >= 0).all(), "video ids not in upload order"
     assert ds.videos["category"].between(0, m["n_categories"] - 1).all()
     assert ds.users["region"].between(0, m["n_regions"] - 1).all()
     assert imp["time"].min() >= 0 and imp["time"].max() < m["t_end"]

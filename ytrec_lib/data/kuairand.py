@@ -17,8 +17,9 @@ Mapping (also in ``docs/real_datasets.md``): every log row is an impression; ``i
 click and ``play_time_ms / 1000`` its watch time, so ``is_click = 0`` rows are genuine
 exposed-but-not-clicked impressions. Sessions are a user's rows less than 30 minutes apart. topic =
 the first tag of ``tag`` (category = topic: KuaiRand publishes no tag hierarchy), creator =
-``author_id``, upload time = ``upload_dt``, duration = ``video_duration``. Users have no age, gender
-or location (their encrypted one-hot features are kept as extra columns).
+``author_id``, upload time = ``upload_dt`` (videos are numbered in upload order), duration =
+``video_duration``. Users have no age, gender or location (their encrypted one-hot features are kept
+as extra columns).
 """
 
 from __future__ import annotations
@@ -30,7 +31,15 @@ import numpy as np
 import pandas as pd
 
 from .rawio import DataFileError, FileFormat, line_of, read_table
-from .realtables import day_origin, empty_searches, impressions_table, observed_activity, real_meta, reindex
+from .realtables import (
+    day_origin,
+    empty_searches,
+    impressions_table,
+    in_upload_order,
+    observed_activity,
+    real_meta,
+    reindex,
+)
 
 __all__ = ["LOG_COLUMNS", "USER_COLUMNS", "VIDEO_COLUMNS", "VARIANTS", "kuairand_files", "file_formats",
            "load_kuairand"]
@@ -235,6 +244,8 @@ def load_kuairand(folder: str | Path, name: str = "kuairand-pure", *, variant: s
     videos, v, vmeta = _videos(video_feats, folder / files["videos"], fmts["videos"],
                                log["video_id"].to_numpy(np.int64), t,
                                log["duration_ms"].to_numpy(np.float64) / 1000.0, origin)
+    videos, new_id = in_upload_order(videos)
+    v = new_id[v]
     clicked = log["is_click"].to_numpy(np.int64) == 1
     play = log["play_time_ms"].to_numpy(np.float64) / 1000.0
     extra = {"play_time": play.astype(np.float32),

@@ -16,6 +16,7 @@ The mapping (also in ``docs/real_datasets.md``):
   nominal 100-minute film). Lower ratings are dropped. There are no exposures beyond the watches.
 * topic = the movie's *rarest* genre in the catalogue (its most specific one; ties by
   :data:`GENRES` order); category = :data:`GENRE_CATEGORY` of that genre.
+* videos are numbered in upload order (as the simulator's), ties by movie id;
 * upload time = 1 January of the year in the title, or the first rating if that is earlier (or if
   the title has no year); duration = :data:`NOMINAL_DURATION_S`; creator = the movie itself.
 * ml-1m demographics: age code -> years (:data:`ML1M_AGE_YEARS`, the middle of each band), gender
@@ -36,6 +37,7 @@ from .realtables import (
     day_origin,
     empty_searches,
     impressions_table,
+    in_upload_order,
     observed_activity,
     real_meta,
     reindex,
@@ -277,6 +279,9 @@ def _assemble(name: str, ratings: pd.DataFrame, r_path: Path, r_fmt: FileFormat,
     first = np.full(len(movies), np.nan)
     np.fmin.at(first, v, t)
     videos, vmeta = _videos(movies, genre_lists, first, origin)
+    videos, new_id = in_upload_order(videos)
+    videos["creator_id"] = videos["video_id"].to_numpy().astype(np.int32)      # each film its own creator
+    v = new_id[v]
     keep = rating >= threshold
     if not keep.any():
         raise ValueError(f"{name}: no rating is >= the threshold {threshold}; lower it")

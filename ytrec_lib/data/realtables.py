@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["ADAPTER_VERSION", "SESSION_GAP_DAYS", "SECONDS_PER_DAY", "reindex", "day_origin", "to_days",
-           "sessionize", "impressions_table", "empty_searches", "observed_activity", "real_meta",
-           "tokenize_titles"]
+           "in_upload_order", "sessionize", "impressions_table", "empty_searches", "observed_activity",
+           "real_meta", "tokenize_titles"]
 
 ADAPTER_VERSION = 1
 """Bumped whenever a real-data mapping changes (recorded as ``meta['generator_version']``)."""
@@ -45,6 +45,20 @@ def reindex(values: np.ndarray, known: np.ndarray | None = None) -> tuple[np.nda
         return np.full(values.size, -1, np.int64), originals
     found = (pos < originals.size) & (originals[pos_c] == values)
     return np.where(found, pos_c, -1).astype(np.int64), originals
+
+
+def in_upload_order(videos: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Renumber videos in upload order (ties by ``source_id``), as the simulator numbers them.
+
+    ``videos`` (V rows) with ``video_id`` = row, ``upload_time`` and ``source_id``. Returns the
+    reordered table (``video_id`` = new row) and ``new_id`` (V,) int64 mapping old ids to new ones.
+    """
+    perm = np.lexsort((videos["source_id"].to_numpy(), videos["upload_time"].to_numpy()))  # (V,) old ids
+    new_id = np.empty(perm.size, np.int64)
+    new_id[perm] = np.arange(perm.size)
+    out = videos.iloc[perm].reset_index(drop=True)
+    out["video_id"] = np.arange(perm.size, dtype=np.int64)
+    return out, new_id
 
 
 def day_origin(unix_seconds: np.ndarray) -> float:

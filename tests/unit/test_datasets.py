@@ -145,3 +145,17 @@ def test_dataset_helpers(data_root):
                 "n_tokens", "t_end", "generator_version", "has_impressions", "has_searches", "has_truth"):
         assert key in m
     assert max(int(t.max()) for t in toks if t.size) < m["n_tokens"]
+
+
+def test_cache_written_with_other_settings_is_rebuilt(data_root, clean_cache):
+    ds, clean = clean_cache
+    path = datasets.cache_path("tiny", 1)
+    shutil.copytree(clean, path)
+    mpath = path / "manifest.json"
+    manifest = json.loads(mpath.read_text())
+    manifest["config"]["w_quality"] = 123.0            # as if the generator's constants had changed
+    mpath.write_text(json.dumps(manifest))
+    with pytest.warns(UserWarning, match="out of date.*w_quality"):
+        rebuilt = datasets.load("tiny", seed=1, progress=False)
+    _assert_same(ds, rebuilt)
+    assert json.loads(mpath.read_text())["config"]["w_quality"] != 123.0

@@ -135,7 +135,9 @@ def load(name: str, seed: int = 0, *, cache: bool = True, progress: bool = True,
     path = cache_path(name, int(seed), style)
     if cache and path.exists():
         try:
-            return _read(path)
+            return _read(path, expect_config=cfg.to_dict())
+        except _StaleCache as err:
+            warnings.warn(f"cached dataset {path} is out of date ({err}); rebuilding it", stacklevel=2)
         except (OSError, ValueError, KeyError) as err:
             warnings.warn(f"cached dataset {path} is damaged ({err}); rebuilding it", stacklevel=2)
     ds = from_simulation(simulate(cfg, int(seed), name=name, progress=progress))
@@ -209,14 +211,19 @@ def _write(ds: Dataset, path: Path, cfg: SimConfig) -> None:
             trash = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old"))
             os.replace(path, trash / "old")
             shutil.rmtree(trash, ignore_errors=True)
+        os.chmod(tmp, 0o755)
         os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
-def _read(path: Path) -> Dataset:
-    """Read and verify a cached dataset; ``ValueError`` when anything is missing or altered."""
+class _StaleCache(ValueError):
+    """The cache was written by other generator settings (the code changed since)."""
+
+
+def _read(path: Path, expect_config: dict | None = None) -> Dataset:
+    """Read and verify a cached dataset; ``ValueError`` when anything is missing, altered or stale."""
     mpath = path / _MANIFEST
     if not mpath.exists():
         raise ValueError("no manifest (partial write)")
@@ -225,7 +232,10 @@ def _read(path: Path) -> Dataset:
     except json.JSONDecodeError as err:
         raise ValueError(f"manifest is not valid JSON ({err})") from err
     if manifest.get("generator_version") != GENERATOR_VERSION:
-        raise ValueError(f"generator version {manifest.get('generator_version')} != {GENERATOR_VERSION}")
+        raise _StaleCache(f"generator version {manifest.get('generator_version')} != {GENERATOR_VERSION}")
+    if expect_config is not None and manifest.get("config") != expect_config:
+        changed = sorted(k for k in expect_config if manifest.get("config", {}).get(k) != expect_config[k])
+        raise _StaleCache(f"generated with other settings: {', '.join(changed[:5])}")
     for fname, info in manifest["files"].items():
         f = path / fname
         if not f.exists():

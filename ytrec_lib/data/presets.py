@@ -60,7 +60,7 @@ class SimConfig:
     n_general_tokens: int = 20
     # ---- users ----
     activity_sd: float = 1.0            # log-normal activity level (mean 1)
-    demo_sd: float = 1.3                # strength of demographics (region, age, gender) on interests
+    demo_sd: float = 1.5                # strength of demographics (region, age, gender) on interests
     personal_sd: float = 1.3            # strength of the user's own taste on interests
     interest_temp: float = 1.4          # interests = softmax(temp * affinity)
     # ---- sessions ----

@@ -288,7 +288,7 @@ def _assemble(name: str, ratings: pd.DataFrame, r_path: Path, r_fmt: FileFormat,
     users = _users_anonymous(u_source) if users is None else users
     imp = impressions_table(u[keep], v[keep], t[keep], np.ones(int(keep.sum()), bool),
                             NOMINAL_DURATION_S * rating[keep] / MAX_RATING,
-                            extra={"rating": rating[keep].astype(np.float32)}, order=np.flatnonzero(keep))
+                            extra={"rating": rating[keep].astype(np.float32)})
     users["activity"] = observed_activity(imp["user_id"].to_numpy(), imp["clicked"].to_numpy(), len(users))
     demo = release == "ml-1m"
     reasons = {

@@ -38,13 +38,30 @@ def reindex(values: np.ndarray, known: np.ndarray | None = None) -> tuple[np.nda
     ``originals[ids] == values``; ``ids`` is -1 where a value is not in ``known``.
     """
     values = np.asarray(values, dtype=np.int64)
-    originals = np.unique(values if known is None else np.asarray(known, dtype=np.int64))
+    originals = _unique_sorted(values if known is None else np.asarray(known, dtype=np.int64))
     pos = np.searchsorted(originals, values)
     pos_c = np.minimum(pos, max(originals.size - 1, 0))
     if originals.size == 0:
         return np.full(values.size, -1, np.int64), originals
     found = (pos < originals.size) & (originals[pos_c] == values)
     return np.where(found, pos_c, -1).astype(np.int64), originals
+
+
+def _unique_sorted(x: np.ndarray) -> np.ndarray:
+    """``np.unique`` by sorting (numpy 2.4's hash-based ``np.unique`` is slow on millions of ids)."""
+    s = np.sort(x)
+    return s[np.r_[True, s[1:] != s[:-1]]] if s.size else s
+
+
+def _order_by_user_time(user: np.ndarray, time: np.ndarray) -> np.ndarray:
+    """The permutation sorting events by (user, time, row) (n,) int64: one stable argsort of the
+    times, then a plain sort of a packed (user, time rank) key -- faster than ``np.lexsort`` here."""
+    n = user.size
+    by_time = np.argsort(time, kind="stable")                             # (n,) rows by time, then row
+    rank = np.empty(n, np.int64)
+    rank[by_time] = np.arange(n)
+    key = np.sort(user.astype(np.int64) * n + rank)                       # (n,) by user, then time rank
+    return by_time[key % n]
 
 
 def in_upload_order(videos: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -73,12 +90,12 @@ def to_days(unix_seconds: np.ndarray, origin: float) -> np.ndarray:
     return (np.asarray(unix_seconds, dtype=np.float64) - origin) / SECONDS_PER_DAY
 
 
-def sessionize(user: np.ndarray, time: np.ndarray, order: np.ndarray | None = None,
-               gap: float = SESSION_GAP_DAYS) -> tuple[np.ndarray, np.ndarray]:
+def sessionize(user: np.ndarray, time: np.ndarray, gap: float = SESSION_GAP_DAYS
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Group each user's events into sessions and number the events within them.
 
-    ``user`` (n,) int64, ``time`` (n,) float64 days, ``order`` (n,) int64 a tie-breaker for equal
-    times (default: the row order). A user's events more than ``gap`` days apart are in different
+    ``user`` (n,) int64 (non-negative), ``time`` (n,) float64 days; equal times keep the row order.
+    A user's events more than ``gap`` days apart are in different
     sessions. Returns ``(session_id (n,) int64, position (n,) int16)``: session ids are contiguous
     from 0 in order of session start (ties by user id); positions count from 0 within a session
     (capped at 32767).
@@ -86,8 +103,7 @@ def sessionize(user: np.ndarray, time: np.ndarray, order: np.ndarray | None = No
     n = len(user)
     if n == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int16)
-    tie = np.arange(n) if order is None else np.asarray(order)
-    idx = np.lexsort((tie, time, user))                                   # (n,) by user, time, tie
+    idx = _order_by_user_time(np.asarray(user, np.int64), np.asarray(time, np.float64))
     u, t = user[idx], time[idx]
     new = np.ones(n, bool)
     new[1:] = (u[1:] != u[:-1]) | (t[1:] - t[:-1] > gap)
@@ -104,8 +120,7 @@ def sessionize(user: np.ndarray, time: np.ndarray, order: np.ndarray | None = No
 
 
 def impressions_table(user: np.ndarray, video: np.ndarray, time: np.ndarray, clicked: np.ndarray,
-                      watch_time: np.ndarray, extra: dict[str, np.ndarray] | None = None,
-                      order: np.ndarray | None = None) -> pd.DataFrame:
+                      watch_time: np.ndarray, extra: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """The contract's ``impressions`` table from events (n,) each, sessionized, sorted by
     (time, session_id, position); ``source`` is ``"home"`` for every row (real logs here are feeds).
 
@@ -114,7 +129,7 @@ def impressions_table(user: np.ndarray, video: np.ndarray, time: np.ndarray, cli
     user = np.asarray(user, np.int64)
     time = np.asarray(time, np.float64)
     clicked = np.asarray(clicked, bool)
-    session, position = sessionize(user, time, order)
+    session, position = sessionize(user, time)
     df = pd.DataFrame({
         "user_id": user, "video_id": np.asarray(video, np.int64), "time": time, "session_id": session,
         "position": position,

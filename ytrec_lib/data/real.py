@@ -144,7 +144,7 @@ REAL_DATASETS: dict[str, RealSpec] = {
         options=("threshold",),
     ),
     "movielens-1m": RealSpec(
-        name="movielens-1m", title="MovieLens 1M (1,000,209 ratings, 6,040 users, 3,706 rated movies)",
+        name="movielens-1m", title="MovieLens 1M (1,000,209 ratings, 6,040 users, 3,883 movies)",
         homepage="https://grouplens.org/datasets/movielens/1m/", license=_ML_LICENSE,
         files=("ratings.dat", "users.dat", "movies.dat"), optional_files=(),
         archive=Archive(url=_GROUPLENS + "ml-1m.zip", filename="ml-1m.zip", root="ml-1m",

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import presets
+from . import presets, real
 from .presets import SimConfig, preset_config
 from .simulator import GENERATOR_VERSION, SimOutput, Truth, World, simulate, split_ragged
 
@@ -86,7 +86,7 @@ class Dataset:
 
 def known_presets() -> list[str]:
     """Every name :func:`load` accepts."""
-    return presets.known_presets()
+    return presets.known_presets() + real.known_real()
 
 
 def data_dir() -> Path:
@@ -128,6 +128,8 @@ def load(name: str, seed: int = 0, *, cache: bool = True, progress: bool = True,
     dataset is read from ``data/`` when a valid copy is there, else generated and stored; a damaged
     copy is rebuilt. ``config`` replaces the preset's settings (never cached).
     """
+    if real.is_real(name):          # MovieLens / KuaiRand files in data/<name>/ (docs/real_datasets.md)
+        return real.load_real(name, style=style, progress=progress)
     _check_args(name, seed, style)
     if config is not None:
         return from_simulation(simulate(config, int(seed), name=name, progress=progress))

@@ -391,7 +391,8 @@ class MostPopular(Baseline):
     """Recommend the most-watched videos, globally or within the user's region.
 
     Scores are watch counts over the fitted log before each query time (only the last ``window``
-    days with ``window``, a "trending" variant suited to a UGC catalogue that keeps renewing).
+    days with ``window``, a "trending" variant suited to a UGC catalogue that keeps renewing). With
+    a fit ``cutoff``, a later query sees the counts at the cutoff (its window ends there).
     ``by_region=True`` counts only the watches of users from the query user's region, with the
     global count as tie-break (so a region with little data falls back to global popularity).
     """
@@ -451,6 +452,8 @@ class MostPopular(Baseline):
             n_regions = int(self.user_region.max()) + 1
             reg = _WindowedCounts(time, video, self.user_region[user], n_regions, self.n_videos, window)
             regions = self._regions(users)
+        if self.cutoff is not None:  # nothing after the cutoff was fitted: count up to it
+            times = np.minimum(times, self.cutoff)
         zeros = np.zeros(users.size, dtype=np.int64)
         for start in range(0, users.size, batch_size):
             sl = slice(start, min(start + batch_size, users.size))

@@ -16,17 +16,17 @@ Ranking metrics
     Every row needs at least one relevant item. With ``k`` the cut-off (``K`` when omitted),
     ``hits[i, j]`` = "``ranked[i, j]`` is relevant for row ``i``" and ``R_i`` the relevant set:
 
-    ================  ==========================================================================
-    ``hit_at_k``      ``1[any_j<k hits[i, j]]``
-    ``recall_at_k``   ``sum_j<k hits[i, j] / |R_i|``  (with one label this equals hit@k)
-    ``precision_at_k`` ``sum_j<k hits[i, j] / k``  (padding counts as a miss)
-    ``map_at_k``      ``AP@k = sum_j<k P@(j+1) hits[i, j] / min(|R_i|, k)`` (``P@m`` precision at m)
-    ``ndcg_at_k``     ``DCG@k / IDCG@k`` with ``DCG@k = sum_j<k gain(ranked[i, j]) / log2(j + 2)``
-                      (linear gain, binary when no gains are given; IDCG@k is the DCG of the
-                      ``k`` largest gains of ``R_i``; a row whose gains are all 0 scores 0, as in
-                      scikit-learn's ``ndcg_score``)
-    ``mrr``           ``1 / (rank of the first hit)`` within the first ``k``, 0 without a hit
-    ================  ==========================================================================
+    ====================  ======================================================================
+    ``hit_at_k``          ``1[any_j<k hits[i, j]]``
+    ``recall_at_k``       ``sum_j<k hits[i, j] / |R_i|``  (with one label this equals hit@k)
+    ``precision_at_k``    ``sum_j<k hits[i, j] / k``  (padding counts as a miss)
+    ``map_at_k``          ``AP@k = sum_j<k P@(j+1) hits[i, j] / min(|R_i|, k)`` (``P@m``: precision@m)
+    ``ndcg_at_k``         ``DCG@k / IDCG@k``, ``DCG@k = sum_j<k gain(ranked[i, j]) / log2(j + 2)``
+                          (linear gain, binary when no gains are given; IDCG@k is the DCG of the
+                          ``k`` largest gains of ``R_i``; a row whose gains are all 0 scores 0, as
+                          in scikit-learn's ``ndcg_score``)
+    ``mrr``               ``1 / (rank of the first hit)`` within the first ``k``, 0 without a hit
+    ====================  ======================================================================
 
     Each returns the mean over rows (a float), or the ``(n,)`` float64 per-row values with
     ``average=False``.
@@ -144,6 +144,8 @@ def _from_coo(n: int, rows: np.ndarray, items: np.ndarray, gains: np.ndarray) ->
 
 def _as_relevant(relevant: Relevant, n: int, gains: object = None) -> _Rel:
     """Normalise any accepted form of ``relevant`` (see the module docstring) for ``n`` rows."""
+    if isinstance(relevant, (list, tuple)) and relevant and np.ndim(relevant[0]) == 0:
+        relevant = np.asarray(relevant)  # a plain list of labels
     if sp.issparse(relevant):
         if gains is not None:
             raise ValueError("a sparse relevance matrix stores the gains itself; pass gains=None")
@@ -222,7 +224,9 @@ def _out(values: np.ndarray, average: bool) -> float | np.ndarray:
 # ----------------------------------------------------------------------------------------------
 
 
-def hit_at_k(ranked: np.ndarray, relevant: Relevant, k: int | None = None, *, average: bool = True):
+def hit_at_k(
+    ranked: np.ndarray, relevant: Relevant, k: int | None = None, *, average: bool = True
+) -> float | np.ndarray:
     """Hit rate: share of rows with at least one relevant item among the first ``k``.
 
     ``ranked`` (n, K) int; ``relevant`` (n,) labels, list of n id arrays or sparse (n, n_items).
@@ -232,7 +236,9 @@ def hit_at_k(ranked: np.ndarray, relevant: Relevant, k: int | None = None, *, av
     return _out(hits.any(axis=1), average)
 
 
-def recall_at_k(ranked: np.ndarray, relevant: Relevant, k: int | None = None, *, average: bool = True):
+def recall_at_k(
+    ranked: np.ndarray, relevant: Relevant, k: int | None = None, *, average: bool = True
+) -> float | np.ndarray:
     """Recall@k: relevant items found in the first ``k`` over the number of relevant items.
 
     With one label per row this is hit@k. Shapes as in :func:`hit_at_k`.
@@ -241,13 +247,17 @@ def recall_at_k(ranked: np.ndarray, relevant: Relevant, k: int | None = None, *,
     return _out(hits.sum(axis=1) / np.diff(rel.indptr), average)
 
 
-def precision_at_k(ranked: np.ndarray, relevant: Relevant, k: int | None = None, *, average: bool = True):
+def precision_at_k(
+    ranked: np.ndarray, relevant: Relevant, k: int | None = None, *, average: bool = True
+) -> float | np.ndarray:
     """Precision@k: relevant items found in the first ``k`` over ``k``. Shapes as in :func:`hit_at_k`."""
     hits, _, _, k = _prepare(ranked, relevant, k)
     return _out(hits.sum(axis=1) / k, average)
 
 
-def map_at_k(ranked: np.ndarray, relevant: Relevant, k: int | None = None, *, average: bool = True):
+def map_at_k(
+    ranked: np.ndarray, relevant: Relevant, k: int | None = None, *, average: bool = True
+) -> float | np.ndarray:
     """Mean average precision at ``k``, each row's AP normalised by ``min(|relevant|, k)``.
 
     ``AP@k = sum_{j<k} precision@(j+1) * hit_j / min(|R|, k)``, so a perfect ranking scores 1 even
@@ -267,7 +277,7 @@ def ndcg_at_k(
     *,
     gains: np.ndarray | Sequence[np.ndarray] | None = None,
     average: bool = True,
-):
+) -> float | np.ndarray:
     """Normalised discounted cumulative gain at ``k`` (linear gains, ``log2(rank + 1)`` discount).
 
     ``gains`` grades the relevant items (e.g. watch time): an (n,) array beside (n,) labels, or a list
@@ -289,7 +299,9 @@ def ndcg_at_k(
     return _out(np.where(ideal > 0, dcg / safe, 0.0), average)
 
 
-def mrr(ranked: np.ndarray, relevant: Relevant, k: int | None = None, *, average: bool = True):
+def mrr(
+    ranked: np.ndarray, relevant: Relevant, k: int | None = None, *, average: bool = True
+) -> float | np.ndarray:
     """Mean reciprocal rank of the first relevant item within the first ``k`` (0 for a row without one).
 
     Shapes as in :func:`hit_at_k`.
@@ -320,33 +332,63 @@ def _exclusion_coo(exclude: Exclude, n: int, n_items: int) -> tuple[np.ndarray, 
     return rows, items
 
 
+def _first_per_row(mask: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, col) of the first ``count[i]`` True cells of each row of ``mask`` (lowest cols first)."""
+    ri, ci = np.nonzero(mask)  # row-major: columns ascending within a row
+    per_row = np.bincount(ri, minlength=mask.shape[0])
+    rank = np.arange(ri.size) - np.repeat(np.cumsum(per_row) - per_row, per_row)  # position in its row
+    keep = rank < count[ri]
+    return ri[keep], ci[keep]
+
+
+def _resolve_ties(
+    s: np.ndarray, t: np.ndarray, cand: np.ndarray, cand_vals: np.ndarray, excluded: np.ndarray
+) -> np.ndarray:
+    """Exact top-k set of rows whose boundary value ``t`` is tied: ties go to the lower id.
+
+    s (a, V) scores with excluded cells at -inf; t (a,) the k-th largest; cand, cand_vals (a, k) an
+    unresolved top-k set and its scores; excluded (a, V) bool.
+    Returns (a, k) ids (unsorted); excluded items only where valid ones run out (t == -inf).
+    """
+    a, k = cand.shape
+    above_r, above_c = np.nonzero(cand_vals > t[:, None])  # the candidates strictly above t are sure
+    need = k - np.bincount(above_r, minlength=a)  # (a,) slots left for boundary ties
+    tied = s == t[:, None]  # (a, V)
+    if excluded.any():
+        tied &= ~excluded
+    tie_r, tie_c = _first_per_row(tied, need)
+    short = need - np.bincount(tie_r, minlength=a)  # (a,) > 0 only when valid items ran out
+    ex_r, ex_c = _first_per_row(excluded, short) if short.any() else (tie_r[:0], tie_c[:0])
+    rows = np.concatenate([above_r, tie_r, ex_r])
+    cols = np.concatenate([cand[above_r, above_c], tie_c, ex_c])
+    return cols[np.argsort(rows, kind="stable")].reshape(a, k)
+
+
 def _top_k_block(s: np.ndarray, k: int, ex_rows: np.ndarray, ex_items: np.ndarray) -> np.ndarray:
     """Top-k of one block of score rows, excluded items already known. s (b, V) -> (b, k) int64."""
     b, n_items = s.shape
-    s = np.array(s, dtype=np.float64)  # (b, V) private copy
-    excluded = np.zeros((b, n_items), dtype=bool)  # (b, V)
-    excluded[ex_rows, ex_items] = True
-    s[excluded] = -np.inf
-    r = np.arange(b)
-    part = np.argpartition(-s, k - 1, axis=1)[:, :k]  # (b, k) a top-k set, ties unresolved
-    t = s[r, part[:, -1]]  # (b,) k-th largest score
-    gt = s > t[:, None]  # (b, V)
-    eq = (s == t[:, None]) & ~excluded  # (b, V) boundary ties that may be taken
-    need = k - gt.sum(axis=1)  # (b,) slots left for boundary ties
-    # boundary ties are resolved by id: a row is settled when every tied item fits.
-    # rows at t == -inf may have taken excluded items in place of valid -inf ones: redo them too.
-    ambiguous = np.flatnonzero((eq.sum(axis=1) != need) | np.isneginf(t))
-    chosen = part.copy()
+    dtype = s.dtype if np.issubdtype(s.dtype, np.floating) else np.float64
+    if ex_rows.size or s.dtype != dtype:
+        s = s.astype(dtype, copy=True)  # (b, V) private copy
+        s[ex_rows, ex_items] = -np.inf
+    r = np.arange(b)[:, None]
+    chosen = np.argpartition(s, n_items - k, axis=1)[:, n_items - k :]  # (b, k) a top-k set
+    vals = s[r, chosen]  # (b, k)
+    t = vals.min(axis=1)  # (b,) k-th largest score
+    # the set is exact unless some item tied with the boundary was left out; rows at -inf are
+    # redone too, since they may hold excluded items in place of valid -inf ones.
+    left_out = (s == t[:, None]).sum(axis=1) > (vals == t[:, None]).sum(axis=1)
+    ambiguous = np.flatnonzero(left_out | np.isneginf(t))
+    is_ex = np.zeros((b, k), dtype=bool)
     if ambiguous.size:
-        a_eq = eq[ambiguous]  # (a, V)
-        take = gt[ambiguous] | (a_eq & (np.cumsum(a_eq, axis=1) <= need[ambiguous, None]))
-        # rows whose valid items run out (t == -inf) take fewer than k; pad with excluded items
-        short = k - take.sum(axis=1)
-        pad = excluded[ambiguous] & (np.cumsum(excluded[ambiguous], axis=1) <= short[:, None])
-        take |= pad
-        chosen[ambiguous] = np.nonzero(take)[1].reshape(ambiguous.size, k)
-    vals = s[r[:, None], chosen]  # (b, k)
-    is_ex = excluded[r[:, None], chosen]  # (b, k)
+        excluded = np.zeros((ambiguous.size, n_items), dtype=bool)  # (a, V)
+        pos = np.minimum(np.searchsorted(ambiguous, ex_rows), ambiguous.size - 1)
+        hit = ambiguous[pos] == ex_rows
+        excluded[pos[hit], ex_items[hit]] = True
+        amb = (s[ambiguous], t[ambiguous], chosen[ambiguous], vals[ambiguous])
+        chosen[ambiguous] = _resolve_ties(*amb, excluded)
+        is_ex[ambiguous] = excluded[np.arange(ambiguous.size)[:, None], chosen[ambiguous]]
+        vals = s[r, chosen]
     order = np.lexsort((chosen, -vals, is_ex), axis=1)  # excluded last, score desc, id asc
     chosen = np.take_along_axis(chosen, order, axis=1)
     return np.where(np.take_along_axis(is_ex, order, axis=1), -1, chosen).astype(np.int64)
@@ -380,7 +422,7 @@ def top_k(
         raise ValueError(f"k must be a positive integer, got {k!r}")
     if k > n_items:
         raise ValueError(f"k={k} is larger than the {n_items} items scored; lower k")
-    if np.issubdtype(scores.dtype, np.floating) and (np.isnan(scores).any() or np.isposinf(scores).any()):
+    if np.issubdtype(scores.dtype, np.floating) and not np.max(scores) < np.inf:  # one pass: NaN or +inf
         raise ValueError("scores contain NaN or +inf; fix the model output before ranking")
     if exclude is None:
         ex_rows, ex_items = np.zeros(0, np.int64), np.zeros(0, np.int64)

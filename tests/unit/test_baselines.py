@@ -84,6 +84,14 @@ def test_most_popular_window():
     np.testing.assert_array_equal(got, [[0, 1, 2], [1, 2, 0], [3, 0, 1]])
 
 
+def test_most_popular_window_ends_at_the_cutoff():
+    rec = MostPopular(window=2.0).fit(LOG, n_videos=V, cutoff=7.0)
+    # a query after the cutoff sees the window [5, 7): videos 1 and 2 once each;
+    # one before it sees its own window [3.5, 5.5): video 1 twice, then zeros by id
+    got = rec.recommend([9, 9], 2, times=[100.0, 5.5])
+    np.testing.assert_array_equal(got, [[1, 2], [1, 0]])
+
+
 def test_most_popular_by_region_with_global_tie_break():
     rec = MostPopular(by_region=True).fit(LOG, n_videos=V, user_region=np.array([0, 0, 1, 1, 1]))
     got = rec.recommend([0, 3, 4], 3, exclude_watched=False)

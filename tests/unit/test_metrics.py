@@ -54,6 +54,7 @@ def test_single_label_recall_equals_hit():
     labels = np.array([1, 0, 9])
     np.testing.assert_allclose(m.recall_at_k(RANKED, labels, average=False), [1, 1, 0])
     assert m.recall_at_k(RANKED, labels) == m.hit_at_k(RANKED, labels)
+    assert m.recall_at_k(RANKED, [1, 0, 9]) == m.recall_at_k(RANKED, labels)  # a plain list of labels
     # with one label (here at ranks 3, 2, absent), NDCG is 1 / log2(rank + 1) and MAP is 1 / rank
     np.testing.assert_allclose(m.ndcg_at_k(RANKED, labels, average=False), [0.5, 1 / math.log2(3), 0])
     np.testing.assert_allclose(m.map_at_k(RANKED, labels, average=False), [1 / 3, 1 / 2, 0])

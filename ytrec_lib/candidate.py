@@ -28,6 +28,7 @@ import math
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ytrec_lib.features import ExampleFeatures, FeatureSpec
+from ytrec_lib.features import ExampleFeatures, FeatureBuilder, FeatureSpec, feature_set
 from ytrec_lib.metrics import top_k
 from ytrec_lib.sampling import NegativeSampler, PopularitySampler, UniformSampler, sampled_softmax_loss
 
@@ -520,6 +521,32 @@ def evaluate_recall(
     return float((ranked == y[:, None]).any(axis=1).mean()) if len(y) else float("nan")
 
 
+def average_embedding_rank(
+    vectors: np.ndarray, feats: ExampleFeatures, k: int = 100, exclude_watched: bool = True,
+    batch_size: int = 1024,
+) -> np.ndarray:
+    """The "average of watched embeddings" baseline: (n, k) int64 top-k video ids per example.
+
+    The user is the mean of the unit-normalised ``vectors`` (n_videos, d) of the videos in the
+    example's watch bag (the model's own input); videos are scored by cosine to it. A user with an
+    empty bag scores every video 0 (ties to the lower id).
+    """
+    v = np.asarray(vectors, dtype=np.float64)
+    if v.ndim != 2 or v.shape[0] != feats.encoder.n_videos:
+        raise ValueError(f"vectors must be ({feats.encoder.n_videos}, d), got {v.shape}")
+    unit = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)  # (V, d)
+    unit = np.vstack([unit, np.zeros((1, v.shape[1]))])  # padding row: zero
+    out = np.empty((len(feats), k), dtype=np.int64)
+    for start in range(0, len(feats), batch_size):
+        idx = np.arange(start, min(start + batch_size, len(feats)))
+        b = feats.batch(idx)
+        bags, n = b["watch_ids"].numpy(), np.maximum(b["watch_len"].numpy(), 1)
+        users = unit[bags].sum(axis=1) / n[:, None]  # (B, d)
+        scores = users @ unit[:-1].T  # (B, V)
+        out[idx] = top_k(scores, k, exclude=feats.watched_before(idx) if exclude_watched else None)
+    return out
+
+
 # ----------------------------------------------------------------------------------------------------
 # Checkpoints
 # ----------------------------------------------------------------------------------------------------
@@ -565,6 +592,154 @@ def config_key(**config: Any) -> str:
     """A short stable hash of a JSON-able configuration (for cache file names)."""
     text = json.dumps(config, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Trained models on a dataset, cached (shared by notebooks 03-08)
+# ----------------------------------------------------------------------------------------------------
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "split": "next_watch",  # or "heldout" (paper §3.4 contrast)
+    "features": "all",  # a name of ytrec_lib.features.FEATURE_SETS
+    "age_transforms": ["age", "age2", "sqrt"],
+    "max_bag": 50,
+    "dim": 32,
+    "region_dim": 8,
+    "tower": list(DEFAULT_TOWER),
+    "init": "random",  # or "item2vec"
+    "freeze_embeddings": False,
+    "loss": "sampled",
+    "n_negatives": 1000,
+    "proposal": "popularity",
+    "logq_correction": True,
+    "epochs": 10,
+    "batch_size": 512,
+    "lr": 3e-3,
+    "patience": 3,
+}
+"""The configuration of the default candidate model; :func:`trained_candidate_model` overrides it."""
+
+
+@dataclass
+class CandidateRun:
+    """A trained candidate model with everything needed to use it on its dataset.
+
+    ``model``; ``dataset`` and ``split`` (``ytrec_lib.data``); ``builder`` (features with the model's
+    spec); ``config`` (the full configuration); ``history`` (per-epoch records); ``train_seconds``;
+    ``path`` of the checkpoint; ``from_cache`` (True when it was loaded, not trained).
+    """
+
+    model: CandidateModel
+    dataset: Any
+    split: Any
+    builder: Any
+    config: dict[str, Any]
+    history: list[dict[str, float]]
+    train_seconds: float
+    path: Path | None
+    from_cache: bool
+    _examples: dict[str, ExampleFeatures] = field(default_factory=dict, repr=False)
+
+    def examples(self, part: str = "test") -> ExampleFeatures:
+        """Features of the split's ``"train"``, ``"valid"`` or ``"test"`` examples (cached)."""
+        if part not in self._examples:
+            self._examples[part] = split_examples(self.builder, self.split, part)
+        return self._examples[part]
+
+    def labels(self, part: str = "test") -> np.ndarray:
+        """The labels (n,) int64 of the split's ``part``."""
+        return getattr(self.split, part)["label"].to_numpy(np.int64)
+
+
+def split_examples(builder: Any, split: Any, part: str) -> ExampleFeatures:
+    """Features of one part of a ``ytrec_lib.data.splits.Split``: training examples get example age
+    ``train_cutoff - time`` (and, in a held-out split, their label left out of the bag); evaluation
+    examples are served (example age 0)."""
+    if part not in ("train", "valid", "test"):
+        raise ValueError(f"part must be 'train', 'valid' or 'test', got {part!r}")
+    df = getattr(split, part)
+    if part != "train":
+        return builder.examples(df["user_id"], df["time"])
+    exclude = df["label"].to_numpy() if split.exclude_label else None
+    return builder.examples(df["user_id"], df["time"], window_end=split.train_cutoff, exclude=exclude)
+
+
+def _resolve_config(overrides: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(overrides) - set(DEFAULT_CONFIG))
+    if unknown:
+        raise KeyError(f"trained_candidate_model: unknown setting(s) {unknown}; use {sorted(DEFAULT_CONFIG)}")
+    cfg = {**DEFAULT_CONFIG, **overrides}
+    cfg["tower"] = [int(w) for w in cfg["tower"]]
+    cfg["age_transforms"] = list(cfg["age_transforms"])
+    if cfg["split"] not in ("next_watch", "heldout"):
+        raise ValueError(f"split must be 'next_watch' or 'heldout', got {cfg['split']!r}")
+    if cfg["init"] not in ("random", "item2vec"):
+        raise ValueError(f"init must be 'random' or 'item2vec', got {cfg['init']!r}")
+    return cfg
+
+
+def _pretrained(ds: Any, cfg: dict[str, Any], seed: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if cfg["init"] == "random":
+        return None, None
+    from ytrec_lib import item2vec  # imported here: item2vec is only needed for this initialisation
+
+    videos = item2vec.pretrained_embeddings(ds, kind="videos", dim=cfg["dim"], seed=seed)
+    tokens = item2vec.pretrained_embeddings(ds, kind="tokens", dim=cfg["dim"], seed=seed)
+    return np.asarray(videos, dtype=np.float32), np.asarray(tokens, dtype=np.float32)
+
+
+def trained_candidate_model(
+    preset: str = "ci",
+    seed: int = 0,
+    *,
+    cache: bool = True,
+    progress: bool = True,
+    **config: Any,
+) -> CandidateRun:
+    """The candidate model trained on dataset ``preset`` / ``seed``, from the cache when it is there.
+
+    ``config`` overrides :data:`DEFAULT_CONFIG` (features, tower, loss, epochs, ...). Training uses
+    the split's training examples, early-stops on the validation users' recall@100, and is seeded by
+    ``seed``. The checkpoint lives under ``<data dir>/models/``, keyed by preset, seed, the dataset's
+    generator version and the configuration; a damaged checkpoint is retrained.
+    """
+    from ytrec_lib.data import datasets, splits  # the data layer is only needed here
+
+    cfg = _resolve_config(config)
+    ds = datasets.load(preset, seed=seed, progress=progress)
+    make_split = splits.heldout_watch_split if cfg["split"] == "heldout" else splits.next_watch_split
+    split = make_split(ds, seed=seed)
+    spec = feature_set(cfg["features"], age_transforms=tuple(cfg["age_transforms"]), max_bag=cfg["max_bag"])
+    builder = FeatureBuilder.from_dataset(ds, spec, window=(0.0, split.train_cutoff))
+    key = config_key(preset=preset, seed=seed, version=ds.meta.get("generator_version"), **cfg)
+    path = datasets.data_dir() / "models" / f"candidate-{preset}-seed{seed}-{key}.pt"
+    if cache and path.exists():
+        try:
+            model, extra = load_checkpoint(path)
+            return CandidateRun(model, ds, split, builder, cfg, extra["history"], extra["train_seconds"],
+                                path, True)
+        except (ValueError, KeyError, RuntimeError) as err:
+            warnings.warn(f"cached candidate model {path} is unusable ({err}); retraining", stacklevel=2)
+    video_init, token_init = _pretrained(ds, cfg, seed)
+    model = CandidateModel(
+        ds.n_videos, max(int(ds.meta.get("n_tokens") or 1), 1), int(ds.meta["n_regions"]), dim=cfg["dim"],
+        tower=cfg["tower"], spec=spec, region_dim=cfg["region_dim"], video_init=video_init,
+        token_init=token_init, freeze_embeddings=cfg["freeze_embeddings"], seed=seed,
+    )
+    train_cfg = TrainConfig(
+        loss=cfg["loss"], n_negatives=cfg["n_negatives"], proposal=cfg["proposal"],
+        logq_correction=cfg["logq_correction"], epochs=cfg["epochs"], batch_size=cfg["batch_size"],
+        lr=cfg["lr"], patience=cfg["patience"], seed=seed,
+    )
+    run = CandidateRun(model, ds, split, builder, cfg, [], 0.0, path if cache else None, False)
+    t0 = time.perf_counter()
+    hist = train_candidate(model, run.examples("train"), run.labels("train"), train_cfg,
+                           val=(run.examples("valid"), run.labels("valid")), progress=progress)
+    run.history, run.train_seconds = hist.epochs, time.perf_counter() - t0
+    if cache:
+        save_checkpoint(path, model, {"config": cfg, "preset": preset, "seed": seed, "history": hist.epochs,
+                                      "train_seconds": run.train_seconds})
+    return run
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -642,6 +817,7 @@ def step_time_table(
 __all__ = [
     "CandidateModel", "TrainConfig", "TrainHistory", "make_sampler", "augment_users",
     "inner_product_scores", "sequential_dot", "batch_loss", "train_candidate", "evaluate_recall",
-    "rank_videos", "save_checkpoint", "load_checkpoint", "config_key", "softmax_step_time", "step_time_table",
-    "synthetic_batch",
+    "rank_videos", "average_embedding_rank", "save_checkpoint", "load_checkpoint", "config_key",
+    "softmax_step_time", "step_time_table", "synthetic_batch", "DEFAULT_CONFIG", "CandidateRun",
+    "trained_candidate_model", "split_examples",
 ]

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from ytrec_lib.candidate import (
     CandidateModel,
     TrainConfig,
+    average_embedding_rank,
     batch_loss,
     evaluate_recall,
     inner_product_scores,
@@ -22,6 +23,7 @@ from ytrec_lib.candidate import (
     softmax_step_time,
     synthetic_batch,
     train_candidate,
+    trained_candidate_model,
 )
 from ytrec_lib.features import FeatureBuilder, FeatureEncoder, FeatureSpec, feature_set
 from ytrec_lib.metrics import top_k
@@ -316,3 +318,35 @@ def test_rank_videos_excludes_everything_watched_before_the_example():
         assert (row == -1).sum() == len(set(watched[i].tolist()))
     plain = rank_videos(model, feats, k=5, exclude_watched=False)
     np.testing.assert_array_equal(plain, top_k(model(feats.batch()).detach().numpy(), 5))
+
+
+def test_average_embedding_baseline_matches_a_direct_computation():
+    _, feats, _ = planted_features()
+    vecs = np.random.default_rng(0).normal(size=(N_VIDEOS, 5))
+    ranked = average_embedding_rank(vecs, feats, k=3, exclude_watched=False)
+    unit = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+    for i in (0, 17, 400):
+        bag = feats.batch([i])
+        ids = bag["watch_ids"][0, : int(bag["watch_len"][0])].numpy()
+        scores = unit @ unit[ids].mean(0)
+        assert ranked[i].tolist() == np.argsort(-scores, kind="stable")[:3].tolist()
+    with pytest.raises(ValueError, match="vectors must be"):
+        average_embedding_rank(vecs[:5], feats)
+
+
+def test_trained_candidate_model_is_cached_by_configuration(tmp_path, monkeypatch):
+    monkeypatch.setenv("YTREC_DATA_DIR", str(tmp_path))
+    settings_ = {"epochs": 1, "tower": [16], "n_negatives": 50, "dim": 8}
+    first = trained_candidate_model("tiny", 0, progress=False, **settings_)
+    assert not first.from_cache and first.path.exists() and len(first.history) == 1
+    again = trained_candidate_model("tiny", 0, progress=False, **settings_)
+    assert again.from_cache and again.path == first.path
+    assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(),
+                                                  again.model.state_dict().values(), strict=True))
+    other = trained_candidate_model("tiny", 0, progress=False, **(settings_ | {"features": "watches"}))
+    assert other.path != first.path and other.model.spec.n_dense == 0
+    test = again.examples("test")
+    assert len(test) == len(again.labels("test")) and (test.dense[:, -1] == 0).all()  # example age 0
+    assert (again.examples("train").dense[:, -1] > 0).any()
+    with pytest.raises(KeyError, match="unknown setting"):
+        trained_candidate_model("tiny", 0, progress=False, epoch=3)

@@ -1,0 +1,750 @@
+"""The nearest-neighbour serving benchmark: ``python -m ytrec_lib bench-ann [--scale large]``.
+
+What it measures, on synthetic embeddings shaped like the candidate model's video vectors
+(:func:`synthetic_embeddings`: clustered directions, popular items with larger norms):
+
+- **main table** at N = ``scale.n_main``, d = 64: for every kind of :mod:`ytrec_lib.retrieval` its
+  build time (all threads), memory, single-query latency p50/p95/p99 at one thread and at all threads,
+  batch throughput (queries/s, all threads) and recall@10 against the exact answer. IVF, HNSW, IVF-PQ
+  and LSH run at the operating point picked on a separate tuning query set (:func:`pick_operating_point`);
+- **sweeps** (recall@10 against p50 latency: the Pareto plot, and LSH recall against its bits);
+- **scaling** of p50 latency with N, and of the kd-tree against the exact scan with d;
+- **the physical limit:** this machine's memory bandwidth (:func:`measure_bandwidth`) and arithmetic
+  peak (:func:`measure_gflops`), the exact single-query scan against its bound N·d·4 bytes / bandwidth,
+  and throughput against batch size (one GEMM per batch) with both limits. Faiss switches its flat
+  search to BLAS when ``n_queries * d >= faiss.cvar.distance_compute_blas_threshold`` (128000 in Faiss
+  1.15; before that release the test was ``n_queries >= 20``); the batch study runs Faiss with its
+  default, with BLAS never used and with BLAS always used.
+
+Results go to ``--out`` (default ``build/bench-ann``) as CSV/JSON tables and PNG plots, each file
+written atomically; ``manifest.json`` is written last, so :func:`load_results` reads a complete study
+or nothing. Latency is wall-clock time on a possibly shared machine: read it as an order of magnitude
+and as ratios, and look at ``machine.json`` for the load during the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import faiss
+import numpy as np
+import pandas as pd
+from scipy.special import ndtri
+from tqdm.auto import tqdm
+
+from ytrec_lib import report, retrieval
+
+K = 10
+NORM_PROFILES = ("softmax", "lognormal", "unit")
+TABLES = ("main", "sweep", "scaling_n", "scaling_d", "batch")
+PLOTS = ("pareto", "latency_vs_n", "kdtree_vs_dim", "lsh_bits", "batch_roofline")
+
+
+# ----------------------------------------------------------------------------- synthetic data
+def _cluster_centres(n_clusters: int, d: int, seed: int) -> np.ndarray:
+    """Unit cluster directions (n_clusters, d) float64, shared by items and queries of one seed."""
+    rng = np.random.default_rng([seed, d, n_clusters, 0])
+    c = rng.standard_normal((n_clusters, d))
+    return c / np.linalg.norm(c, axis=1, keepdims=True)
+
+
+def _check_sizes(n: int, d: int, n_clusters: int, what: str) -> None:
+    for name, v in (("n", n), ("d", d), ("n_clusters", n_clusters)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{what}: {name}={v!r} must be a positive integer")
+
+
+def synthetic_embeddings(n: int, d: int, seed: int = 0, n_clusters: int = 256,
+                         norm_profile: str = "softmax", spread: float = 0.8) -> np.ndarray:
+    """Video embeddings (n, d) float32 shaped like a softmax layer's output vectors; deterministic.
+
+    Directions: each item picks a cluster (cluster sizes from a flat Dirichlet, so uneven) and is its
+    unit centre plus Gaussian noise of norm about ``spread``, renormalised. Norms (``norm_profile``):
+    ``"softmax"``: item ``i`` is the ``i``-th most popular, and its norm is
+    ``exp(0.25 z_i + 0.1 eps)`` with ``z_i`` the normal score of its popularity rank, so popular items
+    have larger norms (median 1, top 1% about 1.8, bottom 1% about 0.55) as trained softmax weights
+    do (a popular video must score high for many users); ``"lognormal"``: the same spread independent
+    of popularity; ``"unit"``: all norms 1 (then inner product = cosine).
+    """
+    _check_sizes(n, d, n_clusters, "synthetic_embeddings")
+    if norm_profile not in NORM_PROFILES:
+        raise ValueError(f"unknown norm_profile {norm_profile!r}; choose one of {', '.join(NORM_PROFILES)}")
+    centres = _cluster_centres(n_clusters, d, seed)  # (C, d)
+    rng = np.random.default_rng([seed, d, n_clusters, n, 1])
+    weights = rng.dirichlet(np.ones(n_clusters))  # (C,)
+    cluster = rng.choice(n_clusters, size=n, p=weights)  # (n,)
+    x = rng.standard_normal((n, d), dtype=np.float32)  # (n, d) noise, float32 to keep 1e6 x 256 light
+    x *= np.float32(spread / math.sqrt(d))
+    x += centres.astype(np.float32)[cluster]
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    noise = rng.standard_normal(n)
+    if norm_profile == "softmax":
+        z = ndtri(1.0 - (np.arange(n) + 0.5) / n)  # (n,) popularity rank -> normal score, item 0 highest
+        norms = np.exp(0.25 * z + 0.1 * noise)
+    elif norm_profile == "lognormal":
+        norms = np.exp(math.sqrt(0.25**2 + 0.1**2) * noise)
+    else:
+        norms = np.ones(n)
+    x *= norms.astype(np.float32)[:, None]
+    return x
+
+
+def synthetic_queries(n: int, d: int, seed: int = 0, n_clusters: int = 256, spread: float = 0.8,
+                      stream: int = 0) -> np.ndarray:
+    """User vectors (n, d) float32 of unit norm for :func:`synthetic_embeddings` of the same seed.
+
+    Each query mixes two cluster centres (0.75 / 0.25: a main and a side interest) plus noise.
+    ``stream`` picks an independent query set (0: evaluation, 1: tuning) over the same clusters.
+    """
+    _check_sizes(n, d, n_clusters, "synthetic_queries")
+    centres = _cluster_centres(n_clusters, d, seed)  # (C, d)
+    rng = np.random.default_rng([seed, d, n_clusters, n, 2, stream])
+    a, b = rng.integers(n_clusters, size=n), rng.integers(n_clusters, size=n)
+    q = 0.75 * centres[a] + 0.25 * centres[b] + spread * rng.standard_normal((n, d)) / math.sqrt(d)
+    return (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- the machine's limits
+def _best_seconds(fn: Callable[[], Any], repeats: int) -> float:
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def measure_bandwidth(n_bytes: int = 512 * 2**20, repeats: int = 5, threads: int = 1) -> dict[str, float]:
+    """Streaming memory bandwidth (GB/s, 1e9 bytes) of this machine, best of ``repeats``.
+
+    ``read_GBps``: the faster of two read-only kernels (``sum`` and ``max`` of a float32 array much
+    larger than the caches); ``copy_GBps``: ``np.copyto`` counted as bytes read + bytes written.
+    """
+    n = max(1, int(n_bytes) // 4)
+    a = np.ones(n, dtype=np.float32)
+    b = np.empty_like(a)
+    with retrieval.thread_limit(threads):
+        t_sum = _best_seconds(lambda: a.sum(), repeats)
+        t_max = _best_seconds(lambda: a.max(), repeats)
+        t_copy = _best_seconds(lambda: np.copyto(b, a), repeats)
+    return {"read_GBps": a.nbytes / min(t_sum, t_max) / 1e9, "sum_GBps": a.nbytes / t_sum / 1e9,
+            "max_GBps": a.nbytes / t_max / 1e9, "copy_GBps": 2 * a.nbytes / t_copy / 1e9,
+            "n_bytes": int(a.nbytes), "threads": int(threads)}
+
+
+def measure_gflops(n: int = 1536, repeats: int = 3, threads: int = 1) -> float:
+    """Arithmetic peak seen through BLAS: GFLOP/s of a square float32 GEMM (n x n) @ (n x n)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    with retrieval.thread_limit(threads):
+        t = _best_seconds(lambda: a @ b, repeats)
+    return 2.0 * n**3 / t / 1e9
+
+
+def _llc_bytes() -> int | None:
+    """Size of the last-level cache from sysfs (None where it cannot be read)."""
+    for index in ("index3", "index2"):
+        try:
+            text = Path(f"/sys/devices/system/cpu/cpu0/cache/{index}/size").read_text().strip()
+        except OSError:
+            continue
+        mult = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+        return int(text.rstrip("KMG")) * mult
+    return None
+
+
+# ----------------------------------------------------------------------------- timing one index
+class Timed(NamedTuple):
+    """Single-query timings: ``wall_s`` and ``cpu_s`` (m,) float64 seconds, ``ids`` (m, k) int64."""
+
+    wall_s: np.ndarray
+    cpu_s: np.ndarray
+    ids: np.ndarray
+
+
+def time_single_queries(index: retrieval.Index, queries: np.ndarray, k: int = K, budget_s: float = 10.0,
+                        min_queries: int = 5, warmup: int = 2) -> Timed:
+    """Search ``queries`` (n, d) one at a time and time each search (m <= n of them).
+
+    ``wall_s`` is wall-clock time; ``cpu_s`` is the calling thread's CPU time, which leaves out the
+    time the thread waited while other jobs had the cores (with one thread all the work runs in the
+    calling thread, so on a shared machine ``cpu_s`` is the cleaner latency; stalls on memory still
+    count). Stops after ``budget_s`` seconds once ``min_queries`` were timed; ``warmup`` extra
+    searches run first, untimed.
+    """
+    for q in queries[:warmup]:
+        index.search(q[None, :], k)
+    wall, cpu, ids = [], [], []
+    start = time.perf_counter()
+    for i, q in enumerate(queries):
+        c0, t0 = time.thread_time_ns(), time.perf_counter_ns()
+        _, got = index.search(q[None, :], k)
+        t1, c1 = time.perf_counter_ns(), time.thread_time_ns()
+        wall.append((t1 - t0) / 1e9)
+        cpu.append((c1 - c0) / 1e9)
+        ids.append(got[0])
+        if i + 1 >= min_queries and time.perf_counter() - start > budget_s:
+            break
+    return Timed(np.asarray(wall), np.asarray(cpu), np.stack(ids))
+
+
+def _percentiles_ms(timed: Timed, prefix: str = "", cpu: bool = True) -> dict[str, float]:
+    """p50/p95/p99 of the wall-clock latencies in ms (and the CPU-time p50 when ``cpu``)."""
+    p50, p95, p99 = np.percentile(timed.wall_s, [50, 95, 99]) * 1e3
+    out = {f"{prefix}p50_ms": float(p50), f"{prefix}p95_ms": float(p95), f"{prefix}p99_ms": float(p99)}
+    if cpu:
+        out[f"{prefix}p50_cpu_ms"] = float(np.percentile(timed.cpu_s, 50) * 1e3)
+    return out
+
+
+def batch_throughput(index: retrieval.Index, queries: np.ndarray, k: int = K,
+                     seconds_per_query: float | None = None, budget_s: float = 10.0) -> tuple[float, int]:
+    """Queries per second when ``queries`` (n, d) go in one ``search`` call -> (qps, queries used).
+
+    With ``seconds_per_query`` (a single-query estimate) the batch is cut to fit ``budget_s``.
+    """
+    n = len(queries)
+    if seconds_per_query:
+        n = int(min(n, max(2, budget_s / max(seconds_per_query, 1e-9))))
+    t0 = time.perf_counter()
+    index.search(queries[:n], k)
+    return n / (time.perf_counter() - t0), n
+
+
+def measure_index(index: retrieval.Index, queries: np.ndarray, true_ids: np.ndarray, threads: int,
+                  budget_s: float, k: int = K) -> dict[str, Any]:
+    """One row of the main table for a built ``index`` (see module doc); recall over the timed queries."""
+    with retrieval.thread_limit(1):
+        one = time_single_queries(index, queries, k, budget_s)
+    row: dict[str, Any] = {"kind": index.name, "label": index.describe(), "n": index.n, "d": index.d,
+                           "memory_MB": index.memory_bytes() / 2**20, **_percentiles_ms(one)}
+    row[f"recall@{k}"] = retrieval.recall_at_k(one.ids, true_ids[: len(one.ids)], k)
+    row["n_timed"] = len(one.ids)
+    with retrieval.thread_limit(threads):
+        alln = one if threads == 1 else time_single_queries(index, queries, k, budget_s)
+        row.update(_percentiles_ms(alln, "all_threads_", cpu=False))
+        row["qps_batch"], row["batch_size"] = batch_throughput(index, queries, k,
+                                                               float(np.median(alln.wall_s)), budget_s)
+    row["threads"] = threads
+    return row
+
+
+def pick_operating_point(rows: list[dict[str, Any]], target_recall: float = 0.95,
+                         recall_key: str = f"recall@{K}") -> dict[str, Any]:
+    """The fastest (lowest p50) row reaching ``target_recall``, else the row with the highest recall."""
+    if not rows:
+        raise ValueError("pick_operating_point needs at least one measured row")
+    ok = [r for r in rows if r[recall_key] >= target_recall]
+    if ok:
+        return min(ok, key=lambda r: r["p50_ms"])
+    return max(rows, key=lambda r: (r[recall_key], -r["p50_ms"]))
+
+
+def sweep(index: retrieval.Index, settings: Iterable[dict[str, Any]], queries: np.ndarray,
+          true_ids: np.ndarray, budget_s: float, k: int = K) -> list[dict[str, Any]]:
+    """Recall@k and one-thread latency of ``index`` at each search setting (dicts for ``set_params``)."""
+    rows = []
+    for setting in settings:
+        index.set_params(**setting)
+        with retrieval.thread_limit(1):
+            timed = time_single_queries(index, queries, k, budget_s)
+        rows.append({"kind": index.name, "label": index.describe(), "n": index.n, "d": index.d,
+                     **{f"param_{p}": v for p, v in index.params.items()},
+                     f"recall@{k}": retrieval.recall_at_k(timed.ids, true_ids[: len(timed.ids)], k),
+                     **_percentiles_ms(timed), "n_timed": len(timed.ids), "setting": json.dumps(setting)})
+    return rows
+
+
+# ----------------------------------------------------------------------------- the scales
+@dataclass(frozen=True)
+class Scale:
+    """Sizes of one run of the study (``SCALES`` holds the presets; tests build tiny ones)."""
+
+    name: str
+    n_main: int  # items in the main table
+    n_grid: tuple[int, ...]  # N for latency against N (n_main is reused, not rebuilt)
+    d_grid: tuple[int, ...]  # d for the kd-tree against the exact scan
+    n_dim_study: int  # items in the d study
+    n_queries: int = 500  # evaluation queries (latency, recall)
+    n_tune: int = 200  # tuning queries (sweeps, operating points)
+    d_main: int = 64
+    n_batch_study: int | None = None  # items in the batch/roofline study (default n_main)
+    batch_grid: tuple[int, ...] = (1, 4, 16, 64, 256, 1024, 4096)
+    budget_s: float = 8.0  # seconds per timed measurement
+    nprobe_grid: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256)
+    ef_grid: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
+    lsh_bits: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
+    shortlist: int = 100  # exact re-ranking shortlist for lsh and ivfpq
+    target_recall: float = 0.95
+    build_params: dict[str, dict[str, Any]] = field(default_factory=lambda: {
+        "hnsw": {"M": 16, "efConstruction": 80}})
+    bandwidth_bytes: int = 512 * 2**20
+
+
+SCALES: dict[str, Scale] = {
+    "ci": Scale("ci", n_main=100_000, n_grid=(10_000, 100_000), d_grid=(8, 32, 128), n_dim_study=10_000,
+                n_queries=200, n_tune=100, budget_s=3.0, batch_grid=(1, 4, 16, 64, 256, 1024),
+                ef_grid=(16, 32, 64, 128, 256), lsh_bits=(32, 64, 128, 256), bandwidth_bytes=256 * 2**20),
+    "small": Scale("small", n_main=100_000, n_grid=(10_000, 100_000), d_grid=(8, 16, 32, 64, 128, 256),
+                   n_dim_study=100_000, n_batch_study=1_000_000),
+    "large": Scale("large", n_main=1_000_000, n_grid=(10_000, 100_000, 1_000_000),
+                   d_grid=(8, 16, 32, 64, 128, 256), n_dim_study=100_000),
+}
+
+
+# ----------------------------------------------------------------------------- the study
+class _Study:
+    """Runs the parts of the study in order, keeping the shared data (one instance per run)."""
+
+    def __init__(self, scale: Scale, threads: int, seed: int, progress: bool) -> None:
+        self.s, self.threads, self.seed, self.progress = scale, threads, seed, progress
+        self.op: dict[str, dict[str, Any]] = {}  # kind -> search/build params of its operating point
+
+    def _data(self, n: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        x = synthetic_embeddings(n, d, self.seed)
+        q_eval = synthetic_queries(self.s.n_queries, d, self.seed, stream=0)
+        q_tune = synthetic_queries(self.s.n_tune, d, self.seed, stream=1)
+        with retrieval.thread_limit(self.threads):
+            _, t_eval = retrieval.exact_search(x, q_eval, K)
+            _, t_tune = retrieval.exact_search(x, q_tune, K)
+        return x, q_eval, t_eval, q_tune, t_tune
+
+    def _build(self, kind: str, x: np.ndarray, **params: Any) -> tuple[retrieval.Index, float]:
+        p = {**self.s.build_params.get(kind, {}), **params}
+        with retrieval.thread_limit(self.threads):
+            t0 = time.perf_counter()
+            index = retrieval.build_index(kind, x, "ip", **p)
+            return index, time.perf_counter() - t0
+
+    def _settings(self, index: retrieval.Index) -> list[dict[str, Any]]:
+        s = self.s
+        if index.name == "ivf":
+            return [{"nprobe": v} for v in s.nprobe_grid if v <= index.params["nlist"]]
+        if index.name == "hnsw":
+            return [{"efSearch": v} for v in s.ef_grid]
+        if index.name == "ivfpq":
+            return [{"nprobe": v, "shortlist": sl} for sl in (0, s.shortlist)
+                    for v in s.nprobe_grid if v <= index.params["nlist"]]
+        if index.name == "lsh":
+            return [{"shortlist": sl} for sl in (0, s.shortlist)]
+        return [{}]
+
+    def main_table(self, bar: tqdm) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+        s = self.s
+        x, q_eval, t_eval, q_tune, t_tune = self._data(s.n_main, s.d_main)
+        rows, sweeps, extra = [], [], {}
+        for kind in retrieval.KINDS:
+            bar.set_postfix_str(f"main: {kind} N={s.n_main:,}")
+            index, build_s, setting = self._tuned(kind, x, q_tune, t_tune, sweeps)
+            self.op[kind] = setting
+            row = measure_index(index, q_eval, t_eval, self.threads, s.budget_s)
+            row["build_s"] = build_s
+            rows.append(row)
+            if kind == "exact":
+                extra["exact_min_ms"] = self._exact_min_ms(index, q_eval)
+            del index
+            bar.update(1)
+        return rows, sweeps, extra
+
+    def _tuned(self, kind: str, x: np.ndarray, q: np.ndarray, t: np.ndarray,
+               sweeps: list[dict[str, Any]]) -> tuple[retrieval.Index, float, dict[str, Any]]:
+        """Build ``kind`` over ``x`` at its operating point (swept on the tuning queries ``q``)."""
+        if kind == "lsh":  # the bits are a build parameter: one build per value
+            rows = []
+            for nbits in self.s.lsh_bits:
+                index, _ = self._build(kind, x, nbits=nbits)
+                rows.extend(sweep(index, self._settings(index), q, t, self.s.budget_s))
+            sweeps.extend(rows)
+            best = pick_operating_point(rows, self.s.target_recall)
+            index, build_s = self._build(kind, x, nbits=int(best["param_nbits"]))
+            setting = {"nbits": int(best["param_nbits"]), **json.loads(best["setting"])}
+            index.set_params(**json.loads(best["setting"]))
+            return index, build_s, setting
+        index, build_s = self._build(kind, x)
+        settings = self._settings(index)
+        if settings == [{}]:
+            return index, build_s, {}
+        rows = sweep(index, settings, q, t, self.s.budget_s)
+        sweeps.extend(rows)
+        setting = json.loads(pick_operating_point(rows, self.s.target_recall)["setting"])
+        index.set_params(**setting)
+        return index, build_s, setting
+
+    def _exact_min_ms(self, index: retrieval.Index, queries: np.ndarray) -> float:
+        with retrieval.thread_limit(1):
+            timed = time_single_queries(index, queries[:20], K, self.s.budget_s)
+        return float(timed.wall_s.min() * 1e3)
+
+    def scaling_n(self, main_rows: list[dict[str, Any]], bar: tqdm) -> list[dict[str, Any]]:
+        keys = ("kind", "n", "d", "p50_ms", "p95_ms", "p99_ms", "p50_cpu_ms", f"recall@{K}", "build_s")
+        rows = [{k: r[k] for k in keys} for r in main_rows]
+        for n in (n for n in self.s.n_grid if n != self.s.n_main):
+            x, q_eval, t_eval, _, _ = self._data(n, self.s.d_main)
+            for kind in retrieval.KINDS:
+                bar.set_postfix_str(f"scaling: {kind} N={n:,}")
+                build = {"nbits": self.op[kind]["nbits"]} if kind == "lsh" else {}
+                index, build_s = self._build(kind, x, **build)
+                search = {k: v for k, v in self.op[kind].items() if k != "nbits"}
+                if "nprobe" in search:
+                    search["nprobe"] = min(search["nprobe"], index.params["nlist"])
+                index.set_params(**search)
+                with retrieval.thread_limit(1):
+                    timed = time_single_queries(index, q_eval, K, self.s.budget_s)
+                rows.append({"kind": kind, "n": n, "d": self.s.d_main, **_percentiles_ms(timed),
+                             f"recall@{K}": retrieval.recall_at_k(timed.ids, t_eval[: len(timed.ids)]),
+                             "build_s": build_s})
+            bar.update(1)
+        return sorted(rows, key=lambda r: (r["kind"], r["n"]))
+
+    def scaling_d(self, bar: tqdm) -> list[dict[str, Any]]:
+        rows = []
+        n = self.s.n_dim_study
+        for d in self.s.d_grid:
+            bar.set_postfix_str(f"dimension: d={d}")
+            x = synthetic_embeddings(n, d, self.seed)
+            q = synthetic_queries(self.s.n_queries, d, self.seed)
+            p50 = {}
+            for kind in ("exact", "kdtree", "balltree"):
+                index, build_s = self._build(kind, x)
+                with retrieval.thread_limit(1):
+                    timed = time_single_queries(index, q, K, self.s.budget_s / 2)
+                p50[kind] = _percentiles_ms(timed)
+                rows.append({"kind": kind, "n": n, "d": d, **p50[kind], "build_s": build_s,
+                             "n_timed": len(timed.ids)})
+            for r in rows[-3:]:
+                r["over_exact"] = r["p50_ms"] / p50["exact"]["p50_ms"]
+                r["over_exact_cpu"] = r["p50_cpu_ms"] / p50["exact"]["p50_cpu_ms"]
+            bar.update(1)
+        return rows
+
+    def batch_study(self, bandwidth: float, gflops: float, bar: tqdm) -> list[dict[str, Any]]:
+        s = self.s
+        n = s.n_batch_study or s.n_main
+        x = synthetic_embeddings(n, s.d_main, self.seed)
+        q = synthetic_queries(max(s.batch_grid), s.d_main, self.seed, stream=2)
+        threshold = int(faiss.cvar.distance_compute_blas_threshold)
+        switch = -(-threshold // s.d_main)  # first batch size that Faiss hands to BLAS
+        grid = sorted(set(s.batch_grid) | ({switch - 1, switch} if switch <= max(s.batch_grid) else set()))
+        methods = {"exact (NumPy GEMM)": ("exact", threshold), "flat (Faiss default)": ("flat", threshold),
+                   "flat (never BLAS)": ("flat", 2**31 - 1), "flat (always BLAS)": ("flat", 1)}
+        scan_s = n * s.d_main * 4 / (bandwidth * 1e9)  # one pass over the matrix
+        rows = []
+        indexes = {kind: retrieval.build_index(kind, x) for kind in ("exact", "flat")}
+        try:
+            for method, (kind, thr) in methods.items():
+                bar.set_postfix_str(f"batch: {method}")
+                faiss.cvar.distance_compute_blas_threshold = thr
+                for b in grid:
+                    with retrieval.thread_limit(1):
+                        index, qb = indexes[kind], q[:b]
+                        index.search(q[:1], K)  # warm-up
+                        sec = _best_seconds(lambda i=index, qb=qb: i.search(qb, K), 1 if b > 256 else 2)
+                    rows.append({"method": method, "batch": b, "n": n, "d": s.d_main, "qps": b / sec,
+                                 "bandwidth_bound_qps": b / scan_s,
+                                 "arithmetic_bound_qps": gflops * 1e9 / (2.0 * n * s.d_main),
+                                 "blas_threshold": thr, "uses_blas": kind == "flat" and b * s.d_main >= thr})
+                    if sec > s.budget_s:
+                        break
+                bar.update(1)
+        finally:
+            faiss.cvar.distance_compute_blas_threshold = threshold
+        return rows
+
+
+def run_study(scale: Scale | str, out_dir: str | Path, threads: int | None = None, seed: int = 0,
+              progress: bool = True) -> dict[str, Any]:
+    """Run the whole study at ``scale`` and write it under ``out_dir``; returns :func:`load_results`."""
+    s = SCALES[scale] if isinstance(scale, str) and scale in SCALES else scale
+    if not isinstance(s, Scale):
+        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    threads = _check_threads(threads)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").unlink(missing_ok=True)  # a half-written study is never read back
+    study = _Study(s, threads, seed, progress)
+    t_start, load_start = time.perf_counter(), _loadavg()
+    steps = 1 + len(retrieval.KINDS) + sum(n != s.n_main for n in s.n_grid) + len(s.d_grid) + 4 + 1
+    with tqdm(total=steps, desc=f"bench-ann ({s.name})", disable=not progress) as bar:
+        bar.set_postfix_str("memory bandwidth")
+        bw1 = measure_bandwidth(s.bandwidth_bytes, threads=1)
+        bwn = measure_bandwidth(s.bandwidth_bytes, threads=threads)
+        gf1 = measure_gflops(threads=1)
+        bar.update(1)
+        main, sweeps, extra = study.main_table(bar)
+        scaling_n = study.scaling_n(main, bar)
+        scaling_d = study.scaling_d(bar)
+        batch = study.batch_study(bw1["read_GBps"], gf1, bar)
+        bar.update(1)
+    machine = _machine_info(s, threads, seed, bw1, bwn, gf1, main, extra)
+    machine.update({"wall_s": time.perf_counter() - t_start, "loadavg_start": load_start,
+                    "loadavg_end": _loadavg()})
+    tables = {"main": main, "sweep": sweeps, "scaling_n": scaling_n, "scaling_d": scaling_d, "batch": batch}
+    frames = {name: pd.DataFrame(rows) for name, rows in tables.items()}
+    summary = summarize(frames, machine)
+    for name, df in frames.items():
+        _write_atomic(out / f"{name}.csv", lambda p, df=df: df.to_csv(p, index=False))
+    _write_json(out / "machine.json", machine)
+    _write_json(out / "summary.json", summary)
+    written = write_plots(frames, machine, out)
+    _write_atomic(out / "table.md", lambda p: Path(p).write_text(markdown_table(frames["main"], machine)))
+    _write_json(out / "manifest.json", {"scale": s.name, "tables": list(TABLES), "plots": written,
+                                        "files": sorted(p.name for p in out.iterdir() if p.is_file())})
+    return load_results(out)
+
+
+def _check_threads(threads: int | None) -> int:
+    n = threads if threads is not None else len(os.sched_getaffinity(0))
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads={threads!r} must be a positive integer")
+    return n
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _machine_info(s: Scale, threads: int, seed: int, bw1: dict[str, float], bwn: dict[str, float],
+                  gf1: float, main: list[dict[str, Any]], extra: dict[str, Any]) -> dict[str, Any]:
+    exact = next(r for r in main if r["kind"] == "exact")
+    bound_ms = s.n_main * s.d_main * 4 / (bw1["read_GBps"] * 1e9) * 1e3
+    llc = _llc_bytes()
+    return {
+        "scale": asdict(s), "seed": seed, "threads": threads, "cpus": os.cpu_count(),
+        "cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
+        "numpy": np.__version__, "faiss": faiss.__version__, "llc_bytes": llc,
+        "bandwidth_1_thread": bw1, "bandwidth_all_threads": bwn, "gemm_gflops_1_thread": gf1,
+        "distance_compute_blas_threshold": int(faiss.cvar.distance_compute_blas_threshold),
+        "scan_bytes": s.n_main * s.d_main * 4, "scan_exceeds_llc": None if llc is None else
+        s.n_main * s.d_main * 4 > 2 * llc,
+        "bandwidth_bound_ms": bound_ms, "exact_p50_ms": exact["p50_ms"],
+        "exact_p50_cpu_ms": exact["p50_cpu_ms"],
+        "exact_min_ms": extra.get("exact_min_ms"), "exact_over_bound": exact["p50_ms"] / bound_ms,
+        "exact_cpu_over_bound": exact["p50_cpu_ms"] / bound_ms,
+    }
+
+
+def summarize(frames: dict[str, pd.DataFrame], machine: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers and the issue's targets (met or not) from the study's tables."""
+    main = frames["main"].set_index("kind")
+    out: dict[str, Any] = {"n_items": int(main["n"].iloc[0]), "dim": int(main["d"].iloc[0])}
+    for kind, r in main.iterrows():
+        out[f"{kind}_recall@{K}"] = float(r[f"recall@{K}"])
+        out[f"{kind}_p50_ms"] = float(r["p50_ms"])
+        out[f"{kind}_p50_cpu_ms"] = float(r["p50_cpu_ms"])
+        out[f"{kind}_build_s"] = float(r["build_s"])
+    sd = frames["scaling_d"]
+    kd = sd[sd["kind"] == "kdtree"]
+    out["kdtree_over_exact_by_dim"] = {int(d): float(v)
+                                       for d, v in zip(kd["d"], kd["over_exact"], strict=True)}
+    out["kdtree_over_exact"] = float(main.loc["kdtree", "p50_ms"] / main.loc["exact", "p50_ms"])
+    out["exact_over_bandwidth_bound"] = machine["exact_over_bound"]
+    out["targets"] = _targets(main, machine["exact_over_bound"], "p50_ms")
+    out["targets_cpu_time"] = _targets(main, machine["exact_cpu_over_bound"], "p50_cpu_ms")
+    out["lecture_10_20_ms"] = {kind: bool(10.0 <= r["p50_ms"] <= 20.0) for kind, r in main.iterrows()}
+    return out
+
+
+def _targets(main: pd.DataFrame, exact_over_bound: float, col: str) -> dict[str, bool]:
+    """The issue's three checks, on the latency column ``col`` (wall-clock or CPU time)."""
+    rk = f"recall@{K}"
+    hnsw, ivf = main.loc["hnsw"], main.loc["ivf"]
+    return {
+        "hnsw recall@10 >= 0.95 at p50 <= 1 ms": bool(hnsw[rk] >= 0.95 and hnsw[col] <= 1.0),
+        "ivf recall@10 >= 0.95 at p50 <= 2 ms": bool(ivf[rk] >= 0.95 and ivf[col] <= 2.0),
+        "exact scan p50 within 1.5x of the bandwidth bound": bool(exact_over_bound <= 1.5),
+    }
+
+
+# ----------------------------------------------------------------------------- output
+def _write_atomic(path: Path, writer: Callable[[str], Any]) -> None:
+    """Call ``writer(tmp_path)`` and move the file into place only when it succeeded."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    text = json.dumps(report.to_jsonable(data), indent=2, sort_keys=True)
+    _write_atomic(path, lambda p: Path(p).write_text(text))
+
+
+def load_results(out_dir: str | Path = "build/bench-ann") -> dict[str, Any] | None:
+    """A finished study under ``out_dir`` as {"main", "sweep", "scaling_n", "scaling_d", "batch":
+    DataFrames, "machine", "summary": dicts, "plots": {name: Path}}, or None when there is none."""
+    out = Path(out_dir)
+    manifest = out / "manifest.json"
+    if not manifest.exists():
+        return None
+    try:
+        files = json.loads(manifest.read_text())
+        res: dict[str, Any] = {name: pd.read_csv(out / f"{name}.csv") for name in files["tables"]}
+        for name in ("machine", "summary"):
+            res[name] = json.loads((out / f"{name}.json").read_text())
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"{out} holds an incomplete or corrupt benchmark ({err}); "
+                         "re-run `python -m ytrec_lib bench-ann`") from err
+    res["plots"] = {name: out / f"{name}.png" for name in files.get("plots", [])}
+    return res
+
+
+def markdown_table(main: pd.DataFrame, machine: dict[str, Any]) -> str:
+    """The main table as GitHub markdown (one row per index kind)."""
+    cols = [("label", "index (parameters)"), (f"recall@{K}", f"recall@{K}"), ("p50_ms", "p50 ms (1 thr)"),
+            ("p95_ms", "p95 ms"), ("p99_ms", "p99 ms"), ("p50_cpu_ms", "p50 CPU ms"),
+            ("all_threads_p50_ms", "p50 ms (all thr)"),
+            ("qps_batch", "batch q/s (all thr)"), ("build_s", "build s"), ("memory_MB", "memory MB")]
+    lines = ["| " + " | ".join(h for _, h in cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in main.iterrows():
+        cells = [str(r[c]) if c == "label" else _fmt(r[c]) for c, _ in cols]
+        lines.append("| " + " | ".join(cells) + " |")
+    bw = machine["bandwidth_1_thread"]["read_GBps"]
+    lines.append("")
+    lines.append(f"N = {int(main['n'].iloc[0]):,}, d = {int(main['d'].iloc[0])}, "
+                 f"threads = {machine['threads']}; read bandwidth (1 thread) {bw:.1f} GB/s -> "
+                 f"bound {machine['bandwidth_bound_ms']:.2f} ms per exact scan; exact p50 / bound = "
+                 f"{machine['exact_over_bound']:.2f} (CPU time: {machine['exact_cpu_over_bound']:.2f}).")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, (float, np.floating)):
+        if v == 0 or not math.isfinite(v):
+            return str(v)
+        return f"{v:.3f}" if abs(v) < 10 else f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.1f}"
+    return str(v)
+
+
+def write_plots(frames: dict[str, pd.DataFrame], machine: dict[str, Any], out: Path) -> list[str]:
+    """Write the study's PNG plots into ``out`` (atomically); returns the names written."""
+    from matplotlib.figure import Figure  # matplotlib only when plotting (no pyplot, no global state)
+
+    written = []
+    for name, draw in (("pareto", _plot_pareto), ("latency_vs_n", _plot_latency_n),
+                       ("kdtree_vs_dim", _plot_dim), ("lsh_bits", _plot_lsh),
+                       ("batch_roofline", _plot_batch)):
+        fig = Figure(figsize=(7.0, 4.6), layout="constrained")
+        draw(fig.add_subplot(), frames, machine)
+        _write_atomic(out / f"{name}.png", lambda p, fig=fig: fig.savefig(p, format="png", dpi=110))
+        written.append(name)
+    return written
+
+
+def _plot_pareto(ax: Any, f: dict[str, pd.DataFrame], m: dict[str, Any]) -> None:
+    sw, main = f["sweep"], f["main"]
+    for kind, g in sw[sw["kind"] != "lsh"].groupby("kind", sort=False):
+        ax.plot(g["p50_ms"], g[f"recall@{K}"], "o-", ms=3, label=f"{kind} (sweep)")
+    for _, r in main.iterrows():
+        ax.plot(r["p50_ms"], r[f"recall@{K}"], "k*", ms=9)
+        ax.annotate(r["kind"], (r["p50_ms"], r[f"recall@{K}"]), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")
+    ax.set(xscale="log", xlabel="single-query latency p50 (ms, 1 thread, log)", ylabel=f"recall@{K}",
+           title=f"Recall against latency, N={int(main['n'].iloc[0]):,}, d={int(main['d'].iloc[0])} "
+                 "(* = operating point)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+
+
+def _plot_latency_n(ax: Any, f: dict[str, pd.DataFrame], m: dict[str, Any]) -> None:
+    for kind, g in f["scaling_n"].groupby("kind", sort=False):
+        ax.plot(g["n"], g["p50_ms"], "o-", label=kind)
+    ax.set(xscale="log", yscale="log", xlabel="catalogue size N (items, log)",
+           ylabel="p50 latency (ms, 1 thread, log)", title="Single-query latency against N")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, which="both")
+
+
+def _plot_dim(ax: Any, f: dict[str, pd.DataFrame], m: dict[str, Any]) -> None:
+    sd = f["scaling_d"]
+    for kind in ("kdtree", "balltree"):
+        g = sd[sd["kind"] == kind]
+        ax.plot(g["d"], g["over_exact"], "o-", label=f"{kind} p50 / exact p50")
+    ax.axhline(1.0, color="k", lw=0.8, ls="--", label="as fast as the exact scan")
+    ax.set(xscale="log", yscale="log", xlabel="dimension d (log)", ylabel="latency ratio (log)",
+           title=f"Trees against the exact scan as d grows (N={int(sd['n'].iloc[0]):,})")
+    ax.set_xticks(sorted(sd["d"].unique()), [str(d) for d in sorted(sd["d"].unique())])
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, which="both")
+
+
+def _plot_lsh(ax: Any, f: dict[str, pd.DataFrame], m: dict[str, Any]) -> None:
+    sw = f["sweep"]
+    lsh = sw[sw["kind"] == "lsh"]
+    for sl, g in lsh.groupby("param_shortlist"):
+        label = "hash order only" if sl == 0 else f"exact re-ranking of a {int(sl)}-item shortlist"
+        ax.plot(g["param_nbits"], g[f"recall@{K}"], "o-", label=label)
+    ax.set(xscale="log", xlabel="hash bits (log)", ylabel=f"recall@{K}", ylim=(0, 1.02),
+           title="LSH (random hyperplanes on the MIPS-transformed vectors)")
+    bits = sorted(lsh["param_nbits"].unique())
+    ax.set_xticks(bits, [str(int(b)) for b in bits])
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+
+
+def _plot_batch(ax: Any, f: dict[str, pd.DataFrame], m: dict[str, Any]) -> None:
+    b = f["batch"]
+    for method, g in b.groupby("method", sort=False):
+        ax.plot(g["batch"], g["qps"], "o-", ms=3, label=method)
+    g = b.drop_duplicates("batch").sort_values("batch")
+    ax.plot(g["batch"], g["bandwidth_bound_qps"], "k--", lw=1, label="memory-bandwidth limit")
+    ax.plot(g["batch"], g["arithmetic_bound_qps"], "k:", lw=1, label="arithmetic limit (GEMM peak)")
+    switch = -(-m["distance_compute_blas_threshold"] // int(g["d"].iloc[0]))
+    ax.axvline(switch, color="grey", lw=0.8, label=f"Faiss switches to BLAS (batch {switch})")
+    ax.set(xscale="log", yscale="log", xlabel="queries per batch (log)", ylabel="throughput (queries/s, log)",
+           title=f"Exact search throughput against batch size, 1 thread, N={int(g['n'].iloc[0]):,}")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, which="both")
+
+
+# ----------------------------------------------------------------------------- command line
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of ``python -m ytrec_lib bench-ann``."""
+    p = argparse.ArgumentParser(prog="python -m ytrec_lib bench-ann",
+                                description="Benchmark exact, Faiss and tree nearest-neighbour search.")
+    p.add_argument("--scale", choices=sorted(SCALES), default="small",
+                   help="ci: N<=1e5, few d; small: N<=1e5, all d; large: N up to 1e6 (default small)")
+    p.add_argument("--out", default="build/bench-ann", help="output folder (default build/bench-ann)")
+    p.add_argument("--threads", type=int, default=None, help="'all threads' count (default: all CPUs)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default 0)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark from the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        res = run_study(args.scale, args.out, args.threads, args.seed, progress=not args.no_progress)
+    except ValueError as err:
+        print(f"bench-ann: error: {err}", file=sys.stderr)
+        return 2
+    assert res is not None
+    print(markdown_table(res["main"], res["machine"]))
+    for target, ok in res["summary"]["targets"].items():
+        print(f"{'met    ' if ok else 'NOT met'}  {target}")
+    print(f"results in {Path(args.out).resolve()}")
+    return 0
+
+
+__all__ = ["Scale", "SCALES", "synthetic_embeddings", "synthetic_queries", "measure_bandwidth",
+           "measure_gflops", "Timed", "time_single_queries", "batch_throughput", "measure_index", "sweep",
+           "pick_operating_point", "run_study", "load_results", "summarize", "markdown_table", "main"]

@@ -275,8 +275,8 @@ class Scale:
     name: str
     n_main: int  # items in the main table
     n_grid: tuple[int, ...]  # N for latency against N (n_main is reused, not rebuilt)
-    d_grid: tuple[int, ...]  # d for the kd-tree against the exact scan
-    n_dim_study: int  # items in the d study
+    d_grid: tuple[int, ...]  # d for the trees against the exact scan
+    n_dim_study: int  # items in the d study (all of d_grid, ball tree included)
     n_queries: int = 500  # evaluation queries (latency, recall)
     n_tune: int = 200  # tuning queries (sweeps, operating points)
     d_main: int = 64
@@ -288,19 +288,23 @@ class Scale:
     lsh_bits: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
     shortlist: int = 100  # exact re-ranking shortlist for lsh and ivfpq
     target_recall: float = 0.95
+    lists_per_sqrt_n: float = 4.0  # IVF lists: the power of two nearest this times sqrt(N)
     build_params: dict[str, dict[str, Any]] = field(default_factory=lambda: {
-        "hnsw": {"M": 16, "efConstruction": 80}})
+        "hnsw": {"M": 16, "efConstruction": 80}, "ivf": {"niter": 10}, "ivfpq": {"niter": 10}})
     bandwidth_bytes: int = 512 * 2**20
+    # more d studies at other N as (N, largest d); kd-trees only (tree builds grow like N d log N)
+    extra_dim_studies: tuple[tuple[int, int], ...] = ()
 
 
 SCALES: dict[str, Scale] = {
-    "ci": Scale("ci", n_main=100_000, n_grid=(10_000, 100_000), d_grid=(8, 32, 128), n_dim_study=10_000,
+    "ci": Scale("ci", n_main=100_000, n_grid=(10_000, 100_000), d_grid=(2, 8, 32, 128), n_dim_study=10_000,
                 n_queries=200, n_tune=100, budget_s=3.0, batch_grid=(1, 4, 16, 64, 256, 1024),
                 ef_grid=(16, 32, 64, 128, 256), lsh_bits=(32, 64, 128, 256), bandwidth_bytes=256 * 2**20),
-    "small": Scale("small", n_main=100_000, n_grid=(10_000, 100_000), d_grid=(8, 16, 32, 64, 128, 256),
+    "small": Scale("small", n_main=100_000, n_grid=(10_000, 100_000), d_grid=(2, 4, 8, 16, 32, 64, 128, 256),
                    n_dim_study=100_000, n_batch_study=1_000_000),
     "large": Scale("large", n_main=1_000_000, n_grid=(10_000, 100_000, 1_000_000),
-                   d_grid=(8, 16, 32, 64, 128, 256), n_dim_study=100_000),
+                   d_grid=(2, 4, 8, 16, 32, 64, 128, 256), n_dim_study=100_000, lists_per_sqrt_n=2.0,
+                   extra_dim_studies=((1_000_000, 32),)),
 }
 
 
@@ -323,6 +327,8 @@ class _Study:
 
     def _build(self, kind: str, x: np.ndarray, **params: Any) -> tuple[retrieval.Index, float]:
         p = {**self.s.build_params.get(kind, {}), **params}
+        if kind in ("ivf", "ivfpq"):
+            p.setdefault("nlist", retrieval.default_nlist(len(x), self.s.lists_per_sqrt_n))
         with retrieval.thread_limit(self.threads):
             t0 = time.perf_counter()
             index = retrieval.build_index(kind, x, "ip", **p)
@@ -409,24 +415,39 @@ class _Study:
         return sorted(rows, key=lambda r: (r["kind"], r["n"]))
 
     def scaling_d(self, bar: tqdm) -> list[dict[str, Any]]:
+        """Trees against the exact scan for each d: on the inner-product problem (the trees search the
+        MIPS-transformed vectors) and, for contrast, on plain Euclidean search (what trees are made for)."""
+        studies = [(self.s.n_dim_study, max(self.s.d_grid), True), *((n, dm, False)
+                                                                    for n, dm in self.s.extra_dim_studies)]
         rows = []
-        n = self.s.n_dim_study
-        for d in self.s.d_grid:
-            bar.set_postfix_str(f"dimension: d={d}")
-            x = synthetic_embeddings(n, d, self.seed)
-            q = synthetic_queries(self.s.n_queries, d, self.seed)
-            p50 = {}
-            for kind in ("exact", "kdtree", "balltree"):
-                index, build_s = self._build(kind, x)
+        for n, d_max, with_balltree in studies:
+            for d in (d for d in self.s.d_grid if d <= d_max):
+                bar.set_postfix_str(f"dimension: N={n:,} d={d}")
+                rows.extend(self._dim_point(n, d, with_balltree))
+                bar.update(1)
+        return rows
+
+    def _dim_point(self, n: int, d: int, with_balltree: bool) -> list[dict[str, Any]]:
+        x = synthetic_embeddings(n, d, self.seed)
+        q = synthetic_queries(self.s.n_queries, d, self.seed)
+        rows = []
+        for metric in ("ip", "l2"):
+            kinds = ("exact", "kdtree") + (("balltree",) if metric == "ip" and with_balltree else ())
+            group = []
+            for kind in kinds:
+                with retrieval.thread_limit(self.threads):
+                    t0 = time.perf_counter()
+                    index = retrieval.build_index(kind, x, metric)
+                    build_s = time.perf_counter() - t0
                 with retrieval.thread_limit(1):
                     timed = time_single_queries(index, q, K, self.s.budget_s / 2)
-                p50[kind] = _percentiles_ms(timed)
-                rows.append({"kind": kind, "n": n, "d": d, **p50[kind], "build_s": build_s,
-                             "n_timed": len(timed.ids)})
-            for r in rows[-3:]:
-                r["over_exact"] = r["p50_ms"] / p50["exact"]["p50_ms"]
-                r["over_exact_cpu"] = r["p50_cpu_ms"] / p50["exact"]["p50_cpu_ms"]
-            bar.update(1)
+                group.append({"kind": kind, "metric": metric, "n": n, "d": d, **_percentiles_ms(timed),
+                              "build_s": build_s, "n_timed": len(timed.ids)})
+                del index
+            for r in group:
+                r["over_exact"] = r["p50_ms"] / group[0]["p50_ms"]
+                r["over_exact_cpu"] = r["p50_cpu_ms"] / group[0]["p50_cpu_ms"]
+            rows.extend(group)
         return rows
 
     def batch_study(self, bandwidth: float, gflops: float, bar: tqdm) -> list[dict[str, Any]]:
@@ -475,7 +496,8 @@ def run_study(scale: Scale | str, out_dir: str | Path, threads: int | None = Non
     (out / "manifest.json").unlink(missing_ok=True)  # a half-written study is never read back
     study = _Study(s, threads, seed, progress)
     t_start, load_start = time.perf_counter(), _loadavg()
-    steps = 1 + len(retrieval.KINDS) + sum(n != s.n_main for n in s.n_grid) + len(s.d_grid) + 4 + 1
+    dim_points = len(s.d_grid) + sum(sum(d <= dm for d in s.d_grid) for _, dm in s.extra_dim_studies)
+    steps = 1 + len(retrieval.KINDS) + sum(n != s.n_main for n in s.n_grid) + dim_points + 4 + 1
     with tqdm(total=steps, desc=f"bench-ann ({s.name})", disable=not progress) as bar:
         bar.set_postfix_str("memory bandwidth")
         bw1 = measure_bandwidth(s.bandwidth_bytes, threads=1)
@@ -548,9 +570,12 @@ def summarize(frames: dict[str, pd.DataFrame], machine: dict[str, Any]) -> dict[
         out[f"{kind}_p50_cpu_ms"] = float(r["p50_cpu_ms"])
         out[f"{kind}_build_s"] = float(r["build_s"])
     sd = frames["scaling_d"]
-    kd = sd[sd["kind"] == "kdtree"]
-    out["kdtree_over_exact_by_dim"] = {int(d): float(v)
-                                       for d, v in zip(kd["d"], kd["over_exact"], strict=True)}
+    out["dim_study_n"] = int(sd["n"].iloc[0])
+    for n, g in sd.groupby("n"):
+        suffix = "" if n == out["dim_study_n"] else f"_n{n}"
+        for metric, key in (("ip", "kdtree_over_exact_by_dim"), ("l2", "kdtree_l2_over_exact_by_dim")):
+            kd = g[(g["kind"] == "kdtree") & (g["metric"] == metric)]
+            out[key + suffix] = {int(d): float(v) for d, v in zip(kd["d"], kd["over_exact"], strict=True)}
     out["kdtree_over_exact"] = float(main.loc["kdtree", "p50_ms"] / main.loc["exact", "p50_ms"])
     out["exact_over_bandwidth_bound"] = machine["exact_over_bound"]
     out["targets"] = _targets(main, machine["exact_over_bound"], "p50_ms")
@@ -651,8 +676,11 @@ def write_plots(frames: dict[str, pd.DataFrame], machine: dict[str, Any], out: P
 
 def _plot_pareto(ax: Any, f: dict[str, pd.DataFrame], m: dict[str, Any]) -> None:
     sw, main = f["sweep"], f["main"]
-    for kind, g in sw[sw["kind"] != "lsh"].groupby("kind", sort=False):
-        ax.plot(g["p50_ms"], g[f"recall@{K}"], "o-", ms=3, label=f"{kind} (sweep)")
+    sw = sw[sw["kind"] != "lsh"]
+    sl = sw["param_shortlist"].fillna(0) if "param_shortlist" in sw else pd.Series(0, index=sw.index)
+    for (kind, shortlist), g in sw.assign(shortlist=sl).groupby(["kind", "shortlist"], sort=False):
+        extra = f" + exact re-ranking of {int(shortlist)}" if shortlist else ""
+        ax.plot(g["p50_ms"], g[f"recall@{K}"], "o-", ms=3, label=f"{kind}{extra} (sweep)")
     for _, r in main.iterrows():
         ax.plot(r["p50_ms"], r[f"recall@{K}"], "k*", ms=9)
         ax.annotate(r["kind"], (r["p50_ms"], r[f"recall@{K}"]), fontsize=7, xytext=(3, 3),
@@ -675,13 +703,18 @@ def _plot_latency_n(ax: Any, f: dict[str, pd.DataFrame], m: dict[str, Any]) -> N
 
 def _plot_dim(ax: Any, f: dict[str, pd.DataFrame], m: dict[str, Any]) -> None:
     sd = f["scaling_d"]
-    for kind in ("kdtree", "balltree"):
-        g = sd[sd["kind"] == kind]
-        ax.plot(g["d"], g["over_exact"], "o-", label=f"{kind} p50 / exact p50")
-    ax.axhline(1.0, color="k", lw=0.8, ls="--", label="as fast as the exact scan")
-    ax.set(xscale="log", yscale="log", xlabel="dimension d (log)", ylabel="latency ratio (log)",
-           title=f"Trees against the exact scan as d grows (N={int(sd['n'].iloc[0]):,})")
-    ax.set_xticks(sorted(sd["d"].unique()), [str(d) for d in sorted(sd["d"].unique())])
+    colours = {("kdtree", "ip"): "C0", ("balltree", "ip"): "C1", ("kdtree", "l2"): "C2"}
+    styles = ["o-", "s--", "^:"]
+    for i, (n, gn) in enumerate(sd.groupby("n", sort=False)):
+        for (kind, metric), g in gn[gn["kind"] != "exact"].groupby(["kind", "metric"], sort=False):
+            task = "inner product, transformed" if metric == "ip" else "Euclidean"
+            ax.plot(g["d"], g["over_exact"], styles[i % 3], color=colours[kind, metric],
+                    label=f"{kind}, {task}, N={n:,}")
+    ax.axhline(1.0, color="k", lw=0.8, ls=":", label="as fast as the exact scan")
+    ax.set(xscale="log", yscale="log", xlabel="dimension d (log)", ylabel="p50 / exact-scan p50 (log)")
+    ax.set_title("Trees against the exact scan as d grows (1 thread)")
+    dims = sorted(sd["d"].unique())
+    ax.set_xticks(dims, [str(d) for d in dims])
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, which="both")
 

@@ -200,9 +200,10 @@ def _positive_int(kind: str, name: str, value: Any, low: int = 1, high: int | No
     return int(value)
 
 
-def default_nlist(n: int) -> int:
-    """Inverted-file lists for N items: the power of two nearest ``4 sqrt(N)``, at most ``N // 39``."""
-    nlist = 2 ** round(math.log2(max(1.0, 4 * math.sqrt(n))))
+def default_nlist(n: int, per_sqrt_n: float = 4.0) -> int:
+    """Inverted-file lists for N items: the power of two nearest ``per_sqrt_n * sqrt(N)``, at most ``N // 39``
+    (Faiss wants at least 39 training points per list)."""
+    nlist = 2 ** round(math.log2(max(1.0, per_sqrt_n * math.sqrt(n))))
     return int(max(1, min(nlist, n // 39)))
 
 

@@ -17,7 +17,7 @@ from ytrec_lib import retrieval as rt
 TINY = ab.Scale("tiny", n_main=2000, n_grid=(500, 2000), d_grid=(4, 16), n_dim_study=600, n_queries=30,
                 n_tune=20, d_main=16, n_batch_study=2000, batch_grid=(1, 8, 64), budget_s=0.2,
                 nprobe_grid=(1, 4, 16), ef_grid=(8, 32), lsh_bits=(16, 64), shortlist=30,
-                bandwidth_bytes=4 * 2**20,
+                bandwidth_bytes=4 * 2**20, extra_dim_studies=((1200, 4),),
                 build_params={"hnsw": {"M": 8, "efConstruction": 40}, "ivf": {"niter": 5},
                               "ivfpq": {"niter": 5, "nbits": 5}})
 
@@ -160,7 +160,10 @@ def test_study_summary_has_the_notebook_keys(study):
     for kind in rt.KINDS:
         for key in (f"{kind}_recall@10", f"{kind}_p50_ms", f"{kind}_build_s", f"{kind}_p50_cpu_ms"):
             assert np.isfinite(summary[key])
-    assert set(summary["kdtree_over_exact_by_dim"]) == {"4", "16"}
+    for key in ("kdtree_over_exact_by_dim", "kdtree_l2_over_exact_by_dim"):
+        assert set(summary[key]) == {"4", "16"}
+        assert set(summary[key + "_n1200"]) == {"4"}
+    assert summary["dim_study_n"] == 600
     for targets in (summary["targets"], summary["targets_cpu_time"]):
         assert len(targets) == 3 and all(isinstance(v, bool) for v in targets.values())
 
@@ -171,6 +174,11 @@ def test_study_scaling_and_batch_tables(study):
     assert set(sn["n"]) == {500, 2000} and set(sn["kind"]) == set(rt.KINDS)
     sd = res["scaling_d"]
     assert set(sd["d"]) == {4, 16}
+    pairs = {("exact", "ip"), ("kdtree", "ip"), ("balltree", "ip"), ("exact", "l2"), ("kdtree", "l2")}
+    first = sd[sd["n"] == 600]
+    assert set(zip(first["kind"], first["metric"], strict=True)) == pairs
+    extra = sd[sd["n"] == 1200]  # the extra study: kd-tree only, d up to 4
+    assert set(extra["d"]) == {4} and set(extra["kind"]) == {"exact", "kdtree"}
     np.testing.assert_allclose(sd[sd["kind"] == "exact"]["over_exact"], 1.0)
     batch = res["batch"]
     assert {"exact (NumPy GEMM)", "flat (Faiss default)", "flat (never BLAS)", "flat (always BLAS)"} == set(

@@ -1,0 +1,230 @@
+"""Tests of ytrec_lib.serving: exact search against NumPy, served top-k = model top-k, no torch imported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ytrec_lib.candidate import CandidateModel, sequential_dot, synthetic_batch
+from ytrec_lib.serving import ExactIndex, StoreServer, ordered_inner_products, same_sets, timing_summary
+from ytrec_lib.store import EmbeddingStore
+
+
+def brute_force_top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Reference: full sort of each row by (score descending, column ascending)."""
+    cols = np.arange(scores.shape[1])
+    return np.stack([np.lexsort((cols, -row))[:k] for row in scores])
+
+
+def random_embeddings(n_users: int, n_videos: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    users = rng.normal(size=(n_users, d)).astype(np.float32)  # (U, d)
+    return users, rng.normal(size=(n_videos, d)).astype(np.float32)  # (V, d)
+
+
+# ---------------------------------------------------------------- exact scores
+
+
+def test_ordered_inner_products_match_numpy_and_the_models_order():
+    users, videos = random_embeddings(7, 50, 9)
+    got = ordered_inner_products(users, np.ascontiguousarray(videos.astype(np.float64).T))
+    np.testing.assert_allclose(got, users.astype(np.float64) @ videos.astype(np.float64).T, rtol=1e-12)
+    # bit for bit the same operations as the candidate model's logits64 path
+    np.testing.assert_array_equal(got, sequential_dot(users.astype(np.float64), videos.astype(np.float64)))
+
+
+def test_ordered_inner_products_are_exactly_a_left_to_right_sum():
+    users, videos = random_embeddings(3, 4, 5, seed=1)
+    u, v = users.astype(np.float64), videos.astype(np.float64)
+    naive = np.zeros((3, 4))
+    for a in range(3):
+        for b in range(4):
+            s = 0.0
+            for i in range(5):
+                s += u[a, i] * v[b, i]
+            naive[a, b] = s
+    np.testing.assert_array_equal(ordered_inner_products(u, np.ascontiguousarray(v.T), chunk=2), naive)
+
+
+def test_equal_vectors_get_equal_scores_wherever_they_sit():
+    users, videos = random_embeddings(5, 300, 33, seed=2)
+    videos[250] = videos[3]
+    s = ExactIndex(videos).scores(users)
+    np.testing.assert_array_equal(s[:, 250], s[:, 3])
+
+
+# ---------------------------------------------------------------- exact index
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 60), d=st.integers(1, 8), k=st.integers(1, 70),
+       n_dupes=st.integers(0, 5))
+def test_search_equals_brute_force_with_ties_to_the_lower_id(seed, n, d, k, n_dupes):
+    rng = np.random.default_rng(seed)
+    users, videos = random_embeddings(4, n, d, seed)
+    for _ in range(n_dupes):  # exact copies: ties that must go to the lower id
+        i, j = rng.integers(0, n, 2)
+        videos[j] = videos[i]
+    k_eff = min(k, n)
+    expected = brute_force_top_k(users.astype(np.float64) @ videos.astype(np.float64).T, k_eff)
+    got = ExactIndex(videos).search(users, k)
+    assert got.shape == (4, k_eff)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_search_returns_the_callers_ids_and_excludes_by_id():
+    users, videos = random_embeddings(3, 40, 6, seed=3)
+    ids = np.arange(40)[::-1] * 10 + 7  # descending, non-contiguous ids
+    index = ExactIndex(videos, ids)
+    order = np.argsort(ids)
+    expected = ids[order][brute_force_top_k(users @ videos[order].T, 40)]  # rows in ascending id order
+    np.testing.assert_array_equal(index.search(users, 40), expected)
+    banned = [expected[0, :5], np.array([-3, 999_999]), expected[2, [0]]]  # unknown ids ignored
+    got = index.search(users, 10, exclude=banned)
+    np.testing.assert_array_equal(got[0], expected[0, 5:15])
+    np.testing.assert_array_equal(got[1], expected[1, :10])
+    np.testing.assert_array_equal(got[2], expected[2, 1:11])
+
+
+def test_exclusion_can_exhaust_a_row_which_is_padded_with_minus_one():
+    users, videos = random_embeddings(1, 5, 3)
+    got = ExactIndex(videos).search(users, 5, exclude=[np.array([0, 1, 2])])
+    assert sorted(got[0, :2].tolist()) == [3, 4] and (got[0, 2:] == -1).all()
+
+
+def test_bad_index_input_gives_clear_errors():
+    with pytest.raises(ValueError, match="non-empty"):
+        ExactIndex(np.zeros((0, 3), np.float32))
+    with pytest.raises(ValueError, match="finite"):
+        ExactIndex(np.array([[np.nan, 1.0]], np.float32))
+    with pytest.raises(ValueError, match="distinct"):
+        ExactIndex(np.ones((2, 2), np.float32), ids=[4, 4])
+    with pytest.raises(ValueError, match="d=3"):
+        ExactIndex(np.ones((2, 3), np.float32)).scores(np.ones((1, 4)))
+    with pytest.raises(ValueError, match="one id array per query"):
+        ExactIndex(np.ones((2, 3), np.float32)).search(np.ones((2, 3)), 1, exclude=[[0]])
+
+
+# ---------------------------------------------------------------- serving from the store
+
+
+@pytest.fixture
+def store(tmp_path):
+    with EmbeddingStore(tmp_path / "store.sqlite") as s:
+        yield s
+
+
+def test_served_top_k_equals_search_over_the_written_arrays(store):
+    users, videos = random_embeddings(20, 200, 9, seed=4)
+    store.write_version("v1", users, videos, user_ids=np.arange(100, 120))
+    server = StoreServer(store)
+    assert server.version == "v1" and server.dim == 9 and server.load_ms >= 0
+    served, timings = server.recommend_many(np.arange(100, 120), 25, progress=False)
+    np.testing.assert_array_equal(served, ExactIndex(videos).search(users, 25))
+    one = server.recommend(105, 25)
+    np.testing.assert_array_equal(one.video_ids, served[5])
+    assert one.total_ms == pytest.approx(one.lookup_ms + one.score_ms + one.select_ms)
+    assert set(timings) == {"lookup_ms", "score_ms", "select_ms", "total_ms"}
+    np.testing.assert_allclose(timings["total_ms"],
+                               timings["lookup_ms"] + timings["score_ms"] + timings["select_ms"])
+    watched = [np.array(served[i, :3]) for i in range(20)]
+    again, _ = server.recommend_many(np.arange(100, 120), 22, exclude=watched, progress=False)
+    np.testing.assert_array_equal(again, served[:, 3:])
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), n_videos=st.integers(2, 40), depth=st.integers(0, 3),
+       k=st.integers(1, 40), n_dupes=st.integers(0, 4))
+def test_served_top_k_equals_the_models_softmax_top_k(tmp_path_factory, seed, n_videos, depth, k, n_dupes):
+    """Random small candidate models (duplicated output columns make exact ties): written to a store
+    as [u, 1] and [v, b], served without torch code, the top-k equals the model's softmax top-k."""
+    model = CandidateModel(n_videos, 5, 3, dim=4, tower=(8,) * depth, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        model.output.bias.copy_(torch.randn(n_videos, generator=g))
+        for _ in range(n_dupes):
+            i, j = torch.randint(0, n_videos, (2,), generator=g).tolist()
+            model.output.weight[j] = model.output.weight[i]
+            model.output.bias[j] = model.output.bias[i]
+    batch, _ = synthetic_batch(n_videos, 5, 3, model.spec, 9, seed=seed)
+    users, videos = (t.numpy() for t in model.augmented_embeddings(batch))
+    with EmbeddingStore(tmp_path_factory.mktemp("s") / "s.sqlite") as s:
+        s.write_version("cand", users, videos)
+        served, _ = StoreServer(s).recommend_many(np.arange(9), k, progress=False)
+    np.testing.assert_array_equal(served, model.recommend(batch, min(k, n_videos)))
+
+
+def test_server_stays_on_its_version_while_a_new_one_is_activated(tmp_path):
+    path = tmp_path / "s.sqlite"
+    u1, v1 = random_embeddings(5, 50, 4, seed=5)
+    u2, v2 = random_embeddings(6, 60, 7, seed=6)
+    with EmbeddingStore(path) as reader, EmbeddingStore(path) as writer:
+        writer.write_version("v1", u1, v1)
+        server = StoreServer(reader)
+        writer.write_version("v2", u2, v2)  # activated; another dimension
+        assert reader.active_version() == "v2"
+        got, _ = server.recommend_many(np.arange(5), 10, progress=False)
+        np.testing.assert_array_equal(got, ExactIndex(v1).search(u1, 10))
+        with pytest.raises(KeyError, match="user id 5"):
+            server.recommend(5, 10)  # only in v2
+        np.testing.assert_array_equal(StoreServer(reader).recommend(5, 10).video_ids,
+                                      ExactIndex(v2).search(u2[5], 10)[0])
+
+
+def test_empty_store_and_unknown_version_are_refused(store):
+    with pytest.raises(KeyError, match="no versions"):
+        StoreServer(store)
+    store.write_version("v1", *random_embeddings(2, 3, 2))
+    with pytest.raises(KeyError, match="'nope' is not in the store"):
+        StoreServer(store, version="nope")
+
+
+def test_serving_imports_no_torch(tmp_path):
+    """The serving path runs in a fresh interpreter without torch ever being imported."""
+    users, videos = random_embeddings(4, 30, 5, seed=7)
+    path = tmp_path / "s.sqlite"
+    with EmbeddingStore(path) as s:
+        s.write_version("v1", users, videos)
+    expected = ExactIndex(videos).search(users, 7)
+    code = textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        from ytrec_lib.serving import StoreServer
+        from ytrec_lib.store import EmbeddingStore
+        with EmbeddingStore({str(path)!r}) as s:
+            ids, _ = StoreServer(s).recommend_many(np.arange(4), 7, progress=False)
+        print("torch" in sys.modules)
+        print(ids.tolist())
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    torch_loaded, ids = out.stdout.strip().splitlines()
+    assert torch_loaded == "False"
+    assert ids == str(expected.tolist())
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def test_timing_summary_matches_numpy_percentiles():
+    ms = {"lookup_ms": np.arange(101, dtype=float), "total_ms": np.linspace(1, 2, 11)}
+    summary = timing_summary(ms)
+    assert summary["lookup_ms"] == {"p50": 50.0, "p90": 90.0, "p99": 99.0}
+    assert summary["total_ms"]["p50"] == pytest.approx(np.percentile(ms["total_ms"], 50))
+    with pytest.raises(ValueError, match="no timings"):
+        timing_summary({})
+
+
+def test_same_sets_ignores_order_only():
+    a = np.array([[1, 2, 3], [4, 5, 6]])
+    b = np.array([[3, 1, 2], [4, 5, 7]])
+    np.testing.assert_array_equal(same_sets(a, b), [True, False])
+    with pytest.raises(ValueError, match="same shape"):
+        same_sets(a, b[:, :2])

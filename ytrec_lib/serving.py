@@ -1,0 +1,253 @@
+"""Serving the candidate model without the network: stored embeddings + exact inner-product search.
+
+The lecture's serving idea (Covington et al. 2016, §3.2): the softmax layer's weights are an m x n
+matrix whose columns are the video embeddings and the last ReLU layer is the user embedding, so at
+serving time no network runs. A request is three steps, each timed here:
+
+1. **lookup** -- the user's embedding from the embedding store (:class:`ytrec_lib.store.EmbeddingStore`);
+2. **score** -- its inner product with every stored video embedding (exact, NumPy);
+3. **select** -- the top-k videos by score (:func:`ytrec_lib.metrics.top_k`: best first, ties to the
+   lower video id, the same rule the model uses).
+
+With the bias folded in (user ``[u, 1]``, video ``[v, b]``) the scores are the model's logits, so the
+served top-k equals the model's top-k by softmax probability. To make that hold *bit for bit*, the
+scores are float64 sums accumulated coordinate by coordinate in index order, the same sequence of
+IEEE operations as ``CandidateModel.logits64`` (a float32 x float32 product is exact in float64;
+only the order of the additions could differ, and it is fixed here). Equal vectors therefore get
+equal scores and ties are broken by id, never by rounding noise.
+
+This module imports no torch (a serving box needs only NumPy, SciPy and the standard library's
+sqlite3); ``tests/unit/test_serving.py`` checks that in a fresh interpreter. Approximate search
+(Faiss, HNSW, ...) replaces step 2-3 in notebook 05; this is the exact reference.
+
+Example::
+
+    with EmbeddingStore("build/store.sqlite") as store:
+        server = StoreServer(store)                 # reads every video vector of the active version once
+        served = server.recommend(42, k=100)        # Served(video_ids (100,), lookup_ms, score_ms, ...)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ytrec_lib.metrics import top_k
+from ytrec_lib.store import EmbeddingStore
+
+STEPS = ("lookup_ms", "score_ms", "select_ms", "total_ms")
+"""The timed steps of one request, in milliseconds (``total_ms`` = their sum)."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# Exact inner-product search
+# ----------------------------------------------------------------------------------------------------
+
+
+def ordered_inner_products(queries: np.ndarray, vectors_t: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """``queries @ vectors_t`` in float64, each sum accumulated over the coordinates in index order.
+
+    queries: (B, d) float; vectors_t: (d, n) float64, the vectors as columns (C-contiguous).
+    Returns (B, n) float64. Every score is ``((q0 v0 + q1 v1) + q2 v2) + ...``: the same operations for
+    every (query, vector) pair whatever its position or the BLAS library, so equal inputs give
+    bit-identical scores. Rows are processed ``chunk`` at a time to bound memory.
+    """
+    q = np.asarray(queries, dtype=np.float64)
+    if q.ndim != 2 or vectors_t.ndim != 2 or q.shape[1] != vectors_t.shape[0]:
+        raise ValueError(f"ordered_inner_products: need (B, d) queries and (d, n) vectors, got {q.shape} and "
+                         f"{vectors_t.shape}; the user and video embeddings must have the same dimension")
+    out = np.empty((q.shape[0], vectors_t.shape[1]), dtype=np.float64)  # (B, n)
+    for start in range(0, q.shape[0], chunk):
+        rows = q[start : start + chunk]  # (c, d)
+        acc = np.zeros((rows.shape[0], vectors_t.shape[1]), dtype=np.float64)  # (c, n)
+        for i in range(q.shape[1]):
+            acc += rows[:, i, None] * vectors_t[None, i, :]  # (c, n)
+        out[start : start + chunk] = acc
+    return out
+
+
+class ExactIndex:
+    """Exact maximum-inner-product search over ``n`` vectors of dimension ``d`` (NumPy only).
+
+    Args:
+        vectors: (n, d) float32 or float64, finite (e.g. the augmented video embeddings ``[v, b]``).
+        ids: (n,) distinct integer ids of the rows (default ``arange(n)``). Rows are kept in ascending
+            id order, so ties are broken to the lower id.
+    """
+
+    def __init__(self, vectors: np.ndarray, ids: Sequence[int] | np.ndarray | None = None) -> None:
+        v = np.asarray(vectors)
+        if v.ndim != 2 or v.shape[0] < 1 or v.shape[1] < 1:
+            raise ValueError(f"ExactIndex: vectors must be a non-empty (n, d) array, got shape {v.shape}")
+        if v.dtype.kind != "f" or not np.isfinite(v).all():
+            raise ValueError(f"ExactIndex: vectors must be finite floats, got dtype {v.dtype} (or NaN/inf)")
+        ids = np.arange(len(v), dtype=np.int64) if ids is None else np.asarray(ids)
+        if ids.shape != (len(v),) or (len(ids) and ids.dtype.kind not in "iu"):
+            raise ValueError(f"ExactIndex: ids must be ({len(v)},) integers, got shape {ids.shape}, "
+                             f"dtype {ids.dtype}")
+        order = np.argsort(ids, kind="stable")
+        self.ids = ids[order].astype(np.int64)  # (n,) ascending
+        if (self.ids[1:] == self.ids[:-1]).any():
+            raise ValueError("ExactIndex: ids must be distinct")
+        self.vectors_t = np.ascontiguousarray(v[order].astype(np.float64).T)  # (d, n) float64
+        self._identity = bool(np.array_equal(self.ids, np.arange(len(v))))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors_t.shape[0])
+
+    def scores(self, queries: np.ndarray) -> np.ndarray:
+        """Inner products of (B, d) queries with every vector: (B, n) float64, columns in id order."""
+        q = np.asarray(queries)
+        if q.ndim == 1:
+            q = q[None, :]
+        if q.ndim != 2 or q.shape[1] != self.dim:
+            raise ValueError(f"ExactIndex: queries must have d={self.dim} columns, got shape {q.shape}; "
+                             "fold the bias into both users and videos, or into neither")
+        return ordered_inner_products(q, self.vectors_t)
+
+    def select(self, scores: np.ndarray, k: int, exclude: Sequence[Any] | None = None) -> np.ndarray:
+        """Top-``k`` ids of each row of (B, n) ``scores``: (B, k) int64, best first, ties to the lower id.
+
+        ``exclude``: per row, ids never to return (a list of B int arrays); unknown ids are ignored.
+        Rows that run out of items end in -1.
+        """
+        cols = top_k(scores, min(int(k), len(self)), exclude=self._columns(exclude, len(scores)))
+        return np.where(cols >= 0, self.ids[np.maximum(cols, 0)], -1)  # (B, k)
+
+    def search(self, queries: np.ndarray, k: int, exclude: Sequence[Any] | None = None) -> np.ndarray:
+        """Exact top-``k`` ids by inner product for (B, d) queries: (B, k) int64 (see :meth:`select`)."""
+        return self.select(self.scores(queries), k, exclude)
+
+    def _columns(self, exclude: Sequence[Any] | None, n_rows: int) -> list[np.ndarray] | None:
+        """Per-row excluded ids -> column positions (ids not in the index dropped)."""
+        if exclude is None:
+            return None
+        if len(exclude) != n_rows:
+            raise ValueError(f"exclude must hold one id array per query ({n_rows}), got {len(exclude)}")
+        out = []
+        for row in exclude:
+            row = np.asarray(row, dtype=np.int64).ravel()
+            if self._identity:
+                out.append(row[(row >= 0) & (row < len(self))])
+                continue
+            pos = np.clip(np.searchsorted(self.ids, row), 0, len(self) - 1)
+            out.append(pos[self.ids[pos] == row])
+        return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Serving from the embedding store
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Served:
+    """One request's answer: ``video_ids`` (k,) int64 best first, and the milliseconds of each step."""
+
+    user_id: int
+    video_ids: np.ndarray
+    lookup_ms: float
+    score_ms: float
+    select_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        """Store lookup + exact search (scoring and top-k selection), in milliseconds."""
+        return self.lookup_ms + self.score_ms + self.select_ms
+
+
+class StoreServer:
+    """Recommends from an :class:`EmbeddingStore` version: user vector -> exact search -> top-k.
+
+    On construction the video matrix of ``version`` (default: the active one) is read once, in one
+    snapshot, and kept in memory as an :class:`ExactIndex` (``load_ms`` says how long that took).
+    Each request then reads the user's vector *of the same version*, so a concurrent writer that
+    activates a new version never mixes a new user vector with old video vectors.
+
+    Args:
+        store: an open embedding store (one object per thread or process).
+        version: the model version to serve; ``None`` for the active one at construction time.
+    """
+
+    def __init__(self, store: EmbeddingStore, version: str | None = None) -> None:
+        t0 = time.perf_counter()
+        with store.snapshot():
+            self.version = version if version is not None else store.active_version()
+            if self.version is None:
+                raise KeyError(f"the store {store.path!r} has no versions yet; write the embeddings first")
+            video_ids, videos = store.get_videos(version=self.version)  # (n,), (n, d) float32
+        self.index = ExactIndex(videos, video_ids)
+        self.store = store
+        self.load_ms = 1e3 * (time.perf_counter() - t0)
+
+    @property
+    def dim(self) -> int:
+        return self.index.dim
+
+    def user_vector(self, user_id: int) -> np.ndarray:
+        """The stored embedding of ``user_id`` in the served version: (d,) float32 (KeyError if absent)."""
+        return self.store.get_user(int(user_id), self.version, expect_dim=self.dim)
+
+    def recommend(self, user_id: int, k: int, exclude: Sequence[int] | np.ndarray | None = None) -> Served:
+        """Top-``k`` videos for one user, each step timed. ``exclude``: video ids never to return."""
+        t0 = time.perf_counter()
+        u = self.user_vector(user_id)  # (d,) float32
+        t1 = time.perf_counter()
+        scores = self.index.scores(u[None, :])  # (1, n) float64
+        t2 = time.perf_counter()
+        ids = self.index.select(scores, k, None if exclude is None else [exclude])[0]  # (k,)
+        t3 = time.perf_counter()
+        return Served(int(user_id), ids, 1e3 * (t1 - t0), 1e3 * (t2 - t1), 1e3 * (t3 - t2))
+
+    def recommend_many(
+        self,
+        user_ids: Sequence[int] | np.ndarray,
+        k: int,
+        exclude: Sequence[Any] | None = None,
+        progress: bool = True,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Serve each user as its own request (one at a time, as a server would).
+
+        Returns ``(video_ids (n, k) int64, timings)`` with ``timings[step]`` (n,) float64 ms for each
+        step of :data:`STEPS`. ``exclude``: one id array per user, or None.
+        """
+        users = np.asarray(user_ids, dtype=np.int64).ravel()
+        if exclude is not None and len(exclude) != len(users):
+            raise ValueError(f"exclude must hold one id array per user ({len(users)}), got {len(exclude)}")
+        out = np.full((len(users), min(int(k), len(self.index))), -1, dtype=np.int64)  # (n, k)
+        timings = {step: np.empty(len(users)) for step in STEPS}
+        for i in tqdm(range(len(users)), desc="serve", disable=not progress or len(users) < 1000):
+            served = self.recommend(int(users[i]), k, None if exclude is None else exclude[i])
+            out[i] = served.video_ids
+            for step in STEPS:
+                timings[step][i] = getattr(served, step)
+        return out, timings
+
+
+def timing_summary(timings: dict[str, np.ndarray], percentiles: Sequence[float] = (50, 90, 99)) -> dict:
+    """Percentiles of each step's milliseconds: ``{step: {"p50": ms, "p90": ms, ...}}``."""
+    if not timings:
+        raise ValueError("timing_summary: no timings given")
+    return {step: {f"p{p:g}": float(np.percentile(np.asarray(ms, dtype=np.float64), p)) for p in percentiles}
+            for step, ms in timings.items()}
+
+
+def same_sets(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Whether each row of two (n, k) id arrays holds the same set of ids: (n,) bool (order ignored)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"same_sets: need two (n, k) arrays of the same shape, got {a.shape} and {b.shape}")
+    return (np.sort(a, axis=1) == np.sort(b, axis=1)).all(axis=1)
+
+
+__all__ = ["STEPS", "ordered_inner_products", "ExactIndex", "Served", "StoreServer", "timing_summary",
+           "same_sets"]

@@ -768,8 +768,8 @@ def as_mapping(result: Embedding) -> Mapping[str, Any]:
 # pretrained tables for the candidate model, cached next to the dataset
 
 PRETRAINED_SETTINGS: dict[str, dict[str, Any]] = {
-    "videos": {"window": 5, "epochs": 20},  # watch sequences (one per user)
-    "tokens": {"window": None, "epochs": 20},  # search sessions: a few tokens, the whole query is context
+    "videos": {"window": 5, "epochs": 40, "lr": 0.05},  # watch sequences (one per user), as notebook 02
+    "tokens": {"window": None, "epochs": 40, "lr": 0.05},  # search sessions: the whole query is the context
 }
 """The settings :func:`pretrained_embeddings` trains with (notebook 02 measures why), per kind."""
 

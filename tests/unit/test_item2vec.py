@@ -467,3 +467,53 @@ def test_svd_rejects_bad_dim_and_window(corpus: tuple) -> None:
         cooccurrence_svd(sequences[:5], dim=10_000)
     with pytest.raises(ValueError, match="window"):
         cooccurrence_svd(sequences[:5], dim=2, window=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# cached pretrained tables
+
+
+class FakeDataset:
+    """The bits of ytrec_lib.data.datasets.Dataset that pretrained_embeddings reads."""
+
+    def __init__(self, sequences: list[np.ndarray], n_videos: int, has_searches: bool = True):
+        self._seqs = sequences
+        self.searches = [0] * (5 if has_searches else 0)
+        self.meta = {"name": "fake", "seed": 0, "style": "ugc", "generator_version": 1, "n_videos": n_videos,
+                     "n_tokens": 30, "has_searches": has_searches}
+
+    def watch_sequences(self) -> list[np.ndarray]:
+        return self._seqs
+
+    def search_token_sequences(self) -> list[np.ndarray]:
+        return [np.array([1, 2, 3], np.int32), np.array([2, 3], np.int32), np.array([4, 5], np.int32)]
+
+
+def test_pretrained_embeddings_are_cached_tables_indexed_by_id(corpus: tuple, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("YTREC_DATA_DIR", str(tmp_path))
+    sequences, _ = corpus
+    ds = FakeDataset([s - 1000 for s in sequences[:300]], n_videos=700)
+    table = iv.pretrained_embeddings(ds, kind="videos", dim=8, seed=0, epochs=1)
+    assert table.shape == (700, 8) and table.dtype == np.float32
+    seen = np.unique(np.concatenate(ds.watch_sequences()))
+    assert np.all(table[650:] == 0)  # ids 600.. never occur
+    assert np.all(np.linalg.norm(table[seen], axis=1) > 0)
+    files = list((tmp_path / "models").iterdir())
+    assert len(files) == 1
+    again = iv.pretrained_embeddings(ds, kind="videos", dim=8, seed=0, epochs=1)
+    np.testing.assert_array_equal(again, table)
+    assert len(list((tmp_path / "models").iterdir())) == 1  # loaded, not retrained under a new name
+    files[0].write_bytes(b"damaged")  # a damaged cache is retrained
+    np.testing.assert_array_equal(iv.pretrained_embeddings(ds, kind="videos", dim=8, seed=0, epochs=1), table)
+    tokens = iv.pretrained_embeddings(ds, kind="tokens", dim=4, seed=0, epochs=1)
+    assert tokens.shape == (30, 4) and np.all(tokens[6:] == 0)
+    assert len(list((tmp_path / "models").iterdir())) == 2
+
+
+def test_pretrained_embeddings_bad_kind_or_no_searches(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("YTREC_DATA_DIR", str(tmp_path))
+    ds = FakeDataset([np.array([0, 1, 2])], n_videos=3, has_searches=False)
+    with pytest.raises(ValueError, match="kind must be"):
+        iv.pretrained_embeddings(ds, kind="users")
+    with pytest.raises(ValueError, match="no searches"):
+        iv.pretrained_embeddings(ds, kind="tokens")

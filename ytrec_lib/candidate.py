@@ -30,7 +30,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -601,6 +601,7 @@ def config_key(**config: Any) -> str:
 DEFAULT_CONFIG: dict[str, Any] = {
     "split": "next_watch",  # or "heldout" (paper §3.4 contrast)
     "features": "all",  # a name of ytrec_lib.features.FEATURE_SETS
+    "example_age": None,  # True / False overrides the feature set's example-age switch
     "age_transforms": ["age", "age2", "sqrt"],
     "max_bag": 50,
     "dim": 32,
@@ -612,10 +613,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "n_negatives": 1000,
     "proposal": "popularity",
     "logq_correction": True,
-    "epochs": 10,
-    "batch_size": 512,
+    "epochs": 15,
+    "batch_size": 256,
     "lr": 3e-3,
     "patience": 3,
+    "max_train_examples": None,  # train on a seeded random subset of this many examples (None: all)
 }
 """The configuration of the default candidate model; :func:`trained_candidate_model` overrides it."""
 
@@ -678,14 +680,38 @@ def _resolve_config(overrides: dict[str, Any]) -> dict[str, Any]:
     return cfg
 
 
-def _pretrained(ds: Any, cfg: dict[str, Any], seed: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+def dataset_before(ds: Any, cutoff: float) -> Any:
+    """A view of dataset ``ds`` holding only the impressions and searches before ``cutoff`` (days).
+
+    Pretraining (item2vec) on it cannot see the test period; its ``meta['name']`` carries the cutoff,
+    so caches keyed by the name keep it apart from the full dataset.
+    """
+    from ytrec_lib.data.datasets import Dataset
+
+    imp, searches = ds.impressions, ds.searches
+    meta = {**ds.meta, "name": f"{ds.meta.get('name')}-before{cutoff:g}"}
+    return Dataset(users=ds.users, videos=ds.videos, impressions=imp[imp["time"].to_numpy() < cutoff],
+                   searches=searches[searches["time"].to_numpy() < cutoff], meta=meta, truth=None)
+
+
+def pretrained_video_vectors(
+    ds: Any, cutoff: float, dim: int = 32, seed: int = 0, kind: str = "videos"
+) -> np.ndarray:
+    """Item2vec vectors ((n_videos or n_tokens), dim) float32 trained only on the log before ``cutoff``
+    (``ytrec_lib.item2vec.pretrained_embeddings`` on :func:`dataset_before`; cached there)."""
+    from ytrec_lib import item2vec  # imported here: only needed for pretraining
+
+    vectors = item2vec.pretrained_embeddings(dataset_before(ds, cutoff), kind=kind, dim=dim, seed=seed)
+    return np.asarray(vectors, dtype=np.float32)
+
+
+def _pretrained(ds: Any, cfg: dict[str, Any], seed: int, cutoff: float) -> tuple[Any, Any]:
     if cfg["init"] == "random":
         return None, None
-    from ytrec_lib import item2vec  # imported here: item2vec is only needed for this initialisation
-
-    videos = item2vec.pretrained_embeddings(ds, kind="videos", dim=cfg["dim"], seed=seed)
-    tokens = item2vec.pretrained_embeddings(ds, kind="tokens", dim=cfg["dim"], seed=seed)
-    return np.asarray(videos, dtype=np.float32), np.asarray(tokens, dtype=np.float32)
+    videos = pretrained_video_vectors(ds, cutoff, cfg["dim"], seed, "videos")
+    has_searches = ds.meta.get("has_searches", True) and len(ds.searches) > 0
+    tokens = pretrained_video_vectors(ds, cutoff, cfg["dim"], seed, "tokens") if has_searches else None
+    return videos, tokens
 
 
 def trained_candidate_model(
@@ -710,6 +736,8 @@ def trained_candidate_model(
     make_split = splits.heldout_watch_split if cfg["split"] == "heldout" else splits.next_watch_split
     split = make_split(ds, seed=seed)
     spec = feature_set(cfg["features"], age_transforms=tuple(cfg["age_transforms"]), max_bag=cfg["max_bag"])
+    if cfg["example_age"] is not None:
+        spec = replace(spec, example_age=bool(cfg["example_age"]))
     builder = FeatureBuilder.from_dataset(ds, spec, window=(0.0, split.train_cutoff))
     key = config_key(preset=preset, seed=seed, version=ds.meta.get("generator_version"), **cfg)
     path = datasets.data_dir() / "models" / f"candidate-{preset}-seed{seed}-{key}.pt"
@@ -720,7 +748,7 @@ def trained_candidate_model(
                                 path, True)
         except (ValueError, KeyError, RuntimeError) as err:
             warnings.warn(f"cached candidate model {path} is unusable ({err}); retraining", stacklevel=2)
-    video_init, token_init = _pretrained(ds, cfg, seed)
+    video_init, token_init = _pretrained(ds, cfg, seed, split.train_cutoff)
     model = CandidateModel(
         ds.n_videos, max(int(ds.meta.get("n_tokens") or 1), 1), int(ds.meta["n_regions"]), dim=cfg["dim"],
         tower=cfg["tower"], spec=spec, region_dim=cfg["region_dim"], video_init=video_init,
@@ -732,8 +760,13 @@ def trained_candidate_model(
         lr=cfg["lr"], patience=cfg["patience"], seed=seed,
     )
     run = CandidateRun(model, ds, split, builder, cfg, [], 0.0, path if cache else None, False)
+    train, labels = run.examples("train"), run.labels("train")
+    n_max = cfg["max_train_examples"]
+    if n_max is not None and n_max < len(train):
+        keep = np.sort(np.random.default_rng(seed).choice(len(train), int(n_max), replace=False))
+        train, labels = train.subset(keep), labels[keep]
     t0 = time.perf_counter()
-    hist = train_candidate(model, run.examples("train"), run.labels("train"), train_cfg,
+    hist = train_candidate(model, train, labels, train_cfg,
                            val=(run.examples("valid"), run.labels("valid")), progress=progress)
     run.history, run.train_seconds = hist.epochs, time.perf_counter() - t0
     if cache:
@@ -819,5 +852,5 @@ __all__ = [
     "inner_product_scores", "sequential_dot", "batch_loss", "train_candidate", "evaluate_recall",
     "rank_videos", "average_embedding_rank", "save_checkpoint", "load_checkpoint", "config_key",
     "softmax_step_time", "step_time_table", "synthetic_batch", "DEFAULT_CONFIG", "CandidateRun",
-    "trained_candidate_model", "split_examples",
+    "trained_candidate_model", "split_examples", "dataset_before", "pretrained_video_vectors",
 ]

@@ -67,6 +67,9 @@ class CandidateModel(nn.Module):
         video_init, token_init: optional pretrained (n_videos, dim) / (n_tokens, dim) arrays (item2vec)
             for the input tables; random N(0, 1/dim) otherwise.
         freeze_embeddings: keep the (pretrained or random) input video and token tables fixed.
+        tie_output: use the input video table as the output weight (weight tying): ``W`` is the first
+            ``n_videos`` rows of the watch table, so the last tower width must equal ``dim``. The shared
+            table then gets dense gradients (see :class:`TiedOutput`).
         seed: seeds the parameter initialisation (the global torch RNG is left untouched).
     """
 
@@ -82,6 +85,7 @@ class CandidateModel(nn.Module):
         video_init: np.ndarray | None = None,
         token_init: np.ndarray | None = None,
         freeze_embeddings: bool = False,
+        tie_output: bool = False,
         seed: int = 0,
     ):
         super().__init__()
@@ -95,7 +99,7 @@ class CandidateModel(nn.Module):
         self.hparams: dict[str, Any] = {
             "n_videos": int(n_videos), "n_tokens": int(n_tokens), "n_regions": int(n_regions),
             "dim": int(dim), "tower": list(tower), "spec": spec.to_dict(), "region_dim": int(region_dim),
-            "freeze_embeddings": bool(freeze_embeddings), "seed": int(seed),
+            "freeze_embeddings": bool(freeze_embeddings), "tie_output": bool(tie_output), "seed": int(seed),
         }
         d_in = dim * spec.watches + dim * spec.searches + region_dim * spec.demographics + spec.n_dense
         if d_in == 0:
@@ -111,7 +115,8 @@ class CandidateModel(nn.Module):
                 layers += [nn.Linear(w_in, w_out), nn.ReLU()]
             self.tower = nn.Sequential(*layers)
             self.m = tower[-1] if tower else d_in
-            self.output = nn.Linear(self.m, n_videos)
+            _check_tie(tie_output, self.m, dim, freeze_embeddings)
+            self.output = TiedOutput(self.watch_emb, n_videos) if tie_output else nn.Linear(self.m, n_videos)
             nn.init.zeros_(self.output.bias)
         for table in (self.watch_emb, self.search_emb):
             table.weight.requires_grad_(not freeze_embeddings)
@@ -214,6 +219,40 @@ class CandidateModel(nn.Module):
             return top_k(self.probabilities(batch).numpy(), k, exclude=_exclusions(exclude, self.n_videos))
         finally:
             self.train(was_training)
+
+
+class TiedOutput(nn.Module):
+    """The output layer of a tied model: ``logits = u @ table[:n].T + b`` with the input video table.
+
+    ``weight`` is a view (n, m) of the watch table's first ``n`` rows (its padding row left out), so
+    every reader of ``model.output.weight`` sees the shared table. The table is switched to dense
+    gradients: a view cannot carry the sparse gradient of an ``EmbeddingBag(sparse=True)``.
+    """
+
+    def __init__(self, table: nn.EmbeddingBag, n_videos: int):
+        super().__init__()
+        table.sparse = False
+        self._table = (table,)  # a tuple: not registered twice as a submodule
+        self.in_features, self.out_features = table.weight.shape[1], int(n_videos)
+        self.bias = nn.Parameter(torch.zeros(n_videos))
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self._table[0].weight[: self.out_features]  # (n, m) view of the input table
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        return F.linear(u, self.weight, self.bias)  # (B, n)
+
+
+def _check_tie(tie_output: bool, m: int, dim: int, freeze_embeddings: bool) -> None:
+    if not tie_output:
+        return
+    if m != dim:
+        raise ValueError(f"CandidateModel: tie_output needs the last tower width ({m}) to equal the video "
+                         f"embedding dim ({dim}); end the tower in {dim} or change dim")
+    if freeze_embeddings:
+        raise ValueError("CandidateModel: tie_output with freeze_embeddings would freeze the output layer; "
+                         "pass one of them")
 
 
 def _exclusions(exclude: Any, n: int) -> Any:
@@ -361,8 +400,8 @@ class _Optimizer:
     """Adam for dense gradients, SparseAdam for the sparse ones (embedding tables, sampled output rows)."""
 
     def __init__(self, model: CandidateModel, lr: float, sparse_output: bool):
-        sparse = [model.watch_emb.weight, model.search_emb.weight, model.region_emb.weight]
-        if sparse_output:
+        sparse = [t.weight for t in (model.watch_emb, model.search_emb, model.region_emb) if t.sparse]
+        if sparse_output and not model.hparams.get("tie_output"):
             sparse.append(model.output.weight)
         sparse = [p for p in sparse if p.requires_grad]
         ids = {id(p) for p in sparse}
@@ -410,7 +449,8 @@ def batch_loss(
     neg = torch.from_numpy(sampler.sample(labels.numpy(), config.n_negatives, rng))  # (k,)
     log_q_neg = torch.from_numpy(sampler.log_q(neg.numpy())).float()  # (k,)
     uniq, inverse = torch.unique(torch.cat([labels, neg]), return_inverse=True)  # (U,), (B + k,)
-    w = F.embedding(uniq, model.output.weight, sparse=True)  # (U, m): only these rows get gradients
+    tied = bool(model.hparams.get("tie_output"))
+    w = F.embedding(uniq, model.output.weight, sparse=not tied)  # (U, m): only these rows get gradients
     b = model.output.bias[uniq]  # (U,)
     return sampled_softmax_loss(
         u, w, b, inverse[: len(labels)], inverse[len(labels):], log_q_pos=None, log_q_neg=log_q_neg,
@@ -609,6 +649,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "tower": list(DEFAULT_TOWER),
     "init": "random",  # or "item2vec"
     "freeze_embeddings": False,
+    "tie_output": False,  # output weight = the input video table (needs tower[-1] == dim)
     "loss": "sampled",
     "n_negatives": 1000,
     "proposal": "popularity",
@@ -739,7 +780,8 @@ def trained_candidate_model(
     if cfg["example_age"] is not None:
         spec = replace(spec, example_age=bool(cfg["example_age"]))
     builder = FeatureBuilder.from_dataset(ds, spec, window=(0.0, split.train_cutoff))
-    key = config_key(preset=preset, seed=seed, version=ds.meta.get("generator_version"), **cfg)
+    keyed = {k: v for k, v in cfg.items() if k != "tie_output" or v}  # untied keys as before the option
+    key = config_key(preset=preset, seed=seed, version=ds.meta.get("generator_version"), **keyed)
     path = datasets.data_dir() / "models" / f"candidate-{preset}-seed{seed}-{key}.pt"
     if cache and path.exists():
         try:
@@ -752,7 +794,8 @@ def trained_candidate_model(
     model = CandidateModel(
         ds.n_videos, max(int(ds.meta.get("n_tokens") or 1), 1), int(ds.meta["n_regions"]), dim=cfg["dim"],
         tower=cfg["tower"], spec=spec, region_dim=cfg["region_dim"], video_init=video_init,
-        token_init=token_init, freeze_embeddings=cfg["freeze_embeddings"], seed=seed,
+        token_init=token_init, freeze_embeddings=cfg["freeze_embeddings"], tie_output=cfg["tie_output"],
+        seed=seed,
     )
     train_cfg = TrainConfig(
         loss=cfg["loss"], n_negatives=cfg["n_negatives"], proposal=cfg["proposal"],
@@ -848,7 +891,7 @@ def step_time_table(
 
 
 __all__ = [
-    "CandidateModel", "TrainConfig", "TrainHistory", "make_sampler", "augment_users",
+    "CandidateModel", "TiedOutput", "TrainConfig", "TrainHistory", "make_sampler", "augment_users",
     "inner_product_scores", "sequential_dot", "batch_loss", "train_candidate", "evaluate_recall",
     "rank_videos", "average_embedding_rank", "save_checkpoint", "load_checkpoint", "config_key",
     "softmax_step_time", "step_time_table", "synthetic_batch", "DEFAULT_CONFIG", "CandidateRun",

@@ -3,6 +3,7 @@
 Commands:
   run-notebooks   execute notebooks in order at a preset, publish them and an HTML report in build/
   results         print every recorded result (``--json`` for one JSON object)
+  update-readme   write the recorded results into README.md's results section
   strip-notebooks remove outputs and execution counts from notebooks/ (what gets committed)
   generate        generate (or load from the cache) a preset's dataset and print its table sizes
   bench-ann       the approximate-nearest-neighbour benchmark (see ytrec_lib.ann_bench)
@@ -36,6 +37,17 @@ def _results(args: argparse.Namespace) -> int:
         print(stem)
         for key, value in values.items():
             print(f"  {key:40s} {json.dumps(value)[:100]}")
+    return 0
+
+
+def _update_readme(args: argparse.Namespace) -> int:
+    from ytrec_lib import course, html_report
+
+    folder = Path(args.results) if args.results else report.results_dir()
+    results = report.load_all(folder)
+    section = html_report.results_markdown(results, args.preset, [c.stem for c in course.CHAPTERS])
+    changed = html_report.update_readme(report.REPO_ROOT / "README.md", section)
+    print(f"README.md {'updated' if changed else 'already up to date'} from {folder}")
     return 0
 
 
@@ -95,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     res = sub.add_parser("results", help="print every recorded result")
     res.add_argument("--json", action="store_true", help="one JSON object {notebook: {key: value}}")
     res.set_defaults(func=_results)
+
+    readme = sub.add_parser("update-readme", help="write the recorded results into README.md")
+    readme.add_argument("--results", help="results folder (default: build/results)")
+    readme.add_argument("--preset", default="small", help="the preset the results were recorded at")
+    readme.set_defaults(func=_update_readme)
 
     strip = sub.add_parser("strip-notebooks", help="remove outputs and execution counts")
     strip.set_defaults(func=_strip)

@@ -119,3 +119,23 @@ def test_results_command_prints_one_json_object(tmp_path, monkeypatch, capsys):
 def test_index_html_escapes_and_formats():
     page = html_report.index_html({"01_x": {"a<b": 0.123456, "m": {"x": 1}}}, ["01_x"])
     assert "a&lt;b" in page and "0.1235" in page and "html/01_x.html" in page
+
+
+def test_readme_results_section_is_generated_between_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{html_report.README_START}\nold\n{html_report.README_END}\n\nafter\n")
+    results = {"01_a": {"n|users": 3, "share": 0.123456}}
+    section = html_report.results_markdown(results, "ci", ["00_z", "01_a"])
+    assert html_report.update_readme(readme, section)
+    text = readme.read_text()
+    assert "old" not in text and text.endswith("after\n")
+    assert "**00_z** — no results recorded yet" in text
+    assert "| `n\\|users` | 3 |" in text and "| `share` | 0.1235 |" in text
+    assert not html_report.update_readme(readme, section)  # idempotent
+
+
+def test_readme_without_markers_is_refused(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n")
+    with pytest.raises(ValueError, match="has no results markers"):
+        html_report.update_readme(readme, "s")

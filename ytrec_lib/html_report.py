@@ -99,8 +99,9 @@ def results_markdown(results: dict[str, dict[str, Any]], preset: str, stems: lis
         lines += [f"<details><summary><b>{stem}</b> — {len(values)} results</summary>", "",
                   "| key | value |", "|---|---|"]
         for key, value in values.items():
-            text = format_value(value).replace("|", "\\|")
-            lines.append(f"| `{key.replace('|', chr(92) + '|')}` | {text[:200] + ('…' if len(text) > 200 else '')} |")
+            text = format_value(value)
+            text = (text[:200] + "…" if len(text) > 200 else text).replace("|", "\\|")
+            lines.append(f"| `{key.replace('|', chr(92) + '|')}` | {text} |")
         lines += ["", "</details>", ""]
     return "\n".join(lines)
 

@@ -293,9 +293,10 @@ class Index:
 
 
 class ExactIndex(Index):
-    """Brute force in NumPy: one GEMM per batch of queries, then ``argpartition`` for the top k.
+    """Brute force in NumPy: one GEMM per batch of queries (GEMV for one query), then the top k by a
+    block-maximum threshold and ``argpartition`` of the few candidates left (:func:`_topk_rows`).
 
-    A single query is a matrix-vector product that reads all N·d·4 bytes once: memory-bandwidth bound.
+    A single query reads all N·d·4 bytes of the matrix once: it is bound by memory bandwidth.
     """
 
     kind = "exact"
@@ -390,6 +391,7 @@ class TreeIndex(Index):
         self._tree = cls(data, leaf_size=params["leaf_size"])
 
     def memory_bytes(self) -> int:
+        """The tree's arrays (its float64 copy of the (transformed) vectors, index and node bounds)."""
         return int(sum(np.asarray(a).nbytes for a in self._tree.get_arrays()))
 
     def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -68,7 +68,8 @@ def test_synthetic_embeddings_reject_bad_arguments(kwargs, match):
 def test_bandwidth_and_gflops_are_positive_and_consistent():
     bw = ab.measure_bandwidth(4 * 2**20, repeats=2)
     assert bw["read_GBps"] == max(bw["sum_GBps"], bw["max_GBps"]) > 0
-    assert bw["copy_GBps"] > 0 and bw["n_bytes"] == 4 * 2**20
+    assert bw["copy_GBps"] > 0 and bw["gemv_GBps"] > 0 and bw["n_bytes"] == 4 * 2**20
+    assert bw["read_GBps_cpu"] >= 0.9 * bw["read_GBps"]  # CPU time never exceeds the wall clock
     assert ab.measure_gflops(n=128, repeats=2) > 0
 
 
@@ -187,7 +188,9 @@ def test_study_scaling_and_batch_tables(study):
     assert batch[batch["method"] == "flat (always BLAS)"]["uses_blas"].all()
     # the bandwidth limit grows with the batch (one read of the matrix serves the whole batch)
     g = batch[batch["method"] == "exact (NumPy GEMM)"].sort_values("batch")
-    np.testing.assert_allclose(g["bandwidth_bound_qps"] / g["batch"], g["bandwidth_bound_qps"].iloc[0])
+    for col in ("bandwidth_bound_qps", "bandwidth_bound_qps_cpu"):
+        np.testing.assert_allclose(g[col] / g["batch"], g[col].iloc[0])
+    assert (batch["qps_cpu"] > 0).all() and (batch["arithmetic_bound_qps_cpu"] > 0).all()
     assert rt.faiss.cvar.distance_compute_blas_threshold == res["machine"]["distance_compute_blas_threshold"]
 
 

@@ -825,52 +825,82 @@ def predict_logits(model: RankingModel, inputs: RankingInputs, batch_size: int =
 # ----------------------------------------------------------------------------------------------------
 
 
+def _rank_within_groups(groups: Any, scores: Any, gains: Any, where: str
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Validated (gid (n,), n_groups as uniq, order (n,), rank (n,), gains (n,)): ``order`` sorts by
+    group then best score first (ties by input position), ``rank[i]`` is row ``order[i]``'s position."""
+    groups, scores, gains = np.asarray(groups), np.asarray(scores, np.float64), np.asarray(gains, np.float64)
+    if not (groups.shape == scores.shape == gains.shape) or groups.ndim != 1:
+        raise ValueError(f"{where}: groups, scores and gains must be 1-D arrays of the same length")
+    if not np.isfinite(scores).all() or not np.isfinite(gains).all() or (gains < 0).any():
+        raise ValueError(f"{where}: scores must be finite and gains finite and >= 0")
+    uniq, gid = np.unique(groups, return_inverse=True)
+    order = np.lexsort((np.arange(len(scores)), -scores, gid))  # by group, best score first
+    start = np.searchsorted(gid[order], np.arange(len(uniq)))
+    rank = np.arange(len(order)) - start[gid[order]]  # (n,) position within the group
+    if not (gains > 0).any():
+        raise ValueError(f"{where}: no group has a positive gain")
+    return gid, uniq, order, rank, gains
+
+
 def ndcg_within_groups(groups: Any, scores: Any, gains: Any, k: int = 10) -> float:
     """Mean NDCG@k of ranking each group's impressions by ``scores``, with ``gains`` (e.g. watch time).
 
     groups (n,) ids (e.g. users), scores (n,) float, gains (n,) >= 0 -> float. Groups whose gains are
     all zero have no ideal ranking and are left out. Ties are broken by position in the input.
+    Computed with :func:`ytrec_lib.metrics.ndcg_at_k` (impressions as items, gains as relevance).
     """
-    groups, scores, gains = np.asarray(groups), np.asarray(scores, np.float64), np.asarray(gains, np.float64)
-    if not (groups.shape == scores.shape == gains.shape) or groups.ndim != 1:
-        raise ValueError("ndcg_within_groups: groups, scores and gains must be 1-D arrays of the same length")
-    if not np.isfinite(scores).all() or not np.isfinite(gains).all() or (gains < 0).any():
-        raise ValueError("ndcg_within_groups: scores must be finite and gains finite and >= 0")
-    uniq, gid = np.unique(groups, return_inverse=True)
-    order = np.lexsort((np.arange(len(scores)), -scores, gid))  # by group, best score first
-    g_sorted = gid[order]
-    start = np.searchsorted(g_sorted, np.arange(len(uniq)))
-    rank = np.arange(len(order)) - start[g_sorted]  # (n,) position within the group
+    gid, uniq, order, rank, gains = _rank_within_groups(groups, scores, gains, "ndcg_within_groups")
     top = rank < k
     ranked = np.full((len(uniq), k), -1, dtype=np.int64)
-    ranked[g_sorted[top], rank[top]] = order[top]  # impression indices as item ids
+    ranked[gid[order][top], rank[top]] = order[top]  # impression indices as item ids
     positive = gains > 0
     has = np.bincount(gid, weights=positive, minlength=len(uniq)) > 0
-    if not has.any():
-        raise ValueError("ndcg_within_groups: no group has a positive gain")
     rel = sp.csr_matrix((gains[positive], (gid[positive], np.flatnonzero(positive))),
-                        shape=(len(uniq), len(scores)))
+                        shape=(len(uniq), len(gains)))
     return float(metrics.ndcg_at_k(ranked[has], rel[has], k))
 
 
-def evaluate_scores(features: ImpressionFeatures, scores: Any, k: int = 10) -> dict[str, float]:
+def dcg_within_groups(groups: Any, scores: Any, gains: Any, k: int = 10) -> float:
+    """Mean (unnormalised) DCG@k = sum over the top k of ``gain / log2(rank + 2)``, over the groups with
+    a positive gain (the groups of :func:`ndcg_within_groups`). Same shapes; linear in the gains, so its
+    expectation is maximised by ranking on the expected gain."""
+    gid, uniq, order, rank, gains = _rank_within_groups(groups, scores, gains, "dcg_within_groups")
+    top = rank < k
+    dcg = np.bincount(gid[order][top], weights=gains[order][top] / np.log2(rank[top] + 2.0),
+                      minlength=len(uniq))  # (G,)
+    has = np.bincount(gid, weights=gains > 0, minlength=len(uniq)) > 0
+    return float(dcg[has].mean())
+
+
+def evaluate_scores(features: ImpressionFeatures, scores: Any, expected_watch: Any = None,
+                    k: int = 10) -> dict[str, float]:
     """Ranking quality of ``scores`` (n,) on the impressions of ``features`` (the test period):
 
-    ``auc``, ``gauc`` (per user, impression-weighted), ``wpul`` (weighted per-user loss over
-    (clicked, unclicked) pairs of the same user and page, lower is better) and ``ndcg@10_watch``
-    (watch-time NDCG@k within each user's impressions).
+    ``auc``; ``gauc`` (AUC within each user, impression-weighted); ``wpul`` (the paper's weighted
+    per-user loss over (clicked, unclicked) pairs of the same user and page, lower is better);
+    ``ndcg@k_realised_watch`` and ``dcg@k_realised_watch`` (within each user's impressions, gains =
+    realised watch time); with ``expected_watch`` (n,) (the true expected watch time of each impression,
+    simulator only) also ``ndcg@k_expected_watch`` (the same ranking scored on noise-free gains).
     """
     scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != (len(features),):
         raise ValueError(f"evaluate_scores: need one score per impression ({len(features)}), "
                          f"got shape {scores.shape}")
     f = features
-    return {
+    out = {
         "auc": metrics.auc(f.clicked, scores),
         "gauc": metrics.grouped_auc(f.users, f.clicked, scores),
         "wpul": metrics.weighted_per_user_loss(f.users, f.sessions, f.clicked, f.watch_time, scores),
-        f"ndcg@{k}_watch": ndcg_within_groups(f.users, scores, f.watch_time, k),
+        f"ndcg@{k}_realised_watch": ndcg_within_groups(f.users, scores, f.watch_time, k),
+        f"dcg@{k}_realised_watch": dcg_within_groups(f.users, scores, f.watch_time, k),
     }
+    if expected_watch is not None:
+        expected_watch = np.asarray(expected_watch, dtype=np.float64)
+        if expected_watch.shape != scores.shape:
+            raise ValueError(f"evaluate_scores: expected_watch needs one value per impression ({len(f)})")
+        out[f"ndcg@{k}_expected_watch"] = ndcg_within_groups(f.users, scores, expected_watch, k)
+    return out
 
 
 def calibration_table(predicted: Any, truth: Any, n_bins: int = 10) -> pd.DataFrame:
@@ -935,16 +965,28 @@ def ranking_split(ds: Any, *, train_cutoff: float | None = None, cutoff_frac: fl
 def true_expected_watch(ds: Any, impressions: pd.DataFrame) -> np.ndarray:
     """The simulator's true expected watch time (s) of each impression as it was shown (its position
     and source): ``(n,) float64``, the noise-free version of its realised watch time."""
+    return _truth_of_impressions(ds, impressions, "expected_watch_time")
+
+
+def true_click_probability(ds: Any, impressions: pd.DataFrame) -> np.ndarray:
+    """The simulator's true click probability of each impression as it was shown: ``(n,) float64``."""
+    return _truth_of_impressions(ds, impressions, "click_probability")
+
+
+def _truth_of_impressions(ds: Any, impressions: pd.DataFrame, quantity: str) -> np.ndarray:
     if getattr(ds, "truth", None) is None:
-        raise ValueError("true_expected_watch: the dataset has no ground truth (real data); use the "
-                         "realised watch time instead")
+        raise ValueError(f"{quantity}: the dataset has no ground truth (real data); use the realised log")
+    for column in ("user_id", "video_id", "time", "position", "source"):
+        if column not in impressions:
+            raise KeyError(f"{quantity}: the impressions table lacks {column!r}")
     out = np.empty(len(impressions), dtype=np.float64)
     source = impressions["source"].astype(str).to_numpy()
+    fn = getattr(ds.truth, quantity)
     for name in np.unique(source):
         m = source == name
         rows = impressions[m]
-        out[m] = ds.truth.expected_watch_time(rows["user_id"].to_numpy(), rows["video_id"].to_numpy(),
-                                              rows["time"].to_numpy(), rows["position"].to_numpy(), str(name))
+        out[m] = fn(rows["user_id"].to_numpy(), rows["video_id"].to_numpy(), rows["time"].to_numpy(),
+                    rows["position"].to_numpy(), str(name))
     return out
 
 
@@ -969,16 +1011,21 @@ class RankingData:
 
 
 def prepare_ranking_data(ds: Any, *, candidate_score: bool = True, cutoff_frac: float = 0.8,
-                         candidate_frac: float = 0.5, candidate_epochs: int = 3, n_bins: int = 1000,
-                         max_bag: int = 50, seed: int = 0, progress: bool = True) -> RankingData:
+                         candidate_frac: float = 0.5, candidate_epochs: int = 5, n_bins: int = 1000,
+                         max_bag: int = 50, max_train: int | None = None, seed: int = 0,
+                         progress: bool = True) -> RankingData:
     """Split the log in time, (optionally) train the candidate model for its score, build the features.
 
     With ``candidate_score`` the candidate model trains on watches before ``candidate_frac`` of the
     training period and the ranker on the impressions after that (so the score is out-of-sample);
-    without it the ranker trains on every impression before the cutoff.
+    without it the ranker trains on every impression before the cutoff. ``max_train``: keep a seeded
+    random subset of that many training impressions (None: all).
     """
     split = ranking_split(ds, cutoff_frac=cutoff_frac,
                           candidate_frac=candidate_frac if candidate_score else 0.0)
+    if max_train is not None and int(max_train) < len(split.train):
+        keep = np.random.default_rng([seed, 9]).choice(len(split.train), int(max_train), replace=False)
+        split = replace(split, train=split.train[np.sort(keep)])
     imp = ds.impressions
     rows = np.concatenate([split.train, split.test])
     frame = imp.iloc[rows]
@@ -1005,6 +1052,7 @@ class Ranker:
     builder: RankingFeatureBuilder
     objective: str
     history: RankHistory | None = None
+    candidate: tuple[Any, Any] | None = None  # (CandidateModel, FeatureBuilder) of candidate_score
 
     @property
     def spec(self) -> RankingSpec:
@@ -1016,9 +1064,19 @@ class Ranker:
 
     def score(self, frame: pd.DataFrame, candidate_scores: Any = None) -> np.ndarray:
         """Logits (n,) float64 of (``user_id``, ``video_id``, ``time``[, ``source``]) rows, e.g. a user's
-        candidates at request time; ``candidate_scores`` (n,) when the spec uses them. For the weighted
-        objective ``exp(logit)`` is the predicted expected watch time in seconds."""
+        candidates at request time. ``candidate_scores`` (n,): when the spec uses them and none are
+        given, the candidate model the ranker was trained with scores the rows at their ``time``. For the
+        weighted objective ``exp(logit)`` is the predicted expected watch time in seconds."""
+        if candidate_scores is None and "candidate_score" in self.spec.groups:
+            if self.candidate is None:
+                raise ValueError("Ranker.score: the ranker uses candidate_score; pass candidate_scores")
+            candidate_scores = candidate_scores_of(self.candidate, frame)
         return self.predict(self.builder.build(frame, candidate_scores))
+
+
+def candidate_scores_of(candidate: tuple[Any, Any], frame: pd.DataFrame) -> np.ndarray:
+    """:func:`candidate_scores` of the rows of ``frame`` (``user_id``, ``video_id``, ``time``)."""
+    return candidate_scores(*candidate, frame["user_id"], frame["video_id"], frame["time"])
 
 
 def fit_ranker(data: RankingData, objective: str = "weighted", spec: RankingSpec | None = None,
@@ -1030,7 +1088,7 @@ def fit_ranker(data: RankingData, objective: str = "weighted", spec: RankingSpec
     tr = data.train
     model = RankingModel(tr.n_videos, tr.n_languages, spec, hidden=hidden, dim=dim, seed=config.seed)
     hist = train_ranker(model, RankingInputs.make(tr, data.normalizer, spec), config, progress=progress)
-    return Ranker(model, data.normalizer, data.builder, objective, hist)
+    return Ranker(model, data.normalizer, data.builder, objective, hist, data.candidate)
 
 
 __all__ = [
@@ -1038,7 +1096,8 @@ __all__ = [
     "expand_powers", "last_time_before", "count_before", "ImpressionFeatures", "RankingFeatureBuilder",
     "session_start_times", "candidate_scores", "train_candidate_scorer", "RankingSpec", "RankingModel",
     "RankingInputs", "fit_normalizer", "RankTrainConfig", "example_weights", "weighted_logistic_loss",
-    "RankHistory", "train_ranker", "torch_threads", "predict_logits", "ndcg_within_groups", "evaluate_scores",
-    "calibration_table", "RankingSplit", "ranking_split", "true_expected_watch", "RankingData",
-    "prepare_ranking_data", "Ranker", "fit_ranker",
+    "RankHistory", "train_ranker", "torch_threads", "predict_logits", "ndcg_within_groups",
+    "dcg_within_groups", "evaluate_scores", "calibration_table", "RankingSplit", "ranking_split",
+    "true_expected_watch", "true_click_probability", "RankingData", "prepare_ranking_data", "Ranker",
+    "candidate_scores_of", "fit_ranker",
 ]

@@ -430,3 +430,48 @@ def test_evaluate_scores_shape_error():
     f = R.RankingFeatureBuilder(users, videos, imp, 2).build(imp)
     with pytest.raises(ValueError, match="one score per impression"):
         R.evaluate_scores(f, np.zeros(3))
+
+
+def test_dcg_within_groups_matches_a_naive_loop():
+    rng = np.random.default_rng(4)
+    groups = rng.integers(0, 8, 120)
+    scores = rng.normal(size=120)
+    gains = np.where(rng.random(120) < 0.3, rng.exponential(50.0, 120), 0.0)
+    per_group = []
+    for g in np.unique(groups):
+        m = groups == g
+        if gains[m].sum() > 0:
+            top = gains[m][np.argsort(-scores[m])][:10]
+            per_group.append(np.sum(top / np.log2(np.arange(len(top)) + 2)))
+    assert R.dcg_within_groups(groups, scores, gains) == pytest.approx(np.mean(per_group))
+
+
+def test_evaluate_scores_with_expected_watch():
+    users, videos, imp, truth = planted(400)
+    f = R.RankingFeatureBuilder(users, videos, imp, 2).build(imp)
+    ev = R.evaluate_scores(f, truth, expected_watch=truth)
+    assert ev["ndcg@10_expected_watch"] == pytest.approx(1.0)  # the truth ranks itself perfectly
+    assert set(ev) == {"auc", "gauc", "wpul", "ndcg@10_realised_watch", "dcg@10_realised_watch",
+                       "ndcg@10_expected_watch"}
+    with pytest.raises(ValueError, match="expected_watch"):
+        R.evaluate_scores(f, truth, expected_watch=truth[:3])
+
+
+def test_truth_of_impressions_on_a_tiny_simulation():
+    from ytrec_lib.data import datasets
+
+    ds = datasets.load("tiny", seed=0, progress=False)
+    imp = ds.impressions.iloc[:200]
+    ewt = R.true_expected_watch(ds, imp)
+    p = R.true_click_probability(ds, imp)
+    assert ewt.shape == p.shape == (200,) and (ewt >= 0).all() and ((p >= 0) & (p <= 1)).all()
+    home = (imp["source"].astype(str) == "home").to_numpy()
+    h = imp[home]
+    direct = ds.truth.expected_watch_time(h["user_id"].to_numpy(), h["video_id"].to_numpy(),
+                                          h["time"].to_numpy(), h["position"].to_numpy(), "home")
+    np.testing.assert_allclose(ewt[home], direct, rtol=1e-6)
+    with pytest.raises(KeyError, match="position"):
+        R.true_expected_watch(ds, imp.drop(columns="position"))
+    no_truth = type("NoTruth", (), {"truth": None})()
+    with pytest.raises(ValueError, match="no ground truth"):
+        R.true_click_probability(no_truth, imp)

@@ -659,6 +659,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "lr": 3e-3,
     "patience": 3,
     "max_train_examples": None,  # train on a seeded random subset of this many examples (None: all)
+    "train_seed": None,  # seed of initialisation, shuffling and negatives (None: the dataset seed)
 }
 """The configuration of the default candidate model; :func:`trained_candidate_model` overrides it."""
 
@@ -767,7 +768,8 @@ def trained_candidate_model(
 
     ``config`` overrides :data:`DEFAULT_CONFIG` (features, tower, loss, epochs, ...). Training uses
     the split's training examples, early-stops on the validation users' recall@100, and is seeded by
-    ``seed``. The checkpoint lives under ``<data dir>/models/``, keyed by preset, seed, the dataset's
+    ``seed`` (the dataset's and split's seed; ``train_seed`` reseeds only the training). The
+    checkpoint lives under ``<data dir>/models/``, keyed by preset, seed, the dataset's
     generator version and the configuration; a damaged checkpoint is retrained.
     """
     from ytrec_lib.data import datasets, splits  # the data layer is only needed here
@@ -780,7 +782,8 @@ def trained_candidate_model(
     if cfg["example_age"] is not None:
         spec = replace(spec, example_age=bool(cfg["example_age"]))
     builder = FeatureBuilder.from_dataset(ds, spec, window=(0.0, split.train_cutoff))
-    keyed = {k: v for k, v in cfg.items() if k != "tie_output" or v}  # untied keys as before the option
+    # options at their "off" value are left out of the key, so older cache entries stay valid
+    keyed = {k: v for k, v in cfg.items() if k not in ("tie_output", "train_seed") or v not in (False, None)}
     key = config_key(preset=preset, seed=seed, version=ds.meta.get("generator_version"), **keyed)
     path = datasets.data_dir() / "models" / f"candidate-{preset}-seed{seed}-{key}.pt"
     if cache and path.exists():
@@ -790,23 +793,24 @@ def trained_candidate_model(
                                 path, True)
         except (ValueError, KeyError, RuntimeError) as err:
             warnings.warn(f"cached candidate model {path} is unusable ({err}); retraining", stacklevel=2)
-    video_init, token_init = _pretrained(ds, cfg, seed, split.train_cutoff)
+    train_seed = seed if cfg["train_seed"] is None else int(cfg["train_seed"])
+    video_init, token_init = _pretrained(ds, cfg, train_seed, split.train_cutoff)
     model = CandidateModel(
         ds.n_videos, max(int(ds.meta.get("n_tokens") or 1), 1), int(ds.meta["n_regions"]), dim=cfg["dim"],
         tower=cfg["tower"], spec=spec, region_dim=cfg["region_dim"], video_init=video_init,
         token_init=token_init, freeze_embeddings=cfg["freeze_embeddings"], tie_output=cfg["tie_output"],
-        seed=seed,
+        seed=train_seed,
     )
     train_cfg = TrainConfig(
         loss=cfg["loss"], n_negatives=cfg["n_negatives"], proposal=cfg["proposal"],
         logq_correction=cfg["logq_correction"], epochs=cfg["epochs"], batch_size=cfg["batch_size"],
-        lr=cfg["lr"], patience=cfg["patience"], seed=seed,
+        lr=cfg["lr"], patience=cfg["patience"], seed=train_seed,
     )
     run = CandidateRun(model, ds, split, builder, cfg, [], 0.0, path if cache else None, False)
     train, labels = run.examples("train"), run.labels("train")
     n_max = cfg["max_train_examples"]
     if n_max is not None and n_max < len(train):
-        keep = np.sort(np.random.default_rng(seed).choice(len(train), int(n_max), replace=False))
+        keep = np.sort(np.random.default_rng(train_seed).choice(len(train), int(n_max), replace=False))
         train, labels = train.subset(keep), labels[keep]
     t0 = time.perf_counter()
     hist = train_candidate(model, train, labels, train_cfg,

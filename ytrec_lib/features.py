@@ -222,8 +222,9 @@ class FeatureEncoder:
 
     Age is scaled as ``clip((age - age_lo) / (age_hi - age_lo), 0, 1)``; NaN ages become ``age_fill``
     (the median scaled age of the users fitted on) with the missing flag set. Example age is
-    ``(window_end - time) / example_age_scale`` clipped to [0, 1], with ``example_age_scale`` the
-    training window's length in days.
+    ``(window_end - time) / example_age_scale`` clipped to [-1, 1] (in [0, 1] inside the training
+    window; negative only when asked for, e.g. "slightly in the future" at serving), with
+    ``example_age_scale`` the training window's length in days.
     """
 
     n_videos: int
@@ -505,7 +506,7 @@ class FeatureBuilder:
             ex_age = np.zeros(len(users))
             if window_end is not None:
                 ex_age = (window_end - times) / enc.example_age_scale
-            blocks.append(np.clip(ex_age, 0.0, 1.0).astype(np.float32)[:, None])
+            blocks.append(np.clip(ex_age, -1.0, 1.0).astype(np.float32)[:, None])
         dense = np.concatenate(blocks, axis=1) if blocks else np.zeros((len(users), 0), dtype=np.float32)
         drop = None
         if exclude is not None:

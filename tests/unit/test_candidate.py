@@ -348,5 +348,8 @@ def test_trained_candidate_model_is_cached_by_configuration(tmp_path, monkeypatc
     test = again.examples("test")
     assert len(test) == len(again.labels("test")) and (test.dense[:, -1] == 0).all()  # example age 0
     assert (again.examples("train").dense[:, -1] > 0).any()
+    reseeded = trained_candidate_model("tiny", 0, progress=False, **(settings_ | {"train_seed": 5}))
+    assert reseeded.path != first.path and len(reseeded.split.train) == len(first.split.train)
+    assert not torch.equal(reseeded.model.output.weight, first.model.output.weight)
     with pytest.raises(KeyError, match="unknown setting"):
         trained_candidate_model("tiny", 0, progress=False, epoch=3)

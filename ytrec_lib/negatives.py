@@ -1,0 +1,393 @@
+"""Negative-sampling experiments (notebook 06): one retrieval model trained with any sampler, the
+ranking model trained with exposed-not-clicked or global negatives, and the measurements.
+
+The retrieval side reuses :class:`ytrec_lib.candidate.CandidateModel` and
+:func:`ytrec_lib.sampling.sampled_softmax_loss`; what this module adds is a training loop that
+accepts *any* :class:`ytrec_lib.sampling.NegativeSampler` (shared or per row, with or without the
+positive among the draws: in-batch and mixed), so every strategy trains with the same loop, the same
+model and the same budget. The ranking side reuses :mod:`ytrec_lib.ranking`; it only builds the
+"global negatives" version of the impression log (:func:`global_negative_impressions`).
+
+Strategy names (:data:`STRATEGIES`): ``uniform``, ``popularity``, ``inbatch``, ``inbatch_logq``,
+``exposed``, ``mixed``, ``hard``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+import torch
+from tqdm.auto import tqdm
+
+from ytrec_lib.candidate import CandidateModel, rank_videos
+from ytrec_lib.features import ExampleFeatures
+from ytrec_lib.sampling import (
+    InBatchSampler,
+    MixedSampler,
+    NegativeSampler,
+    StreamingFrequencyEstimator,
+    full_softmax_loss,
+    mixture_log_q,
+    sampled_softmax_loss,
+)
+
+STRATEGIES: tuple[str, ...] = ("uniform", "popularity", "inbatch", "inbatch_logq", "exposed", "mixed", "hard")
+"""The retrieval negative-sampling strategies of notebook 06, in presentation order."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# A sampler pooling per-row draws from several samplers (hard + easy negatives)
+# ----------------------------------------------------------------------------------------------------
+
+
+class PooledSampler(NegativeSampler):
+    """Per row, ``k_c`` draws from each part sampler c, concatenated: (B, sum k_c) int64.
+
+    ``log_q`` is the pooled mixture ``sum_c k_c q_c / sum_c k_c`` (:func:`ytrec_lib.sampling.mixture_log_q`),
+    so ``K q`` is an id's expected count among the row's K negatives. Huang et al. (2020) pool hard
+    negatives (ranks 101-500 of a previous model) with easy random ones this way.
+
+    Args:
+        parts: (sampler, k) pairs; shared samplers' (k,) draws are repeated for every row.
+    """
+
+    def __init__(self, parts: Sequence[tuple[NegativeSampler, int]]) -> None:
+        parts = [(s, int(k)) for s, k in parts]
+        if not parts or any(k < 1 for _, k in parts):
+            raise ValueError("PooledSampler needs at least one (sampler, k) part, each with k >= 1")
+        sizes = {s.n_items for s, _ in parts}
+        if len(sizes) != 1:
+            raise ValueError(f"PooledSampler: the parts have different catalogue sizes {sorted(sizes)}")
+        self.parts, self.n_items = parts, sizes.pop()
+        self.needs_user = any(s.needs_user for s, _ in parts)
+        self.n_per_row = sum(k for _, k in parts)
+
+    def sample(self, pos_ids, n_neg=None, rng=None, *, user_ids=None):
+        """(B, sum k_c) draws; ``n_neg`` must be None or ``sum k_c`` (the parts fix the counts)."""
+        if n_neg is not None and n_neg != self.n_per_row:
+            raise ValueError(f"PooledSampler draws {self.n_per_row} per row (set by its parts), "
+                             f"got n_neg={n_neg}")
+        pos, _, users = self._check_sample_args(pos_ids, self.n_per_row, user_ids)
+        blocks = []
+        for s, k in self.parts:
+            d = s.sample(pos, k, rng, user_ids=users)                             # (k,) or (B, k)
+            blocks.append(np.broadcast_to(d, (len(pos), k)) if d.ndim == 1 else d)
+        return np.concatenate(blocks, axis=1).astype(np.int64)                    # (B, K)
+
+    def log_q(self, ids, *, pos_ids=None, user_ids=None):
+        return mixture_log_q(ids, self.parts, pos_ids=pos_ids, user_ids=user_ids)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Training the retrieval model with any sampler
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The training budget every strategy gets: the same examples, epochs, batch size, learning rate
+    and (about) the same number of negatives per example (``n_negatives``; in-batch negatives are the
+    batch's ``batch_size`` positives)."""
+
+    epochs: int = 3
+    batch_size: int = 256
+    n_negatives: int = 256
+    lr: float = 3e-3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "n_negatives"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"Budget: {name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"Budget: lr must be > 0, got {self.lr}")
+
+
+def positive_in_draws(sampler: NegativeSampler) -> bool:
+    """Whether the row's positive is itself one of the sampler's draws (in-batch, mixed): then the
+    positive's logit gets the same ``- log(K q)`` correction (Yi et al. 2019, eq. 3)."""
+    return isinstance(sampler, (InBatchSampler, MixedSampler))
+
+
+def retrieval_loss(
+    model: CandidateModel,
+    batch: dict[str, torch.Tensor],
+    pos: np.ndarray,
+    users: np.ndarray,
+    sampler: NegativeSampler | None,
+    n_negatives: int,
+    rng: np.random.Generator,
+    *,
+    logq_correction: bool = True,
+) -> torch.Tensor:
+    """Sampled-softmax loss (scalar) of one batch: ``pos`` (B,) int64 labels of users ``users`` (B,).
+
+    ``sampler=None`` gives the full softmax over every video (the reference the samplers approximate).
+
+    Negatives come from ``sampler`` ((K,) shared or (B, K) per row). Accidental hits are masked;
+    ``logq_correction`` subtracts ``log(K q)`` (and from the positive too when it is one of the draws).
+    """
+    u = model.user_embeddings(batch)                                              # (B, m)
+    if sampler is None:
+        return full_softmax_loss(u, model.output.weight, model.output.bias, torch.tensor(pos))
+    kw = {"user_ids": users} if sampler.needs_user else {}
+    k = None if isinstance(sampler, (InBatchSampler, PooledSampler)) else n_negatives
+    neg = sampler.sample(pos, k, rng, **kw)                                       # (K,) or (B, K)
+    lq_neg = lq_pos = None
+    if logq_correction:
+        ctx = {"pos_ids": pos, "user_ids": users} if neg.ndim == 2 else {}
+        lq_neg = torch.from_numpy(sampler.log_q(neg, **ctx)).float()              # shape of neg
+        if positive_in_draws(sampler):
+            lq_pos = torch.from_numpy(sampler.log_q(pos, pos_ids=pos, user_ids=users)).float()  # (B,)
+    return sampled_softmax_loss(u, model.output.weight, model.output.bias, torch.tensor(pos),
+                                torch.tensor(neg), log_q_pos=lq_pos, log_q_neg=lq_neg,
+                                logq_correction=logq_correction)
+
+
+class _Optimizer:
+    """One Adam over every trainable parameter; the sparse gradients of the embedding tables are made
+    dense first (at notebook scale, a few thousand rows, dense Adam is faster than SparseAdam)."""
+
+    def __init__(self, model: CandidateModel, lr: float):
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.opt = torch.optim.Adam(self.params, lr=lr)
+
+    def step(self, loss: torch.Tensor) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for p in self.params:
+            if p.grad is not None and p.grad.is_sparse:
+                p.grad = p.grad.to_dense()
+        self.opt.step()
+
+
+def train_retrieval(
+    model: CandidateModel,
+    feats: ExampleFeatures,
+    labels: Any,
+    sampler: NegativeSampler | None,
+    budget: Budget = Budget(),
+    *,
+    logq_correction: bool = True,
+    progress: bool = True,
+    desc: str = "train",
+) -> list[dict[str, float]]:
+    """Train ``model`` in place on ``feats`` (n examples) with ``labels`` (n,) video ids and negatives
+    from ``sampler`` (None: the full softmax); returns per-epoch records (epoch, loss, seconds).
+    Deterministic for ``budget.seed``.
+    """
+    y = np.asarray(labels)
+    if y.ndim != 1 or len(y) != len(feats) or len(y) == 0:
+        raise ValueError(f"train_retrieval: need one label per example ({len(feats)}), got shape {y.shape}")
+    if y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= model.n_videos:
+        raise ValueError(f"train_retrieval: labels must be video ids in [0, {model.n_videos})")
+    if sampler is not None and sampler.n_items != model.n_videos:
+        raise ValueError(f"train_retrieval: the sampler draws from {sampler.n_items} videos, "
+                         f"the model has {model.n_videos}")
+    if feats.spec != model.spec:
+        raise ValueError("train_retrieval: the features were built with another FeatureSpec than the model's")
+    y = y.astype(np.int64)
+    rng = np.random.default_rng(budget.seed)
+    opt = _Optimizer(model, budget.lr)
+    history = []
+    model.train()
+    for epoch in tqdm(range(budget.epochs), desc=desc, disable=not progress, leave=False):
+        t0, total, n_b = time.perf_counter(), 0.0, 0
+        order = rng.permutation(len(y))
+        for s in range(0, len(order), budget.batch_size):
+            idx = order[s: s + budget.batch_size]
+            loss = retrieval_loss(model, feats.batch(idx), y[idx], feats.users[idx], sampler,
+                                  budget.n_negatives, rng, logq_correction=logq_correction)
+            opt.step(loss)
+            total, n_b = total + loss.item(), n_b + 1
+        history.append({"epoch": epoch, "loss": total / n_b, "seconds": time.perf_counter() - t0})
+    model.eval()
+    return history
+
+
+# ----------------------------------------------------------------------------------------------------
+# Evaluation of a retrieval model
+# ----------------------------------------------------------------------------------------------------
+
+
+def popularity_percentile(counts: Any) -> np.ndarray:
+    """(V,) float64 percentile of each video's count among all videos, in (0, 100]; ties share
+    their mean rank (100 = the most watched video)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.ndim != 1 or len(counts) == 0 or not np.isfinite(counts).all():
+        raise ValueError("popularity_percentile: counts must be a non-empty 1-D array of finite numbers")
+    return 100.0 * scipy.stats.rankdata(counts, method="average") / len(counts)
+
+
+def recall_and_popularity(ranked: np.ndarray, labels: Any, pct: np.ndarray) -> tuple[float, float]:
+    """recall@k (each example has one label) and the mean popularity percentile of the recommended
+    videos, from ``ranked`` (n, k) int64 top-k lists (-1 = none), labels (n,) and ``pct`` (V,)."""
+    ranked = np.asarray(ranked)
+    y = np.asarray(labels, dtype=np.int64)
+    if ranked.ndim != 2 or len(ranked) != len(y) or len(y) == 0:
+        raise ValueError(f"recall_and_popularity: ranked must be (n, k) with n = {len(y)} labels")
+    hit = (ranked == y[:, None]).any(axis=1)
+    valid = ranked >= 0
+    return float(hit.mean()), float(pct[ranked[valid]].mean())
+
+
+def evaluate_retrieval(model: CandidateModel, feats: ExampleFeatures, labels: Any, pct: np.ndarray,
+                       k: int = 100) -> dict[str, float]:
+    """``{"recall": recall@k, "popularity_pct": mean popularity percentile of the top-k}`` over the
+    whole catalogue, already-watched videos excluded."""
+    ranked = rank_videos(model, feats, k, exclude_watched=True)                   # (n, k)
+    recall, pop = recall_and_popularity(ranked, labels, pct)
+    return {"recall": recall, "popularity_pct": pop}
+
+
+def previous_model_ranking(model: CandidateModel, feats: ExampleFeatures, n_users: int, hi: int = 500
+                           ) -> np.ndarray:
+    """Each user's top-``hi`` videos by a previous model, the input of a hard-negative sampler.
+
+    ``feats``: one example per user (``feats.users`` = 0..n_users-1 in order, e.g. every user at the
+    training cutoff); already-watched videos are left out (they are positives, not negatives).
+    Returns (n_users, hi) int64, best first.
+    """
+    if not np.array_equal(feats.users, np.arange(n_users)):
+        raise ValueError("previous_model_ranking: feats must hold one example per user, "
+                         "users 0..n_users-1 in order")
+    if not 0 < hi <= model.n_videos:
+        raise ValueError(f"previous_model_ranking: hi must be in [1, {model.n_videos}], got {hi}")
+    ranked = rank_videos(model, feats, hi, exclude_watched=True)                 # (U, hi)
+    if (ranked < 0).any():
+        raise ValueError("previous_model_ranking: some user has watched almost every video; lower hi")
+    return ranked
+
+
+# ----------------------------------------------------------------------------------------------------
+# Ranking with global negatives
+# ----------------------------------------------------------------------------------------------------
+
+
+def global_negative_impressions(
+    impressions: pd.DataFrame, upload_time: Any, seed: int = 0, *, watches: pd.DataFrame | None = None,
+    max_rounds: int = 100,
+) -> pd.DataFrame:
+    """The impression log with every unclicked row's video replaced by a random *global* negative.
+
+    Each unclicked impression keeps its user, time, session, position and source, but its video
+    becomes one drawn uniformly from the videos uploaded before that time and never clicked by that
+    user in ``impressions``: the training set of a ranker that learns "watched versus random
+    unwatched" instead of "clicked versus shown but not clicked". Clicked rows are unchanged, so
+    both training sets have the same positives and the same size.
+
+    Args:
+        impressions: the log (``user_id``, ``video_id``, ``time``, ``clicked`` and any other columns).
+        upload_time: (V,) float64 upload days by video id, non-decreasing (ids in upload order, as the
+            data contract guarantees), so the videos out at time t are ``[0, n(t))``.
+        seed: seeds the draws.
+        watches: (``user_id``, ``video_id``) pairs never to draw for that user (default: the clicked
+            rows of ``impressions``); pass the whole watch history to exclude earlier watches too.
+
+    Returns:
+        a copy of ``impressions`` with new ``video_id`` on the unclicked rows (``watch_time`` 0 there).
+    """
+    for col in ("user_id", "video_id", "time", "clicked"):
+        if col not in impressions:
+            raise KeyError(f"global_negative_impressions: the impressions table lacks {col!r}")
+    up = np.asarray(upload_time, dtype=np.float64)
+    if up.ndim != 1 or len(up) < 2 or np.isnan(up).any() or (np.diff(up) < 0).any():
+        raise ValueError("global_negative_impressions: upload_time must be (V,) non-decreasing days "
+                         "(video ids in upload order)")
+    n_videos = len(up)
+    u = impressions["user_id"].to_numpy(np.int64)
+    t = impressions["time"].to_numpy(np.float64)
+    clicked = impressions["clicked"].to_numpy(bool)
+    if watches is None:
+        watches = impressions[clicked]
+    watched = np.sort(watches["user_id"].to_numpy(np.int64) * n_videos
+                      + watches["video_id"].to_numpy(np.int64))                   # (W,) sorted keys
+    rows = np.flatnonzero(~clicked)                                                # (N0,)
+    n_out = np.searchsorted(up, t[rows], side="left")                             # (N0,) videos out by then
+    if len(rows) and n_out.min() < 1:
+        raise ValueError("global_negative_impressions: an impression comes before any video was uploaded")
+    rng = np.random.default_rng(seed)
+    new = np.floor(rng.random(len(rows)) * n_out).astype(np.int64)                 # (N0,)
+    todo = np.arange(len(rows))
+    for _ in range(max_rounds):
+        key = u[rows[todo]] * n_videos + new[todo]
+        at = np.minimum(np.searchsorted(watched, key), max(len(watched) - 1, 0))
+        bad = todo[watched[at] == key] if len(watched) else todo[:0]
+        if len(bad) == 0:
+            break
+        new[bad] = np.floor(rng.random(len(bad)) * n_out[bad]).astype(np.int64)
+        todo = bad
+    else:
+        raise RuntimeError("global_negative_impressions: some users watched nearly every video out at "
+                           "the time; no unwatched video is left to draw")
+    out = impressions.copy()
+    vid = out["video_id"].to_numpy(np.int64).copy()
+    vid[rows] = new
+    out["video_id"] = vid
+    if "watch_time" in out:
+        wt = out["watch_time"].to_numpy().copy()
+        wt[rows] = 0
+        out["watch_time"] = wt
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# The streaming frequency estimate on a stream whose distribution shifts
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShiftingStream:
+    """A stream of batches of ids whose distribution changes at step ``shift_at``.
+
+    ``batches`` (n_steps, batch_size) int64; ``probs`` (2, n_items) float64, the per-draw
+    distribution before (row 0) and from (row 1) the shift.
+    """
+
+    batches: np.ndarray
+    probs: np.ndarray
+    shift_at: int
+
+    def true_probability(self, ids: Any) -> np.ndarray:
+        """(n_steps, len(ids)) the true per-draw probability of each id at each step."""
+        ids = np.asarray(ids, dtype=np.int64)
+        phase = (np.arange(len(self.batches)) >= self.shift_at).astype(np.int64)  # (n_steps,)
+        return self.probs[phase][:, ids]
+
+
+def shifting_stream(n_items: int = 1000, n_steps: int = 2000, batch_size: int = 128,
+                    shift_at: int | None = None, zipf_s: float = 1.1, seed: int = 0) -> ShiftingStream:
+    """Zipf(``zipf_s``) draws over ``n_items`` ids in a random order, and from ``shift_at`` (default
+    half-way) in another random order: yesterday's head becomes today's tail (a popularity shift)."""
+    if n_items < 2 or n_steps < 2 or batch_size < 1:
+        raise ValueError("shifting_stream: need n_items >= 2, n_steps >= 2 and batch_size >= 1")
+    shift_at = n_steps // 2 if shift_at is None else int(shift_at)
+    if not 0 < shift_at < n_steps:
+        raise ValueError(f"shifting_stream: shift_at must be in (0, {n_steps}), got {shift_at}")
+    rng = np.random.default_rng(seed)
+    zipf = 1.0 / np.arange(1, n_items + 1) ** zipf_s
+    zipf /= zipf.sum()                                                            # (V,) by rank
+    probs = np.stack([zipf[np.argsort(rng.permutation(n_items))] for _ in range(2)])  # (2, V)
+    cdf = np.cumsum(probs, axis=1)                                                # (2, V)
+    u = rng.random((n_steps, batch_size))                                         # (n_steps, b)
+    before = np.searchsorted(cdf[0], u[:shift_at] * cdf[0, -1], side="right")     # (shift_at, b)
+    after = np.searchsorted(cdf[1], u[shift_at:] * cdf[1, -1], side="right")      # (n_steps - shift_at, b)
+    batches = np.minimum(np.concatenate([before, after]), n_items - 1).astype(np.int64)
+    return ShiftingStream(batches, probs, shift_at)
+
+
+def track_estimates(estimator: StreamingFrequencyEstimator, stream: ShiftingStream, ids: Any) -> np.ndarray:
+    """Feed the stream to ``estimator`` batch by batch; after each, its per-draw probability estimate of
+    ``ids``: (n_steps, len(ids)) float64."""
+    ids = np.asarray(ids, dtype=np.int64)
+    out = np.empty((len(stream.batches), len(ids)))
+    for step, batch in enumerate(stream.batches):                                 # one update per batch
+        estimator.update(batch)
+        out[step] = estimator.draw_probability(ids)
+    return out

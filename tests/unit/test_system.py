@@ -136,6 +136,8 @@ def test_recommend_many_equals_single_requests(bundle):
     summary = res.latency_summary()
     assert set(summary) == set(S.STAGES) | {"total"} and summary["total"]["p99"] >= summary["total"]["p50"]
     np.testing.assert_allclose(res.total_ms(), sum(res.timings_ms[s] for s in S.STAGES))
+    assert set(res.cpu_ms) == set(S.STAGES) and (res.total_ms(cpu=True) >= 0).all()
+    assert set(res.latency_summary(cpu=True)) == set(S.STAGES) | {"total"}
 
 
 def test_ideal_lists_and_ndcg_against_brute_force(bundle):

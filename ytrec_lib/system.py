@@ -532,8 +532,7 @@ def write_store(path: Path, users: np.ndarray, videos: np.ndarray, meta: dict[st
     os.remove(tmp)
     try:
         with EmbeddingStore(tmp) as store:
-            store.write_version("candidate", users, videos, meta=meta)
-            store._con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            store.write_version("candidate", users, videos, meta=meta)  # closing checkpoints the WAL
         os.replace(tmp, path)
     finally:
         for extra in (tmp, tmp + "-wal", tmp + "-shm"):

@@ -197,7 +197,8 @@ def run_one(path: Path, params: dict[str, Any], preset: str, build: Path) -> Out
         staging = Path(tmp)
         executed = staging / f"{stem}.ipynb"
         env = {**os.environ, "YTREC_NOTEBOOK": stem, "YTREC_RESULTS_DIR": str(staging / "results"),
-               "YTREC_BUILD_DIR": str(build), "PYTHONUNBUFFERED": "1", "MPLBACKEND": "agg"}
+               "YTREC_BUILD_DIR": str(build), "PYTHONUNBUFFERED": "1",
+               "MPLBACKEND": "module://matplotlib_inline.backend_inline"}  # figures into the outputs
         problem = _papermill(path, executed, params, env, timeout_for(stem, preset))
         seconds = time.perf_counter() - start
         if problem:

@@ -34,13 +34,15 @@ def books(tmp_path, monkeypatch):
 
 
 def test_success_publishes_notebook_results_and_html(books, tmp_path, capsys):
-    make_notebook(books, "00_first", 'report.record("preset_seen", PRESET)\nreport.record("seed", SEED)')
+    make_notebook(books, "00_first", 'report.record("preset_seen", PRESET)\nreport.record("seed", SEED)\n'
+                  'import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()')
     build = tmp_path / "build"
     status = runner.run_notebooks("ci", params=["SEED=7"], build=build)
     assert status == 0
     assert report.load("00_first", build / "results") == {"preset_seen": "ci", "seed": 7}
     executed = nbformat.read(build / "notebooks" / "00_first.ipynb", as_version=4)
     assert executed.cells[-1].execution_count is not None
+    assert any("image/png" in out.get("data", {}) for out in executed.cells[-1].outputs), "figure not kept"
     index = (build / "index.html").read_text()
     assert "html/00_first.html" in index and "preset_seen" in index
     assert (build / "html" / "00_first.html").exists()

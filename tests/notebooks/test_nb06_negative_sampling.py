@@ -1,0 +1,35 @@
+"""Notebook 06 (negative sampling) at the ci preset: the issue's "done when", asserted on its results."""
+
+import pytest
+
+STRATEGIES = ("uniform", "popularity", "inbatch", "inbatch_logq", "exposed", "mixed", "hard")
+KEYS = tuple(f"recall@100_{s}" for s in STRATEGIES) + (
+    "ranking_auc_exposed", "ranking_auc_global",
+    "top100_popularity_pct_inbatch", "top100_popularity_pct_inbatch_logq",
+)
+
+
+@pytest.fixture(scope="module")
+def r(notebook_results):
+    return notebook_results("06_negative_sampling")
+
+
+def test_records_every_key_of_the_issue(r):
+    missing = [k for k in KEYS if k not in r]
+    assert not missing, f"06_negative_sampling did not record {missing}"
+    assert all(0.0 <= r[f"recall@100_{s}"] <= 1.0 for s in STRATEGIES)
+    assert 0.5 <= r["ranking_auc_global"] <= 1.0 and 0.5 <= r["ranking_auc_exposed"] <= 1.0
+
+
+def test_retrieval_wants_global_negatives(r):
+    assert r["recall@100_uniform"] > r["recall@100_exposed"]
+
+
+def test_ranking_wants_exposed_not_clicked_negatives(r):
+    assert r["ranking_auc_exposed"] > r["ranking_auc_global"]
+
+
+def test_logq_correction_helps_in_batch_and_restores_popularity(r):
+    assert r["recall@100_inbatch_logq"] >= r["recall@100_inbatch"]
+    # without the correction in-batch negatives over-penalise popular videos: the top 100 is less popular
+    assert r["top100_popularity_pct_inbatch"] < r["top100_popularity_pct_inbatch_logq"]

@@ -307,7 +307,10 @@ class ImpressionFeatures:
 
 class RankingFeatureBuilder:
     """Builds :class:`ImpressionFeatures` from the log: every feature uses only events strictly before
-    each impression's time. Build once per dataset (:meth:`from_dataset` or :meth:`from_tables`)."""
+    each impression's time. Build once per dataset (:meth:`from_dataset`, or the constructor with the
+    ``users``, ``videos`` and ``impressions`` tables of ``docs/data_contract.md``), then :meth:`build`
+    the features of any rows: logged impressions, or a user's candidates at serving time. Missing
+    ``duration`` / ``upload_time`` values (real data) become 0 when the features are normalised."""
 
     def __init__(self, users: pd.DataFrame, videos: pd.DataFrame, impressions: pd.DataFrame,
                  n_languages: int, max_bag: int = 50):

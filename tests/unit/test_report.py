@@ -57,3 +57,8 @@ def test_no_temporary_files_left_behind(results_in_tmp):
     for i in range(5):
         report.record(f"k{i}", i, notebook="02_y")
     assert sorted(p.name for p in results_in_tmp.iterdir()) == ["02_y.json"]
+
+
+def test_mappings_keep_their_order(results_in_tmp):
+    report.record("by_set", {"watches": 1, "all": 2, "b": 3}, notebook="03_z")
+    assert list(report.load("03_z")["by_set"]) == ["watches", "all", "b"]

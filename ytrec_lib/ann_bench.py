@@ -47,7 +47,7 @@ from ytrec_lib import report, retrieval
 
 K = 10
 NORM_PROFILES = ("softmax", "lognormal", "unit")
-TABLES = ("main", "sweep", "scaling_n", "scaling_d", "batch")
+TABLES = ("main", "sweep", "scaling_n", "scaling_d", "batch", "blas_switch")
 PLOTS = ("pareto", "latency_vs_n", "kdtree_vs_dim", "lsh_bits", "batch_roofline")
 
 
@@ -310,6 +310,7 @@ class Scale:
     build_params: dict[str, dict[str, Any]] = field(default_factory=lambda: {
         "hnsw": {"M": 16, "efConstruction": 80}, "ivf": {"niter": 10}, "ivfpq": {"niter": 10}})
     bandwidth_bytes: int = 512 * 2**20
+    n_switch_probe: int = 100_000  # items for the Faiss BLAS-switch probe (at most n_main)
     # more d studies at other N as (N, largest d); kd-trees only (tree builds grow like N d log N)
     extra_dim_studies: tuple[tuple[int, int], ...] = ()
 
@@ -511,6 +512,28 @@ class _Study:
         return rows
 
 
+def blas_switch_probe(n: int, d: int, seed: int = 0, k: int = K) -> list[dict[str, Any]]:
+    """Faiss flat search at one thread just below and at the batch where it hands the work to BLAS.
+
+    Faiss 1.15 uses BLAS when ``n_queries * d >= faiss.cvar.distance_compute_blas_threshold``
+    (128000; releases before used ``n_queries >= 20``). Returns two rows (batch, uses_blas, qps,
+    qps_cpu, ...): the throughput jump at the switch.
+    """
+    threshold = int(faiss.cvar.distance_compute_blas_threshold)
+    switch = max(2, -(-threshold // d))
+    x = synthetic_embeddings(n, d, seed)
+    q = synthetic_queries(switch, d, seed, stream=3)
+    index = retrieval.build_index("flat", x)
+    rows = []
+    with retrieval.thread_limit(1):
+        index.search(q[:1], k)  # warm-up
+        for b in (switch - 1, switch):
+            wall, cpu = _best_times(lambda b=b: index.search(q[:b], k), 1)
+            rows.append({"n": n, "d": d, "batch": b, "threshold": threshold, "uses_blas": b * d >= threshold,
+                         "qps": b / wall, "qps_cpu": b / cpu})
+    return rows
+
+
 def run_study(scale: Scale | str, out_dir: str | Path, threads: int | None = None, seed: int = 0,
               progress: bool = True) -> dict[str, Any]:
     """Run the whole study at ``scale`` and write it under ``out_dir``; returns :func:`load_results`."""
@@ -522,9 +545,9 @@ def run_study(scale: Scale | str, out_dir: str | Path, threads: int | None = Non
     out.mkdir(parents=True, exist_ok=True)
     (out / "manifest.json").unlink(missing_ok=True)  # a half-written study is never read back
     study = _Study(s, threads, seed, progress)
-    t_start, load_start = time.perf_counter(), _loadavg()
+    t_start, cpu_start, load_start = time.perf_counter(), time.process_time(), _loadavg()
     dim_points = len(s.d_grid) + sum(sum(d <= dm for d in s.d_grid) for _, dm in s.extra_dim_studies)
-    steps = 1 + len(retrieval.KINDS) + sum(n != s.n_main for n in s.n_grid) + dim_points + 4 + 1
+    steps = 1 + len(retrieval.KINDS) + sum(n != s.n_main for n in s.n_grid) + dim_points + 4 + 2
     with tqdm(total=steps, desc=f"bench-ann ({s.name})", disable=not progress) as bar:
         bar.set_postfix_str("memory bandwidth")
         bw1 = measure_bandwidth(s.bandwidth_bytes, threads=1)
@@ -535,11 +558,16 @@ def run_study(scale: Scale | str, out_dir: str | Path, threads: int | None = Non
         scaling_n = study.scaling_n(main, bar)
         scaling_d = study.scaling_d(bar)
         batch = study.batch_study(bw1, gf1, bar)
+        bar.set_postfix_str("Faiss BLAS switch")
+        switch = blas_switch_probe(min(s.n_switch_probe, s.n_main), s.d_main, seed)
+        bar.update(1)
         bar.update(1)
     machine = _machine_info(s, threads, seed, bw1, bwn, gf1, main, extra)
-    machine.update({"wall_s": time.perf_counter() - t_start, "loadavg_start": load_start,
+    machine.update({"wall_s": time.perf_counter() - t_start, "cpu_s": time.process_time() - cpu_start,
+                    "loadavg_start": load_start,
                     "loadavg_end": _loadavg()})
-    tables = {"main": main, "sweep": sweeps, "scaling_n": scaling_n, "scaling_d": scaling_d, "batch": batch}
+    tables = {"main": main, "sweep": sweeps, "scaling_n": scaling_n, "scaling_d": scaling_d, "batch": batch,
+              "blas_switch": switch}
     frames = {name: pd.DataFrame(rows) for name, rows in tables.items()}
     summary = summarize(frames, machine)
     for name, df in frames.items():
@@ -605,13 +633,19 @@ def summarize(frames: dict[str, pd.DataFrame], machine: dict[str, Any]) -> dict[
         suffix = "" if n == out["dim_study_n"] else f"_n{n}"
         for metric, key in (("ip", "kdtree_over_exact_by_dim"), ("l2", "kdtree_l2_over_exact_by_dim")):
             kd = g[(g["kind"] == "kdtree") & (g["metric"] == metric)]
-            out[key + suffix] = {int(d): float(v) for d, v in zip(kd["d"], kd["over_exact"], strict=True)}
+            for col, tail in (("over_exact", ""), ("over_exact_cpu", "_cpu")):
+                out[key + suffix + tail] = {int(d): float(v) for d, v in zip(kd["d"], kd[col], strict=True)}
     out["kdtree_over_exact"] = float(main.loc["kdtree", "p50_ms"] / main.loc["exact", "p50_ms"])
     out["exact_over_bandwidth_bound"] = machine["exact_over_bound"]
     out["exact_cpu_over_bandwidth_bound"] = machine["exact_cpu_over_bound"]
     out["targets"] = _targets(main, machine["exact_over_bound"], "p50_ms")
     out["targets_cpu_time"] = _targets(main, machine["exact_cpu_over_bound"], "p50_cpu_ms")
     out["lecture_10_20_ms"] = {kind: bool(10.0 <= r["p50_ms"] <= 20.0) for kind, r in main.iterrows()}
+    out["lecture_10_20_ms_cpu"] = {kind: bool(10.0 <= r["p50_cpu_ms"] <= 20.0) for kind, r in main.iterrows()}
+    sw = frames["blas_switch"].set_index("uses_blas")
+    out["blas_switch"] = {"threshold": int(sw["threshold"].iloc[0]), "batch": int(sw.loc[True, "batch"]),
+                          "n": int(sw["n"].iloc[0]), "speedup_cpu": float(sw.loc[True, "qps_cpu"] /
+                                                                         sw.loc[False, "qps_cpu"])}
     return out
 
 
@@ -743,10 +777,10 @@ def _plot_dim(ax: Any, f: dict[str, pd.DataFrame], m: dict[str, Any]) -> None:
     for i, (n, gn) in enumerate(sd.groupby("n", sort=False)):
         for (kind, metric), g in gn[gn["kind"] != "exact"].groupby(["kind", "metric"], sort=False):
             task = "inner product, transformed" if metric == "ip" else "Euclidean"
-            ax.plot(g["d"], g["over_exact"], styles[i % 3], color=colours[kind, metric],
+            ax.plot(g["d"], g["over_exact_cpu"], styles[i % 3], color=colours[kind, metric],
                     label=f"{kind}, {task}, N={n:,}")
     ax.axhline(1.0, color="k", lw=0.8, ls=":", label="as fast as the exact scan")
-    ax.set(xscale="log", yscale="log", xlabel="dimension d (log)", ylabel="p50 / exact-scan p50 (log)")
+    ax.set(xscale="log", yscale="log", xlabel="dimension d (log)", ylabel="p50 / exact p50 (CPU time, log)")
     ax.set_title("Trees against the exact scan as d grows (1 thread)")
     dims = sorted(sd["d"].unique())
     ax.set_xticks(dims, [str(d) for d in dims])

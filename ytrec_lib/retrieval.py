@@ -29,9 +29,9 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-# Faiss's OpenMP threads spin while they wait for work by default; on a machine shared with other
-# jobs (more runnable threads than cores) that made small searches 50-100x slower here. Passive
-# waiting is the Faiss wiki's advice (Troubleshooting; faiss issue #53). It must be set before Faiss
+# Faiss's OpenMP threads (GNU libgomp) spin for a while when they wait for work; on a machine shared
+# with other jobs (more runnable threads than cores) that made small searches 50-100x slower here.
+# PASSIVE makes waiting threads sleep (libgomp manual, OMP_WAIT_POLICY). It must be set before Faiss
 # loads its OpenMP runtime, and an explicit setting of the variable wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

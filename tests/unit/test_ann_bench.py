@@ -17,7 +17,7 @@ from ytrec_lib import retrieval as rt
 TINY = ab.Scale("tiny", n_main=2000, n_grid=(500, 2000), d_grid=(4, 16), n_dim_study=600, n_queries=30,
                 n_tune=20, d_main=16, n_batch_study=2000, batch_grid=(1, 8, 64), budget_s=0.2,
                 nprobe_grid=(1, 4, 16), ef_grid=(8, 32), lsh_bits=(16, 64), shortlist=30,
-                bandwidth_bytes=4 * 2**20, extra_dim_studies=((1200, 4),),
+                bandwidth_bytes=4 * 2**20, extra_dim_studies=((1200, 4),), n_switch_probe=1000,
                 build_params={"hnsw": {"M": 8, "efConstruction": 40}, "ivf": {"niter": 5},
                               "ivfpq": {"niter": 5, "nbits": 5}})
 
@@ -163,7 +163,8 @@ def test_study_summary_has_the_notebook_keys(study):
             assert np.isfinite(summary[key])
     for key in ("kdtree_over_exact_by_dim", "kdtree_l2_over_exact_by_dim"):
         assert set(summary[key]) == {"4", "16"}
-        assert set(summary[key + "_n1200"]) == {"4"}
+        assert set(summary[key + "_n1200"]) == set(summary[key + "_n1200_cpu"]) == {"4"}
+        assert set(summary[key + "_cpu"]) == {"4", "16"}
     assert summary["dim_study_n"] == 600
     for targets in (summary["targets"], summary["targets_cpu_time"]):
         assert len(targets) == 3 and all(isinstance(v, bool) for v in targets.values())
@@ -192,6 +193,18 @@ def test_study_scaling_and_batch_tables(study):
         np.testing.assert_allclose(g[col] / g["batch"], g[col].iloc[0])
     assert (batch["qps_cpu"] > 0).all() and (batch["arithmetic_bound_qps_cpu"] > 0).all()
     assert rt.faiss.cvar.distance_compute_blas_threshold == res["machine"]["distance_compute_blas_threshold"]
+
+
+def test_study_probes_the_faiss_blas_switch(study):
+    _, res, _ = study
+    sw = res["blas_switch"]
+    threshold = rt.faiss.cvar.distance_compute_blas_threshold
+    assert list(sw["uses_blas"]) == [False, True]
+    assert list(sw["batch"]) == [-(-threshold // 16) - 1, -(-threshold // 16)]  # first batch with b * d >= T
+    assert (sw["n"] == 1000).all() and (sw["qps_cpu"] > 0).all()
+    summary = res["summary"]["blas_switch"]
+    assert summary["batch"] == sw["batch"].iloc[1] and summary["speedup_cpu"] > 0
+    assert res["machine"]["cpu_s"] > 0
 
 
 def test_load_results_round_trip_and_missing(study, tmp_path):

@@ -30,7 +30,7 @@ NOTEBOOK_DIR = report.REPO_ROOT / "notebooks"
 DEFAULT_PRESET = "small"
 DEFAULT_TIMEOUT_S = 1800
 # Per-notebook wall-clock limits in seconds at the presets up to `small`; `large` gets 6 times more.
-TIMEOUT_S = {"00_overview": 300}
+TIMEOUT_S = {"00_overview": 300, "03_candidate_generation": 3600}
 
 
 class RunError(Exception):

@@ -159,3 +159,18 @@ def test_cache_written_with_other_settings_is_rebuilt(data_root, clean_cache):
         rebuilt = datasets.load("tiny", seed=1, progress=False)
     _assert_same(ds, rebuilt)
     assert json.loads(mpath.read_text())["config"]["w_quality"] != 123.0
+
+
+def test_cache_from_before_a_new_setting_is_still_valid(data_root, clean_cache, monkeypatch):
+    """A setting added later (at its default, which never changes the world) does not force a rebuild."""
+    ds, clean = clean_cache
+    path = datasets.cache_path("tiny", 1)
+    shutil.copytree(clean, path)
+    mpath = path / "manifest.json"
+    manifest = json.loads(mpath.read_text())
+    del manifest["config"]["interest_drift"]
+    mpath.write_text(json.dumps(manifest))
+    _forbid_simulation(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _assert_same(ds, datasets.load("tiny", seed=1, progress=False))

@@ -214,3 +214,31 @@ def test_truth_rejects_bad_queries(mid):
 
 def test_generator_version_is_an_int():
     assert isinstance(simulator.GENERATOR_VERSION, int)
+
+
+def test_without_drift_interests_do_not_move(mid):
+    u = np.arange(10)
+    assert np.allclose(mid.truth.interests_at(u, np.full(10, 0.5)), mid.truth.user_interests[u], atol=1e-6)
+    assert np.allclose(mid.truth.interests_at(u, np.full(10, 19.5)), mid.truth.user_interests[u], atol=1e-6)
+
+
+def test_interest_drift_moves_what_users_watch():
+    ds = datasets.from_simulation(
+        simulate(preset_config("tiny", **MID, interest_drift=2.0), 0, name="drift", progress=False))
+    w, world = ds.watches(), ds.truth.world
+    u = np.arange(ds.n_users)
+    early = ds.truth.interests_at(u, np.zeros(ds.n_users))
+    late = ds.truth.interests_at(u, np.full(ds.n_users, 19.0))
+    assert np.allclose(early.sum(axis=1), 1, atol=1e-5) and np.abs(late - early).sum(axis=1).mean() > 0.3
+    # the two code paths agree: interest_term == log(n_topics * interests_at)
+    topics = np.arange(ds.meta["n_topics"])
+    got = world.interest_term(u[:, None], topics[None, :], np.full((ds.n_users, 1), 19.0))
+    assert np.allclose(got, np.log(ds.meta["n_topics"] * late), atol=1e-4)
+    # users watch more of the topics their interest drifts towards, late in the log
+    T = ds.meta["n_topics"]
+    topic = world.v_topic[w["video_id"].to_numpy()]
+    share = np.zeros((2, T))
+    for i, m in enumerate((w["time"].to_numpy() < 6, w["time"].to_numpy() >= 14)):
+        share[i] = np.bincount(topic[m], minlength=T) / m.sum()
+    expected_change = (late - early).mean(axis=0)
+    assert np.corrcoef(share[1] - share[0], expected_change)[0, 1] > 0.5

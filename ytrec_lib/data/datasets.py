@@ -11,6 +11,7 @@ stored as a flat value array plus offsets, and nothing is pickled.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -220,6 +221,15 @@ def _write(ds: Dataset, path: Path, cfg: SimConfig) -> None:
         raise
 
 
+def _config_defaults() -> dict:
+    """Default value of every :class:`SimConfig` setting that has one, JSON-style (tuples as lists)."""
+    out = {}
+    for f in dataclasses.fields(SimConfig):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = list(f.default) if isinstance(f.default, tuple) else f.default
+    return out
+
+
 class _StaleCache(ValueError):
     """The cache was written by other generator settings (the code changed since)."""
 
@@ -235,9 +245,12 @@ def _read(path: Path, expect_config: dict | None = None) -> Dataset:
         raise ValueError(f"manifest is not valid JSON ({err})") from err
     if manifest.get("generator_version") != GENERATOR_VERSION:
         raise _StaleCache(f"generator version {manifest.get('generator_version')} != {GENERATOR_VERSION}")
-    if expect_config is not None and manifest.get("config") != expect_config:
-        changed = sorted(k for k in expect_config if manifest.get("config", {}).get(k) != expect_config[k])
-        raise _StaleCache(f"generated with other settings: {', '.join(changed[:5])}")
+    if expect_config is not None:
+        # a setting added since the cache was written counts at its default (defaults never change the world)
+        stored = {**_config_defaults(), **manifest.get("config", {})}
+        changed = sorted(k for k in expect_config if stored.get(k) != expect_config[k])
+        if changed:
+            raise _StaleCache(f"generated with other settings: {', '.join(changed[:5])}")
     for fname, info in manifest["files"].items():
         f = path / fname
         if not f.exists():
@@ -250,7 +263,8 @@ def _read(path: Path, expect_config: dict | None = None) -> Dataset:
             tables[table] = _decode(z, dict(manifest["schema"][table]))
     truth = None
     if (path / "world.npz").exists():
-        cfg = SimConfig(**{**manifest["config"], "policy_mix": tuple(manifest["config"]["policy_mix"])})
+        stored = {k: v for k, v in manifest["config"].items() if k in _config_defaults()}
+        cfg = SimConfig(**{**stored, "policy_mix": tuple(manifest["config"]["policy_mix"])})
         with np.load(path / "world.npz", allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         world = World(cfg=cfg, n_tokens=int(manifest["n_tokens"]), **arrays)

@@ -63,6 +63,7 @@ class SimConfig:
     demo_sd: float = 1.5                # strength of demographics (region, age, gender) on interests
     personal_sd: float = 1.3            # strength of the user's own taste on interests
     interest_temp: float = 1.4          # interests = softmax(temp * affinity)
+    interest_drift: float = 0.0         # interests drift: affinity += drift * N(0, 1) * (phase of the log)
     # ---- sessions ----
     sessions_per_day: float = 0.3       # mean sessions a day for a user of activity 1
     max_sessions_per_day: int = 6
@@ -157,6 +158,8 @@ def validate(cfg: SimConfig) -> None:
     mix = cfg.policy_mix
     if len(mix) != 3 or min(mix) < 0 or abs(sum(mix) - 1.0) > 1e-6:
         raise ValueError(f"SimConfig.policy_mix must be three non-negative weights summing to 1, got {mix!r}")
+    if cfg.interest_drift < 0:
+        raise ValueError(f"SimConfig.interest_drift must be >= 0, got {cfg.interest_drift!r}")
     if cfg.style not in STYLES:
         raise ValueError(f"SimConfig.style must be one of {STYLES}, got {cfg.style!r}")
 

@@ -72,6 +72,7 @@ class World:
     interest: np.ndarray            # (U, n_topics) float32, rows sum to 1
     personaliser: np.ndarray        # (U, n_topics) float32, the logging policy's guess of interest
     n_tokens: int
+    drift: np.ndarray | None = None  # (U, n_topics) float32 logit drift over the log; (0, T): none
 
     @property
     def n_videos(self) -> int:
@@ -89,6 +90,49 @@ class World:
         return self._lic
 
     @property
+    def has_drift(self) -> bool:
+        return self.drift is not None and self.drift.shape[0] > 0
+
+    def phase(self, day: np.ndarray) -> np.ndarray:
+        """Where ``day`` lies in the log for the interest drift: -0.5 (day 0) .. +0.5 (last day)."""
+        d = np.clip(np.floor(day), 0, self.cfg.n_days - 1)
+        return (d + 0.5) / self.cfg.n_days - 0.5
+
+    def interest_logits(self, u: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Unnormalised log-interest of users ``u`` (n,) on days ``day`` (n,) (drift included). (n, T)."""
+        base = np.log(np.maximum(self.interest[u], 1e-12))
+        if not self.has_drift:
+            return base
+        return base + self.drift[u] * self.phase(day)[:, None]
+
+    def interests_at(self, u: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Interests of users ``u`` (n,) on days ``day`` (n,), rows sum to 1. (n, T) float32."""
+        return _softmax_rows(self.interest_logits(u, day)).astype(np.float32)
+
+    def _lse(self, day: int) -> np.ndarray:
+        """log-sum-exp of every user's drifted log-interest on ``day``. (U,) float64, cached per day."""
+        cache = self.__dict__.setdefault("_lse_cache", {})
+        if day not in cache:
+            x = self.interest_logits(np.arange(self.n_users), np.full(self.n_users, day))
+            m = x.max(axis=1)
+            cache[day] = m + np.log(np.exp(x - m[:, None]).sum(axis=1))
+        return cache[day]
+
+    def interest_term(self, u: np.ndarray, topic: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """``log(n_topics * interest)`` of users for topics at times (broadcasting, like click_logit)."""
+        if not self.has_drift:
+            return self.log_interest_c[u, topic]
+        u_b, topic_b, t_b = np.broadcast_arrays(u, topic, t)
+        day = np.clip(np.floor(t_b), 0, self.cfg.n_days - 1).astype(np.int64)
+        lse = np.empty(u_b.shape)
+        for d in np.unique(day):
+            m = day == d
+            lse[m] = self._lse(int(d))[u_b[m]]
+        base = np.log(np.maximum(self.interest[u_b, topic_b], 1e-12))
+        val = base + self.drift[u_b, topic_b] * self.phase(day) - lse + np.log(self.cfg.n_topics)
+        return val.astype(np.float32)
+
+    @property
     def static_click_logit(self) -> np.ndarray:
         """The user-independent part of the click logit. (V,) float32."""
         if not hasattr(self, "_scl"):
@@ -101,6 +145,10 @@ class World:
     def arrays(self) -> dict[str, np.ndarray]:
         """All arrays by name (for the cache)."""
         return {k: v for k, v in self.__dict__.items() if isinstance(v, np.ndarray) and not k.startswith("_")}
+
+    def __post_init__(self) -> None:
+        if self.drift is None:
+            self.drift = np.zeros((0, self.interest.shape[1]), np.float32)
 
 
 def _softmax_rows(x: np.ndarray) -> np.ndarray:
@@ -220,6 +268,10 @@ def build_world(cfg: SimConfig, rng: np.random.Generator) -> World:
     guess = (topic_base[None, :] + cfg.demo_sd * demo + 0.3 * cfg.personal_sd * personal
              + cfg.personaliser_noise * rng.normal(0.0, 1.0, (U, T)))
     personaliser = _softmax_rows(cfg.interest_temp * guess)
+    if cfg.interest_drift > 0:     # drawn last, so worlds without drift are unchanged by it
+        drift = cfg.interest_temp * cfg.interest_drift * rng.normal(0.0, 1.0, (U, T))
+    else:
+        drift = np.zeros((0, T))
 
     n_tokens = T * cfg.tokens_per_topic + cfg.n_categories * cfg.tokens_per_category + cfg.n_general_tokens
     return World(
@@ -233,6 +285,7 @@ def build_world(cfg: SimConfig, rng: np.random.Generator) -> World:
         u_region=u_region.astype(np.int16), u_age=u_age.astype(np.float32), u_gender=u_gender.astype(np.int8),
         u_language=u_language.astype(np.int16), u_activity=u_activity.astype(np.float32),
         interest=interest.astype(np.float32), personaliser=personaliser.astype(np.float32), n_tokens=n_tokens,
+        drift=drift.astype(np.float32),
     )
 
 
@@ -261,7 +314,7 @@ def click_logit(w: World, u: np.ndarray, v: np.ndarray, t: np.ndarray, last_v: n
     c = w.cfg
     decay, same_topic, same_creator, next_ep = _momentum(w, v, t, last_v, last_t)
     age = np.maximum(t - w.v_upload[v], 0.0)
-    z = (w.static_click_logit[v] + c.w_interest * w.log_interest_c[u, w.v_topic[v]]
+    z = (w.static_click_logit[v] + c.w_interest * w.interest_term(u, w.v_topic[v], t)
          + c.w_fresh * np.exp(-age / c.fresh_days)
          - c.w_language * (w.u_language[u] != w.v_language[v])
          + decay * (c.w_topic_momentum * same_topic + c.w_creator_momentum * same_creator
@@ -275,7 +328,7 @@ def watch_fraction_mean(w: World, u: np.ndarray, v: np.ndarray, t: np.ndarray, l
     """The true mean fraction of the video watched once clicked (broadcasts like :func:`click_logit`)."""
     c = w.cfg
     decay, same_topic, _, next_ep = _momentum(w, v, t, last_v, last_t)
-    z = (c.f0 + c.f_interest * w.log_interest_c[u, w.v_topic[v]] + c.f_quality * w.v_quality[v]
+    z = (c.f0 + c.f_interest * w.interest_term(u, w.v_topic[v], t) + c.f_quality * w.v_quality[v]
          + c.f_clickbait * w.v_clickbait[v] + c.f_momentum * decay * (same_topic | next_ep))
     return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
@@ -519,6 +572,8 @@ def simulate(cfg: SimConfig, seed: int = 0, *, name: str = "custom", progress: b
     days = tqdm(range(cfg.n_days), desc=f"simulating {name} ({cfg.style})", disable=not progress, leave=False)
     for day in days:
         pol = _day_policy(w, day)
+        if w.has_drift:
+            int_cdf = _cdf(w.interests_at(np.arange(w.n_users), np.full(w.n_users, day)))
         lam = cfg.sessions_per_day * w.u_activity * (1.0 + 0.15 * np.sin(2 * np.pi * day / 7.0))
         n_sess = np.minimum(rng_log.poisson(lam), cfg.max_sessions_per_day)
         starts = np.sort(rng_log.random((w.n_users, int(n_sess.max(initial=0)))) * 0.95, axis=1)
@@ -618,8 +673,13 @@ class Truth:
 
     @property
     def user_interests(self) -> np.ndarray:
-        """True interests over topics, (n_users, n_topics) float32, rows sum to 1."""
+        """True interests over topics (mid-log if they drift), (n_users, n_topics) float32, rows sum to 1."""
         return self.world.interest
+
+    def interests_at(self, user_ids, times) -> np.ndarray:
+        """True interests of each user at each time, (n, n_topics) float32 (differs only with drift)."""
+        u, t = self._check(user_ids, times)
+        return self.world.interests_at(u, t)
 
     @property
     def n_videos(self) -> int:
@@ -747,7 +807,8 @@ class Truth:
             decay = np.where(lvv >= 0, np.exp(-np.maximum(tt - ltt, 0.0) / c.momentum_days), 0.0)
             m = P_SEARCH_MOMENTUM * decay
             same = w.v_topic[np.maximum(lvv, 0)] == tu[None, :]
-            p_topic = (1 - m) * w.interest[uu, tu[None, :]] + m * same
+            interest_now = w.interests_at(u[rows], t[rows])                       # (n_d, T)
+            p_topic = (1 - m) * interest_now[:, tu] + m * same
             search = cs * e_search.sum() * p_topic * (spop / np.maximum(z_s, 1e-300)[tu])
             out[rows] = (1 - c.p_search) * home + c.p_search * search
         if c.rewatch_factor < 1.0:

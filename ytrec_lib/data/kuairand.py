@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .rawio import DataFileError, FileFormat, line_of, read_table
+from .rawio import FileFormat, check_unique, fail_at, read_table
 from .realtables import (
     day_origin,
     empty_searches,
@@ -89,29 +89,16 @@ def file_formats(name: str) -> dict[str, FileFormat]:
     return {"log": log, "users": users, "videos": videos}
 
 
-def _fail_at(mask: np.ndarray, path: Path, fmt: FileFormat, problem: str, values: np.ndarray) -> None:
-    if mask.any():
-        i = int(np.argmax(mask))
-        raise DataFileError(path, line_of(i, fmt), problem.format(value=values[i]), fmt.hint)
-
-
 def _read_log(path: Path, fmt: FileFormat) -> pd.DataFrame:
     """One log file, with its binary columns checked (errors name the line)."""
     log = read_table(path, fmt)
     for col in ("is_click", *_FLAGS):
         x = log[col].to_numpy(np.float64)
-        _fail_at(~(np.isnan(x) | (x == 0) | (x == 1)) if col != "is_click" else ~((x == 0) | (x == 1)),
+        fail_at(~(np.isnan(x) | (x == 0) | (x == 1)) if col != "is_click" else ~((x == 0) | (x == 1)),
                  path, fmt, f"{col} is {{value}}, expected 0 or 1", x)
     play = log["play_time_ms"].to_numpy(np.int64)
-    _fail_at(play < 0, path, fmt, "negative play_time_ms {value}", play)
+    fail_at(play < 0, path, fmt, "negative play_time_ms {value}", play)
     return log
-
-
-def _unique(ids: np.ndarray, path: Path, fmt: FileFormat, what: str) -> None:
-    order = np.argsort(ids, kind="stable")
-    dup = np.zeros(ids.size, bool)
-    dup[order[1:]] = ids[order[1:]] == ids[order[:-1]]
-    _fail_at(dup, path, fmt, f"{what} {{value}} appears twice", ids)
 
 
 def _first_tag(tags: pd.Series) -> np.ndarray:
@@ -123,7 +110,7 @@ def _first_tag(tags: pd.Series) -> np.ndarray:
 def _users(feats: pd.DataFrame, path: Path, fmt: FileFormat, log_users: np.ndarray) -> pd.DataFrame:
     """The ``users`` table: every user of the features file or the logs, by user id."""
     fid = feats["user_id"].to_numpy(np.int64)
-    _unique(fid, path, fmt, "user_id")
+    check_unique(fid, path, fmt, "user_id")
     uid, source = reindex(np.r_[fid, log_users])
     n = source.size
     row = np.full(n, -1, np.int64)
@@ -154,7 +141,7 @@ def _videos(feats: pd.DataFrame, path: Path, fmt: FileFormat, log_videos: np.nda
             ) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any]]:
     """The ``videos`` table (every video of the features file or the logs) and the log's video ids in it."""
     fid = feats["video_id"].to_numpy(np.int64)
-    _unique(fid, path, fmt, "video_id")
+    check_unique(fid, path, fmt, "video_id")
     vid, source = reindex(np.r_[fid, log_videos])
     n = source.size
     row = np.full(n, -1, np.int64)
@@ -165,7 +152,7 @@ def _videos(feats: pd.DataFrame, path: Path, fmt: FileFormat, log_videos: np.nda
     upload_raw = feats["upload_dt"]
     parsed = pd.to_datetime(upload_raw, format="%Y-%m-%d", errors="coerce", utc=True)
     bad = parsed.isna().to_numpy() & upload_raw.notna().to_numpy()
-    _fail_at(bad, path, fmt, "upload_dt {value!r} is not a date YYYY-MM-DD", upload_raw.to_numpy())
+    fail_at(bad, path, fmt, "upload_dt {value!r} is not a date YYYY-MM-DD", upload_raw.to_numpy())
     first_seen = np.full(n, np.inf)
     np.minimum.at(first_seen, log_vid, log_first_seen)
     upload = np.where(np.isinf(first_seen), 0.0, first_seen)

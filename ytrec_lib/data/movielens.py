@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .rawio import DataFileError, FileFormat, line_of, read_table
+from .rawio import DataFileError, FileFormat, check_unique, fail_at, line_of, read_table
 from .realtables import (
     day_origin,
     empty_searches,
@@ -106,26 +106,12 @@ def file_formats(release: str, name: str) -> dict[str, FileFormat]:
 # --------------------------------------------------------------------------------------------
 # checks that name the file and line
 # --------------------------------------------------------------------------------------------
-def _fail_at(mask: np.ndarray, path: Path, fmt: FileFormat, problem: str, values: np.ndarray) -> None:
-    """Raise :class:`DataFileError` at the first row where ``mask`` (n,) bool is True."""
-    if mask.any():
-        i = int(np.argmax(mask))
-        raise DataFileError(path, line_of(i, fmt), problem.format(value=values[i]), fmt.hint)
-
-
-def _unique_ids(ids: np.ndarray, path: Path, fmt: FileFormat, what: str) -> None:
-    order = np.argsort(ids, kind="stable")
-    dup = np.zeros(ids.size, bool)
-    dup[order[1:]] = ids[order[1:]] == ids[order[:-1]]
-    _fail_at(dup, path, fmt, f"{what} {{value}} appears twice", ids)
-
-
 def _ratings_checks(r: pd.DataFrame, path: Path, fmt: FileFormat) -> np.ndarray:
     rating = r.iloc[:, 2].to_numpy(np.float64)
-    _fail_at(~((rating > 0) & (rating <= MAX_RATING)), path, fmt,
+    fail_at(~((rating > 0) & (rating <= MAX_RATING)), path, fmt,
              "rating {value} is outside (0, 5]", rating)
     ts = r.iloc[:, 3].to_numpy(np.int64)
-    _fail_at(ts < 0, path, fmt, "negative timestamp {value}", ts)
+    fail_at(ts < 0, path, fmt, "negative timestamp {value}", ts)
     return rating
 
 
@@ -213,14 +199,14 @@ def _zip_region(zips: pd.Series) -> np.ndarray:
 def _users_1m(users: pd.DataFrame, path: Path, fmt: FileFormat) -> pd.DataFrame:
     """``users.dat`` as read (file order, for the line numbers of errors) -> the ``users`` table by UserID."""
     ids = users["UserID"].to_numpy(np.int64)
-    _unique_ids(ids, path, fmt, "user id")
+    check_unique(ids, path, fmt, "user id")
     gender_text = users["Gender"].fillna("").astype(str).to_numpy()
-    _fail_at(~np.isin(gender_text, ["F", "M"]), path, fmt, "gender {value!r} is not F or M", gender_text)
+    fail_at(~np.isin(gender_text, ["F", "M"]), path, fmt, "gender {value!r} is not F or M", gender_text)
     age_code = users["Age"].to_numpy(np.int64)
-    _fail_at(~np.isin(age_code, list(ML1M_AGE_YEARS)), path, fmt,
+    fail_at(~np.isin(age_code, list(ML1M_AGE_YEARS)), path, fmt,
              f"age code {{value}} is not one of {sorted(ML1M_AGE_YEARS)}", age_code)
     occupation = users["Occupation"].to_numpy(np.int64)
-    _fail_at((occupation < 0) | (occupation > 20), path, fmt, "occupation {value} is not in 0..20",
+    fail_at((occupation < 0) | (occupation > 20), path, fmt, "occupation {value} is not in 0..20",
              occupation)
     codes = np.array(sorted(ML1M_AGE_YEARS))
     ages = np.array([ML1M_AGE_YEARS[c] for c in codes])[np.searchsorted(codes, age_code)]
@@ -263,16 +249,16 @@ def _assemble(name: str, ratings: pd.DataFrame, r_path: Path, r_fmt: FileFormat,
     """Published tables (already read strictly) -> the Dataset fields (users, videos, impressions, ...)."""
     rating = _ratings_checks(ratings, r_path, r_fmt)
     movie_ids = movies.iloc[:, 0].to_numpy(np.int64)
-    _unique_ids(movie_ids, m_path, m_fmt, "movie id")
+    check_unique(movie_ids, m_path, m_fmt, "movie id")
     genre_lists = _genre_lists(movies.iloc[:, 2], m_path, m_fmt)      # in file order: errors name the line
     order = np.argsort(movie_ids, kind="stable")
     movies = movies.iloc[order].reset_index(drop=True)
     genre_lists = [genre_lists[i] for i in order]
     u, _ = reindex(ratings.iloc[:, 0].to_numpy(np.int64), u_source)
     v, _ = reindex(ratings.iloc[:, 1].to_numpy(np.int64), movies.iloc[:, 0].to_numpy(np.int64))
-    _fail_at(u < 0, r_path, r_fmt, "user {value} is not in the users file",
+    fail_at(u < 0, r_path, r_fmt, "user {value} is not in the users file",
              ratings.iloc[:, 0].to_numpy())
-    _fail_at(v < 0, r_path, r_fmt, f"movie {{value}} is not in {m_path.name}", ratings.iloc[:, 1].to_numpy())
+    fail_at(v < 0, r_path, r_fmt, f"movie {{value}} is not in {m_path.name}", ratings.iloc[:, 1].to_numpy())
     stamps = ratings.iloc[:, 3].to_numpy(np.float64)
     origin = day_origin(stamps)
     t = to_days(stamps, origin)

@@ -245,3 +245,21 @@ def read_table(path: str | Path, fmt: FileFormat) -> pd.DataFrame:
         if bad.any():
             raise _diagnose(path, fmt, names, f"an empty value on data row {int(np.argmax(bad))}")
     return df[list(fmt.usecols or fmt.columns)]
+
+
+def fail_at(mask: np.ndarray, path: Path, fmt: FileFormat, problem: str, values: np.ndarray) -> None:
+    """Raise :class:`DataFileError` at the first row where ``mask`` (n,) bool is True.
+
+    ``problem`` may name the offending value as ``{value}`` (taken from ``values`` (n,)).
+    """
+    if mask.any():
+        i = int(np.argmax(mask))
+        raise DataFileError(path, line_of(i, fmt), problem.format(value=values[i]), fmt.hint)
+
+
+def check_unique(ids: np.ndarray, path: Path, fmt: FileFormat, what: str) -> None:
+    """Raise :class:`DataFileError` at the first repeated id of ``ids`` (n,) int64."""
+    order = np.argsort(ids, kind="stable")
+    dup = np.zeros(ids.size, bool)
+    dup[order[1:]] = ids[order[1:]] == ids[order[:-1]]
+    fail_at(dup, path, fmt, f"{what} {{value}} appears twice", ids)

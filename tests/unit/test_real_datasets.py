@@ -653,3 +653,15 @@ def test_cli_download(tmp_path: Path, ml1m_zip: Path, monkeypatch: pytest.Monkey
     assert cli.main(["download", "movielens-1m", "--data-dir", str(data), "--archive", str(ml1m_zip)]) == 0
     assert "--preset movielens-1m" in capsys.readouterr().out
     assert (data / "movielens-1m" / "ratings.dat").is_file()
+
+
+def test_version_changes_when_the_files_or_options_change(data_dir: Path) -> None:
+    """Models cached on a real dataset are keyed by ``meta['generator_version']``: replacing a file or
+    loading with other options must change it, loading the same files again must not."""
+    first = real.load_real("movielens-1m", data_dir).meta["generator_version"]
+    assert real.load_real("movielens-1m", data_dir).meta["generator_version"] == first
+    assert real.load_real("movielens-1m", data_dir, threshold=3).meta["generator_version"] != first
+    ratings = data_dir / "movielens-1m" / "ratings.dat"
+    lines = ratings.read_bytes().splitlines(keepends=True)
+    ratings.write_bytes(b"".join(lines[:-1]))                       # one rating fewer
+    assert real.load_real("movielens-1m", data_dir).meta["generator_version"] != first

@@ -21,6 +21,8 @@ dataset: the ground truth). ``meta`` says so (``has_impressions``, ``has_searche
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -263,7 +265,20 @@ def load_real(name: str, data_dir: str | Path | None = None, *, style: str = "ug
     folder = find_files(name, data_dir, include_optional=bool(options.get("include_random")))
     fields = s.loader(folder, name, **options)
     fields["meta"]["data_dir"] = str(folder)
+    # models cached on this dataset are keyed by the version: new files or options -> new models
+    fingerprint = files_fingerprint(folder, {k: v for k, v in options.items() if k != "progress"})
+    fields["meta"]["generator_version"] = f"{fields['meta']['generator_version']}-{fingerprint}"
     return Dataset(**fields)
+
+
+def files_fingerprint(folder: Path, options: dict[str, Any] | None = None) -> str:
+    """A 12-hex-digit hash of the names, sizes and modification times of the files under ``folder``
+    (and of the loading ``options``): it changes when a dataset's files are replaced, so models
+    cached on the old files are not reused. Reads no file contents."""
+    entries = sorted((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
+                     for p in Path(folder).rglob("*") if p.is_file())
+    text = json.dumps({"files": entries, "options": options or {}}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 # --------------------------------------------------------------------------------------------

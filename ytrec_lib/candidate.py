@@ -647,7 +647,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "dim": 32,
     "region_dim": 8,
     "tower": list(DEFAULT_TOWER),
-    "init": "random",  # or "item2vec"
+    "init": "item2vec",  # the lecture's pretrained input embeddings (log before the cutoff); or "random"
     "freeze_embeddings": False,
     "tie_output": False,  # output weight = the input video table (needs tower[-1] == dim)
     "loss": "sampled",

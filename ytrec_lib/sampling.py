@@ -42,7 +42,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-_MAX_REJECTION_ROUNDS = 1000
+_MAX_REJECTION_ROUNDS = 200  # then exact draws for what is left (see _reject)
 
 
 # ====================================================================== helpers
@@ -231,8 +231,14 @@ class _ExclusionMixin:
             users = _row_context(user_ids, ids, "user_ids", self.watched.n_rows)
         return pos, users
 
-    def _reject(self, draws: np.ndarray, pos: np.ndarray, users: np.ndarray | None, redraw) -> np.ndarray:
-        """Redraw excluded entries of draws (B, K) until none is left (vectorised rounds)."""
+    def _reject(self, draws: np.ndarray, pos: np.ndarray, users: np.ndarray | None, redraw,
+                rng: np.random.Generator) -> np.ndarray:
+        """Redraw excluded entries of draws (B, K) until none is left (vectorised rounds).
+
+        Entries still excluded after ``_MAX_REJECTION_ROUNDS`` rounds (a row whose allowed videos hold
+        almost no proposal mass, e.g. a positive with 99.9 % of it) are drawn exactly from the row's
+        renormalised proposal instead: the same distribution, without waiting for rare acceptances.
+        """
         pos_b = pos[:, None]
         users_b = None if users is None else users[:, None]
         bad = self._excluded(draws, pos_b, users_b)
@@ -243,10 +249,10 @@ class _ExclusionMixin:
             draws[rows, cols] = redraw(len(rows))
             sub = self._excluded(draws[rows, cols], pos[rows], None if users is None else users[rows])
             bad[rows, cols] = sub
-        raise RuntimeError(
-            "rejection sampling did not finish: some rows exclude almost the whole catalogue; "
-            "exclude fewer videos or use another sampler"
-        )
+        for r, c in zip(*np.nonzero(bad), strict=True):  # few entries: one exact draw each
+            q = self.proposal(pos_id=int(pos[r]), user_id=None if users is None else int(users[r]))  # (V,)
+            draws[r, c] = rng.choice(self.n_items, p=q / q.sum())
+        return draws
 
 
 class UniformSampler(_ExclusionMixin, NegativeSampler):
@@ -295,7 +301,7 @@ class UniformSampler(_ExclusionMixin, NegativeSampler):
                     f"row {r} (positive {pos[r]}{'' if users is None else f', user {users[r]}'}) excludes "
                     "every video; drop that row or exclude fewer videos"
                 )
-            draws = self._reject(draws, pos, users, lambda n: rng.integers(0, self.n_items, size=n))
+            draws = self._reject(draws, pos, users, lambda n: rng.integers(0, self.n_items, size=n), rng)
         return draws.astype(np.int64)
 
     def _n_allowed(self, pos: np.ndarray | None, users: np.ndarray | None) -> np.ndarray:
@@ -366,7 +372,7 @@ class PopularitySampler(_ExclusionMixin, NegativeSampler):
         rng = _as_rng(rng)
         draws = self._draw(rng, (k,) if self.shared else (len(pos), k))     # (B, K) or (K,)
         if self.exclude_positive:
-            draws = self._reject(draws, pos, None, lambda n: self._draw(rng, n))
+            draws = self._reject(draws, pos, None, lambda n: self._draw(rng, n), rng)
         return draws.astype(np.int64)
 
     def log_q(self, ids, *, pos_ids=None, user_ids=None):

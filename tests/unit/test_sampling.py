@@ -496,3 +496,16 @@ def test_streaming_estimator_refuses_bad_input():
         est.update(np.array([1]), step=3)
     with pytest.raises(ValueError, match="1-D integer"):
         est.update(np.array([0.5]))
+
+
+def test_exclusion_when_the_positive_holds_almost_all_the_mass():
+    """Found by hypothesis: with v = 2, alpha = 2 and counts (1, 49) the only allowed negative of the
+    popular positive has probability 1 / 2402, beyond the rejection rounds; the exact fallback then
+    draws it from the renormalised proposal."""
+    s = PopularitySampler(np.array([1.0, 49.0]), 2.0, exclude_positive=True)
+    neg = s.sample(np.array([1, 1, 0]), 50, np.random.default_rng(900))                 # (3, 50)
+    assert (neg[:2] == 0).all() and (neg[2] == 1).all()
+    s3 = PopularitySampler(np.array([1.0, 3.0, 1e6]), 1.0, exclude_positive=True)
+    neg3 = s3.sample(np.full(400, 2), 10, np.random.default_rng(0))                      # (400, 10)
+    assert set(np.unique(neg3)) == {0, 1}
+    assert _chisq_p(neg3, np.array([0.25, 0.75, 0.0])) > P_MIN

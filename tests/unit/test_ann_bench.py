@@ -12,6 +12,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from ytrec_lib import ann_bench as ab
+from ytrec_lib import plots
 from ytrec_lib import retrieval as rt
 
 TINY = ab.Scale("tiny", n_main=2000, n_grid=(500, 2000), d_grid=(4, 16), n_dim_study=600, n_queries=30,
@@ -225,3 +226,31 @@ def test_main_command_line(study, tmp_path):
     assert not (tmp_path / "manifest.json").exists()
     with pytest.raises(SystemExit):
         ab.main(["--scale", "huge"])
+
+
+def test_plots_have_titles_and_labelled_axes(study):
+    """The figures come from ytrec_lib.plots; every axis says what it shows."""
+    out, res, _ = study
+    machine = json.loads((out / "machine.json").read_text())
+    figures = plots.ann_bench_figures({name: res[name] for name in ab.TABLES}, machine, k=ab.K)
+    assert list(figures) == list(ab.PLOTS)
+    for name, fig in figures.items():
+        (ax,) = fig.axes
+        assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel(), name
+
+
+def test_only_plots_and_widgets_import_matplotlib():
+    """Design, package layout: matplotlib stays out of the computing modules."""
+    import ast
+    from pathlib import Path
+
+    package = Path(ab.__file__).parent
+    offenders = []
+    for path in package.rglob("*.py"):
+        if path.stem in ("plots", "widgets"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "matplotlib"]
+    assert not offenders, offenders

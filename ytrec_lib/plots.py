@@ -1,0 +1,110 @@
+"""Figures of the package that are drawn outside a notebook: the nearest-neighbour benchmark's plots.
+
+With ``widgets``, the only module allowed to import matplotlib (design: package layout). It uses the
+object-oriented ``Figure`` API, not pyplot, so drawing leaves no global state behind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+__all__ = ["ann_bench_figures"]
+
+
+def ann_bench_figures(frames: dict[str, pd.DataFrame], machine: dict[str, Any],
+                      k: int = 10) -> dict[str, Figure]:
+    """The five plots of ``python -m ytrec_lib bench-ann`` from its tables (``frames``: main, sweep,
+    scaling_n, scaling_d, batch) and ``machine.json`` values; ``k`` is the recall cut-off.
+    Returns {name: Figure}: pareto, latency_vs_n, kdtree_vs_dim, lsh_bits, batch_roofline."""
+    figures = {}
+    for name, draw in (("pareto", _plot_pareto), ("latency_vs_n", _plot_latency_n),
+                       ("kdtree_vs_dim", _plot_dim), ("lsh_bits", _plot_lsh),
+                       ("batch_roofline", _plot_batch)):
+        fig = Figure(figsize=(7.0, 4.6), layout="constrained")
+        draw(fig.add_subplot(), frames, machine, k)
+        figures[name] = fig
+    return figures
+
+
+def _plot_pareto(ax: Any, f: dict[str, pd.DataFrame], m: dict[str, Any], k: int) -> None:
+    sw, main = f["sweep"], f["main"]
+    sw = sw[sw["kind"] != "lsh"]
+    sl = sw["param_shortlist"].fillna(0) if "param_shortlist" in sw else pd.Series(0, index=sw.index)
+    for (kind, shortlist), g in sw.assign(shortlist=sl).groupby(["kind", "shortlist"], sort=False):
+        extra = f" + exact re-ranking of {int(shortlist)}" if shortlist else ""
+        ax.plot(g["p50_ms"], g[f"recall@{k}"], "o-", ms=3, label=f"{kind}{extra} (sweep)")
+    for _, r in main.iterrows():
+        ax.plot(r["p50_ms"], r[f"recall@{k}"], "k*", ms=9)
+        ax.annotate(r["kind"], (r["p50_ms"], r[f"recall@{k}"]), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")
+    ax.set(xscale="log", xlabel="single-query latency p50 (ms, 1 thread, log)", ylabel=f"recall@{k}",
+           title=f"Recall against latency, N={int(main['n'].iloc[0]):,}, d={int(main['d'].iloc[0])} "
+                 "(* = operating point)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+
+
+def _plot_latency_n(ax: Any, f: dict[str, pd.DataFrame], m: dict[str, Any], k: int) -> None:
+    for kind, g in f["scaling_n"].groupby("kind", sort=False):
+        ax.plot(g["n"], g["p50_ms"], "o-", label=kind)
+    sn = f["scaling_n"]
+    ax.set(xscale="log", yscale="log", xlabel="catalogue size N (items, log)",
+           ylabel="p50 latency (ms, 1 thread, log)",
+           title=f"Single-query latency against N (d={int(sn['d'].iloc[0])}, recall@{k} in the table)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, which="both")
+
+
+def _plot_dim(ax: Any, f: dict[str, pd.DataFrame], m: dict[str, Any], k: int) -> None:
+    sd = f["scaling_d"]
+    colours = {("kdtree", "ip"): "C0", ("balltree", "ip"): "C1", ("kdtree", "l2"): "C2"}
+    styles = ["o-", "s--", "^:"]
+    for i, (n, gn) in enumerate(sd.groupby("n", sort=False)):
+        for (kind, metric), g in gn[gn["kind"] != "exact"].groupby(["kind", "metric"], sort=False):
+            task = "inner product, transformed" if metric == "ip" else "Euclidean"
+            ax.plot(g["d"], g["over_exact_cpu"], styles[i % 3], color=colours[kind, metric],
+                    label=f"{kind}, {task}, N={n:,}")
+    ax.axhline(1.0, color="k", lw=0.8, ls=":", label="as fast as the exact scan")
+    ax.set(xscale="log", yscale="log", xlabel="dimension d (log)", ylabel="p50 / exact p50 (CPU time, log)")
+    ax.set_title("Trees against the exact scan as d grows (1 thread)")
+    dims = sorted(sd["d"].unique())
+    ax.set_xticks(dims, [str(d) for d in dims])
+    ax.xaxis.set_tick_params(which="minor", labelbottom=False)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, which="both")
+
+
+def _plot_lsh(ax: Any, f: dict[str, pd.DataFrame], m: dict[str, Any], k: int) -> None:
+    sw = f["sweep"]
+    lsh = sw[sw["kind"] == "lsh"]
+    for sl, g in lsh.groupby("param_shortlist"):
+        label = "hash order only" if sl == 0 else f"exact re-ranking of a {int(sl)}-item shortlist"
+        ax.plot(g["param_nbits"], g[f"recall@{k}"], "o-", label=label)
+    ax.set(xscale="log", xlabel="hash bits (log)", ylabel=f"recall@{k}", ylim=(0, 1.02),
+           title="LSH (random hyperplanes on the MIPS-transformed vectors)")
+    bits = sorted(lsh["param_nbits"].unique())
+    ax.set_xticks(bits, [str(int(b)) for b in bits])
+    ax.minorticks_off()
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+
+
+def _plot_batch(ax: Any, f: dict[str, pd.DataFrame], m: dict[str, Any], k: int) -> None:
+    """Throughput by the searching thread's CPU time (the wall clock of a shared machine also counts
+    other jobs), against the limits measured the same way."""
+    b = f["batch"]
+    for method, g in b.groupby("method", sort=False):
+        ax.plot(g["batch"], g["qps_cpu"], "o-", ms=3, label=method)
+    g = b.drop_duplicates("batch").sort_values("batch")
+    ax.plot(g["batch"], g["bandwidth_bound_qps_cpu"], "k--", lw=1, label="memory-bandwidth limit")
+    ax.plot(g["batch"], g["arithmetic_bound_qps_cpu"], "k:", lw=1, label="arithmetic limit (GEMM peak)")
+    switch = -(-m["distance_compute_blas_threshold"] // int(g["d"].iloc[0]))
+    ax.axvline(switch, color="grey", lw=0.8, label=f"Faiss switches to BLAS (batch {switch})")
+    ax.set(xscale="log", yscale="log", xlabel="queries per batch (log)",
+           ylabel="throughput (queries per CPU-second, log)",
+           title=f"Exact search throughput against batch size, 1 thread, N={int(g['n'].iloc[0]):,}")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, which="both")

@@ -485,10 +485,11 @@ def candidate_scores(model: Any, builder: Any, users: Any, videos: Any, times: A
 
 
 def train_candidate_scorer(ds: Any, cutoff: float, *, epochs: int = 3, tower: Sequence[int] = (64,),
-                           dim: int = 32, seed: int = 0, threads: int = 1,
+                           dim: int = 32, loss: str = "full", seed: int = 0, threads: int = 1,
                            progress: bool = True) -> tuple[Any, Any]:
-    """Train a small candidate model (:mod:`ytrec_lib.candidate`, full softmax) on the next-watch
-    examples before ``cutoff`` days, for the ranker's ``candidate_score`` feature.
+    """Train a small candidate model (:mod:`ytrec_lib.candidate`) on the next-watch examples before
+    ``cutoff`` days, for the ranker's ``candidate_score`` feature. ``loss``: "full" softmax, or
+    "sampled" (the paper's importance-weighted sampled softmax, far cheaper on a large catalogue).
 
     Returns ``(model, builder)`` for :func:`candidate_scores`. Train it on watches before the ranker's
     training impressions, so its score is out-of-sample for every impression the ranker sees.
@@ -504,8 +505,8 @@ def train_candidate_scorer(ds: Any, cutoff: float, *, epochs: int = 3, tower: Se
     model = CandidateModel(ds.n_videos, int(ds.meta.get("n_tokens") or 1), int(ds.meta["n_regions"]), dim=dim,
                            tower=tower, spec=spec, seed=seed)
     with torch_threads(threads):
-        train_candidate(model, train, split.train["label"].to_numpy(), TrainConfig(epochs=epochs, seed=seed),
-                        progress=progress)
+        train_candidate(model, train, split.train["label"].to_numpy(),
+                        TrainConfig(loss=loss, epochs=epochs, seed=seed), progress=progress)
     return model, builder
 
 
@@ -1014,15 +1015,16 @@ class RankingData:
 
 
 def prepare_ranking_data(ds: Any, *, candidate_score: bool = True, cutoff_frac: float = 0.8,
-                         candidate_frac: float = 0.5, candidate_epochs: int = 5, n_bins: int = 1000,
-                         max_bag: int = 50, max_train: int | None = None, seed: int = 0,
+                         candidate_frac: float = 0.5, candidate_epochs: int = 5, candidate_loss: str = "full",
+                         n_bins: int = 1000, max_bag: int = 50, max_train: int | None = None, seed: int = 0,
                          progress: bool = True) -> RankingData:
     """Split the log in time, (optionally) train the candidate model for its score, build the features.
 
     With ``candidate_score`` the candidate model trains on watches before ``candidate_frac`` of the
     training period and the ranker on the impressions after that (so the score is out-of-sample);
-    without it the ranker trains on every impression before the cutoff. ``max_train``: keep a seeded
-    random subset of that many training impressions (None: all).
+    without it the ranker trains on every impression before the cutoff. ``candidate_loss``: that
+    model's softmax, "full" or "sampled" (see :func:`train_candidate_scorer`). ``max_train``: keep a
+    seeded random subset of that many training impressions (None: all).
     """
     split = ranking_split(ds, cutoff_frac=cutoff_frac,
                           candidate_frac=candidate_frac if candidate_score else 0.0)
@@ -1034,8 +1036,8 @@ def prepare_ranking_data(ds: Any, *, candidate_score: bool = True, cutoff_frac: 
     frame = imp.iloc[rows]
     scores, candidate = None, None
     if candidate_score:
-        candidate = train_candidate_scorer(ds, split.candidate_cutoff, epochs=candidate_epochs, seed=seed,
-                                           progress=progress)
+        candidate = train_candidate_scorer(ds, split.candidate_cutoff, epochs=candidate_epochs,
+                                           loss=candidate_loss, seed=seed, progress=progress)
         starts = session_start_times(imp)[rows]
         scores = candidate_scores(*candidate, frame["user_id"], frame["video_id"], starts, progress=progress)
     builder = RankingFeatureBuilder.from_dataset(ds, max_bag=max_bag)

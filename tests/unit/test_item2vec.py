@@ -378,12 +378,23 @@ def test_min_count_drops_rare_items_before_pairs() -> None:
 
 def test_nearest_neighbours_match_sklearn() -> None:
     x = np.random.default_rng(0).standard_normal((300, 8)).astype(np.float32)
-    ours = iv.nearest_neighbours(x, k=5, chunk=64)
+    ours = iv.nearest_neighbours(x, k=5)
     nn = NearestNeighbors(n_neighbors=6, metric="cosine", algorithm="brute").fit(x)
     theirs = nn.kneighbors(x, return_distance=False)[:, 1:]
     np.testing.assert_array_equal(ours, theirs)
     with pytest.raises(ValueError, match="k must be"):
         iv.nearest_neighbours(x, k=300)
+
+
+def test_nearest_neighbours_exclude_self_among_exact_duplicates() -> None:
+    # rows 0-3 are one vector: the index may list any of them first, but never a row as its own neighbour
+    rng = np.random.default_rng(3)
+    x = np.vstack([np.tile(rng.standard_normal(6), (4, 1)), rng.standard_normal((40, 6))]).astype(np.float32)
+    nn = iv.nearest_neighbours(x, k=3)
+    assert nn.shape == (44, 3) and nn.dtype == np.int64
+    for row in range(4):
+        assert sorted(nn[row]) == sorted(set(range(4)) - {row})
+    assert not (nn == np.arange(44)[:, None]).any()
 
 
 def test_topic_purity_matches_naive_loop() -> None:

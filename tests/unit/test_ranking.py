@@ -475,3 +475,25 @@ def test_truth_of_impressions_on_a_tiny_simulation():
     no_truth = type("NoTruth", (), {"truth": None})()
     with pytest.raises(ValueError, match="no ground truth"):
         R.true_click_probability(no_truth, imp)
+
+
+@pytest.mark.parametrize("loss", ["full", "sampled"])
+def test_candidate_scorer_trains_with_either_softmax_on_a_tiny_simulation(loss):
+    from ytrec_lib.data import datasets
+
+    ds = datasets.load("tiny", seed=0, progress=False)
+    model, builder = R.train_candidate_scorer(ds, 7.0, epochs=1, loss=loss, seed=0, progress=False)
+    imp = ds.impressions.iloc[:50]
+    scores = R.candidate_scores(model, builder, imp["user_id"], imp["video_id"], imp["time"], progress=False)
+    assert scores.shape == (50,) and np.isfinite(scores).all()
+    again = R.train_candidate_scorer(ds, 7.0, epochs=1, loss=loss, seed=0, progress=False)
+    np.testing.assert_array_equal(
+        scores, R.candidate_scores(*again, imp["user_id"], imp["video_id"], imp["time"], progress=False))
+
+
+def test_candidate_scorer_rejects_an_unknown_softmax():
+    from ytrec_lib.data import datasets
+
+    ds = datasets.load("tiny", seed=0, progress=False)
+    with pytest.raises(ValueError, match="loss must be 'full' or 'sampled'"):
+        R.train_candidate_scorer(ds, 7.0, epochs=1, loss="hierarchical", progress=False)

@@ -22,7 +22,6 @@ which is what makes a million-class catalogue train fast.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
 import os
@@ -40,6 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ytrec_lib.data.cache import cache_key
 from ytrec_lib.features import ExampleFeatures, FeatureBuilder, FeatureSpec, feature_set
 from ytrec_lib.metrics import top_k
 from ytrec_lib.sampling import NegativeSampler, PopularitySampler, UniformSampler, sampled_softmax_loss
@@ -630,8 +630,7 @@ def load_checkpoint(path: str | Path) -> tuple[CandidateModel, dict[str, Any]]:
 
 def config_key(**config: Any) -> str:
     """A short stable hash of a JSON-able configuration (for cache file names)."""
-    text = json.dumps(config, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    return cache_key(config)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -29,7 +29,6 @@ vocabulary; how many were skipped is in ``model.stats["skipped_sequences"]``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -798,13 +797,14 @@ def pretrained_embeddings(ds: Any, kind: str = "videos", dim: int = 32, seed: in
     the settings, so notebooks after 02 do not retrain it.
     """
     from ytrec_lib.data import datasets  # the data layer is only needed here
+    from ytrec_lib.data.cache import cache_key
 
     sequences, n_ids = dataset_sequences(ds, kind)
     config = SGNSConfig(**{**PRETRAINED_SETTINGS[kind], "dim": dim, "seed": seed, **settings})
     meta = ds.meta
     dataset_key = [meta.get(k) for k in ("name", "seed", "style", "generator_version")] + [n_ids]
     key_source = {"dataset": dataset_key, "kind": kind, "config": asdict(config)}
-    key = hashlib.sha256(json.dumps(key_source, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    key = cache_key(key_source)
     name = f"item2vec-{meta.get('name')}-seed{meta.get('seed')}-{kind}-{key}.npz"
     path = datasets.data_dir() / "models" / name
     model = None

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .cache import cache_key
 from .rawio import DataFileError, FileFormat, MissingDataError, check_header
 
 __all__ = ["Archive", "RealSpec", "REAL_DATASETS", "known_real", "is_real", "data_root", "dataset_dir",
@@ -277,8 +278,7 @@ def files_fingerprint(folder: Path, options: dict[str, Any] | None = None) -> st
     cached on the old files are not reused. Reads no file contents."""
     entries = sorted((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
                      for p in Path(folder).rglob("*") if p.is_file())
-    text = json.dumps({"files": entries, "options": options or {}}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    return cache_key({"files": entries, "options": options or {}})
 
 
 # --------------------------------------------------------------------------------------------

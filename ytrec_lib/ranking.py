@@ -498,6 +498,7 @@ def train_candidate_scorer(ds: Any, cutoff: float, *, epochs: int = 3, tower: Se
     from ytrec_lib.data.splits import next_watch_split
     from ytrec_lib.features import FeatureBuilder, FeatureSpec
 
+    config = TrainConfig(loss=loss, epochs=epochs, seed=seed)  # checks the settings before any work
     spec = FeatureSpec()
     split = next_watch_split(ds, train_cutoff=cutoff, seed=seed)
     builder = FeatureBuilder.from_dataset(ds, spec, window=(0.0, float(cutoff)))
@@ -505,8 +506,7 @@ def train_candidate_scorer(ds: Any, cutoff: float, *, epochs: int = 3, tower: Se
     model = CandidateModel(ds.n_videos, int(ds.meta.get("n_tokens") or 1), int(ds.meta["n_regions"]), dim=dim,
                            tower=tower, spec=spec, seed=seed)
     with torch_threads(threads):
-        train_candidate(model, train, split.train["label"].to_numpy(),
-                        TrainConfig(loss=loss, epochs=epochs, seed=seed), progress=progress)
+        train_candidate(model, train, split.train["label"].to_numpy(), config, progress=progress)
     return model, builder
 
 

@@ -10,12 +10,19 @@ The store is one SQLite file (standard library ``sqlite3``, nothing to install o
   (negative zero, subnormals and all). NaN and infinity are refused at write time.
 * **Versioned.** Each write is a complete model version (users + videos + its dimension and a
   JSON ``meta`` dict) and becomes the *active* version that reads use by default.
-* **Safe to read while writing.** The file is in WAL mode and a version is written in ONE
-  transaction; every read (even a batched one over many SELECTs) runs inside one read transaction,
-  so a reader is never blocked and always sees a complete old or a complete new version, never a mix.
+* **Safe to read while writing.** The file is put in WAL mode when it is created (the mode is stored
+  in the file) and a version is written in ONE transaction; every read (even a batched one over many
+  SELECTs) runs inside one plain read transaction, a snapshot. Opening a store and reading it never
+  takes the write lock, so a reader is never blocked by a writer and always sees a complete old or a
+  complete new version, never a mix. ``readonly=True`` opens the file read-only (it is never written).
 * **Strict.** Unknown ids or versions raise ``KeyError``; a wrong dtype or shape, a dimension that
   differs from what the caller expects, or re-using a version name raise ``ValueError``; each message
   names the id / version and says what to do.
+* **Clear failures.** Every SQLite error is reported with the store's path: a file that is not a
+  store (garbage, truncated) raises :class:`StoreCorrupt` (a ``ValueError``); a writer that waited
+  ``timeout`` seconds for another writer raises :class:`StoreLocked` (a ``TimeoutError``); a full
+  disk, a read-only location or an unopenable path raise :class:`StoreWriteError` (an ``OSError``)
+  carrying SQLite's own message. A failed write is rolled back: the store keeps its last complete state.
 
 Schema (``SCHEMA_VERSION`` = 1)::
 
@@ -35,7 +42,9 @@ of ``CHUNK`` ids). ``blocks`` serves bulk reads: all 100k videos of a version ar
 of 100k rows (about ten times faster), at the price of storing each vector twice. Both are written
 in the same transaction, so they always agree.
 
-One ``EmbeddingStore`` object holds one connection: use one object per thread or process.
+One ``EmbeddingStore`` object holds one connection, guarded by a lock: it may be used from several
+threads (e.g. a widget callback thread), one call at a time; a ``snapshot()`` block holds the lock
+until it ends. For parallel reads, open one object per thread or process.
 
 Example::
 
@@ -43,6 +52,9 @@ Example::
         store.write_version("cand-v1", users, videos, meta={"model": "candidate"})
         u = store.get_user(42)                      # (m,) float32
         ids, V = store.get_videos()                 # (n,) int64, (n, m) float32
+
+    with EmbeddingStore("build/store.sqlite", readonly=True) as store:   # a server: never writes
+        u = store.get_user(42)
 """
 
 from __future__ import annotations
@@ -50,9 +62,10 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,53 +107,134 @@ CREATE TABLE IF NOT EXISTS blocks (
 """
 
 
+class StoreCorrupt(ValueError):
+    """The file is not a usable embedding store: not SQLite, truncated or otherwise damaged."""
+
+
+class StoreLocked(TimeoutError):
+    """Another connection held the store's write lock for longer than this store's ``timeout``."""
+
+
+class StoreWriteError(OSError):
+    """The store cannot be created or written: disk full, read-only location, I/O error, ``readonly=True``."""
+
+
+# SQLite's primary result codes (the low byte of ``sqlite3.Error.sqlite_errorcode``)
+_SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 3, 5, 6, 8
+_SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN, _SQLITE_NOTADB = 10, 11, 13, 14, 26
+
+
 class EmbeddingStore:
     """User and video embeddings of one or more model versions in one SQLite file.
 
     Args:
         path: the database file (created with its folder if missing). ``":memory:"`` works for
             experiments but has no WAL and cannot be shared between connections.
-        timeout: seconds a writer waits for another writer's lock before giving up.
+        timeout: seconds a writer waits for another writer's lock before giving up
+            (:class:`StoreLocked`). Readers never wait for writers.
+        readonly: open an existing store read-only (``file:...?mode=ro``): the database file is never
+            written (SQLite may create its empty ``-wal``/``-shm`` side files) and the write methods
+            raise :class:`StoreWriteError`. A missing file raises ``FileNotFoundError``.
+
+    Raises:
+        StoreCorrupt: the file is not an embedding store (garbage, truncated, damaged).
+        ValueError: the file is a store of another schema version.
+        StoreWriteError: the store cannot be created at ``path`` (its folder cannot be made, the
+            location is not writable, ``path`` is a folder).
+        StoreLocked: a new file is being created while another process holds its write lock.
     """
 
-    def __init__(self, path: str | os.PathLike, *, timeout: float = 30.0) -> None:
+    def __init__(self, path: str | os.PathLike, *, timeout: float = 30.0, readonly: bool = False) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: no implicit transactions; every transaction below is explicit.
-        self._con = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        self.timeout = float(timeout)
+        self.readonly = bool(readonly)
+        self._memory = self.path == ":memory:"
+        self._lock = threading.RLock()  # one call at a time on the shared connection
+        self._wal = self._memory        # True once the file is known to be in WAL mode
+        target, uri = self._prepare_path()
         try:
-            self._init_schema()
-        except sqlite3.DatabaseError as exc:
+            # isolation_level=None: no implicit transactions; every transaction below is explicit.
+            self._con = sqlite3.connect(target, timeout=self.timeout, isolation_level=None, uri=uri,
+                                        check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        try:
+            self._open()
+        except BaseException:
             self._con.close()
-            raise ValueError(
-                f"{self.path!r} is not a usable embedding store ({exc}); pass a new file path "
-                "or delete the file"
-            ) from exc
+            raise
 
     # ------------------------------------------------------------------ lifecycle
 
-    def _init_schema(self) -> None:
-        if self.path != ":memory:":
-            self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute("PRAGMA synchronous=NORMAL")
-        with self._write_tx():
+    def _prepare_path(self) -> tuple[str, bool]:
+        """Check ``path`` (and make its folder when writing); return ``(connect target, is_uri)``."""
+        if self._memory:
+            if self.readonly:
+                raise ValueError("readonly=True needs a store file; ':memory:' is always a new, empty store")
+            return self.path, False
+        file = Path(self.path)
+        if file.is_dir():
+            raise StoreWriteError(
+                f"the embedding store path {self.path!r} is a folder; pass a file path such as "
+                f"{str(file / 'store.sqlite')!r}"
+            )
+        if self.readonly:
+            if not file.is_file():
+                raise FileNotFoundError(
+                    f"no embedding store at {self.path!r}; write it first (readonly=True never creates a "
+                    "store) or check the path"
+                )
+            return file.resolve().as_uri() + "?mode=ro", True
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            blocker = next((a for a in file.parents if a.exists() and not a.is_dir()), None)
+            why = f"{str(blocker)!r} is a file, not a folder" if blocker else str(exc)
+            raise StoreWriteError(
+                f"cannot create the folder for the embedding store {self.path!r}: {why}; pass a path in a "
+                "folder you can write"
+            ) from exc
+        return self.path, False
+
+    def _open(self) -> None:
+        """Check the schema in a read transaction; create it (one write) only in a new, empty file."""
+        if not self.readonly:
+            self._execute("PRAGMA synchronous=NORMAL")  # per connection; writes nothing
+        with self._read_tx() as con:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            row = None
+            if "store_meta" in tables:
+                row = con.execute("SELECT value FROM store_meta WHERE key='schema_version'").fetchone()
+            self._wal = self._wal or con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        if row:
+            self._check_schema(row[0])
+            return
+        if self.readonly or tables:
+            raise StoreCorrupt(
+                f"{self.path!r} is not an embedding store (it has no store_meta table"
+                + (f", but other tables: {sorted(tables)[:5]}" if tables else "")
+                + "); check the path, or write the store to a new file (readonly=True never creates one)"
+            )
+        with self._write_tx() as con:  # a new file: WAL mode and the tables, once
             for stmt in filter(str.strip, _SCHEMA.split(";")):
-                self._con.execute(stmt)
-            row = self._con.execute("SELECT value FROM store_meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                self._con.execute(
-                    "INSERT INTO store_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                )
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise ValueError(
-                    f"{self.path!r} has store schema {row[0]}, this code reads schema {SCHEMA_VERSION}; "
-                    "re-write the embeddings into a new file"
-                )
+                con.execute(stmt)
+            row = con.execute("SELECT value FROM store_meta WHERE key='schema_version'").fetchone()
+            if row is None:  # (another process may have created the schema meanwhile)
+                con.execute("INSERT INTO store_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            else:
+                self._check_schema(row[0])
+
+    def _check_schema(self, value: str) -> None:
+        if value != str(SCHEMA_VERSION):
+            raise ValueError(
+                f"{self.path!r} has store schema {value}, this code reads schema {SCHEMA_VERSION}; "
+                "re-write the embeddings into a new file"
+            )
 
     def close(self) -> None:
         """Close the connection (the file stays)."""
-        self._con.close()
+        with self._lock:
+            self._con.close()
 
     def __enter__(self) -> EmbeddingStore:
         return self
@@ -151,34 +245,103 @@ class EmbeddingStore:
     def __repr__(self) -> str:
         return f"EmbeddingStore({self.path!r}, versions={self.versions()}, active={self.active_version()!r})"
 
-    # ------------------------------------------------------------------ transactions
+    # ------------------------------------------------------------------ transactions and errors
 
-    class _Tx:
-        """BEGIN ... COMMIT (ROLLBACK on error); a read inside an open snapshot joins it."""
+    def _execute(self, sql: str) -> tuple | None:
+        """One statement outside a transaction (its first row), its SQLite error reported with the path."""
+        with self._lock:
+            try:
+                return self._con.execute(sql).fetchone()
+            except sqlite3.Error as exc:
+                raise self._error(exc) from exc
 
-        def __init__(self, con: sqlite3.Connection, begin: str) -> None:
-            self.con, self.begin, self.owner = con, begin, False
+    @contextmanager
+    def _tx(self, begin: str) -> Iterator[sqlite3.Connection]:
+        """``begin`` ... COMMIT, or ROLLBACK on any error; a read inside an open snapshot joins it.
 
-        def __enter__(self) -> sqlite3.Connection:
-            if self.con.in_transaction:
-                if self.begin != "BEGIN DEFERRED":
+        Holds the connection's lock throughout. SQLite errors leave as the exceptions of
+        :meth:`_error` (with the path); a failed ROLLBACK never hides the error that caused it.
+        """
+        with self._lock:
+            con = self._con
+            if con.in_transaction:
+                if begin != "BEGIN":
                     raise ValueError("cannot write inside store.snapshot(); leave the with-block first")
-                return self.con
-            self.con.execute(self.begin)
-            self.owner = True
-            return self.con
+                try:
+                    yield con
+                except sqlite3.Error as exc:
+                    raise self._error(exc) from exc
+                return
+            try:
+                con.execute(begin)
+            except sqlite3.Error as exc:
+                raise self._error(exc) from exc
+            try:
+                yield con
+                con.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise self._error(exc) from exc
+            except BaseException:
+                self._rollback()
+                raise
 
-        def __exit__(self, exc_type: type | None, *rest: object) -> None:
-            if self.owner:
-                self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+    def _rollback(self) -> None:
+        """ROLLBACK if a transaction is still open (SQLite rolls back by itself on e.g. a full disk)."""
+        if self._con.in_transaction:
+            try:
+                self._con.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the error being raised already says what went wrong
 
-    def _write_tx(self) -> _Tx:
+    def _write_tx(self) -> AbstractContextManager[sqlite3.Connection]:
         """BEGIN IMMEDIATE: take the write lock now, so the whole version goes in atomically."""
-        return self._Tx(self._con, "BEGIN IMMEDIATE")
+        if self.readonly:
+            raise StoreWriteError(
+                f"the embedding store {self.path!r} was opened with readonly=True; open it without "
+                "readonly=True to write"
+            )
+        if not self._wal and not self._con.in_transaction:  # first write: WAL mode, kept in the file
+            row = self._execute("PRAGMA journal_mode=WAL")
+            self._wal = row is not None and str(row[0]).lower() == "wal"
+        return self._tx("BEGIN IMMEDIATE")
 
-    def _read_tx(self) -> _Tx:
-        """One read snapshot: all SELECTs inside see the same committed state of the file."""
-        return self._Tx(self._con, "BEGIN DEFERRED")
+    def _read_tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One read snapshot (a deferred transaction, no write lock): all SELECTs see one committed state."""
+        return self._tx("BEGIN")
+
+    def _error(self, exc: sqlite3.Error) -> Exception:
+        """The exception to raise for SQLite's ``exc``: it names the store's path and says what to do."""
+        code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+        where, said = repr(self.path), f"SQLite: {exc}"
+        if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+            return StoreLocked(
+                f"another process is writing to the embedding store {where} (or another connection in this "
+                f"process is) and it kept the lock for more than timeout={self.timeout:g} s ({said}); wait "
+                "for that writer to finish and retry, or open the store with a larger timeout="
+            )
+        if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+            return StoreCorrupt(
+                f"{where} is not a usable embedding store ({said}): the file is damaged, truncated or not a "
+                "store; re-write the embeddings into a new file (a rebuildable cache can be deleted)"
+            )
+        if code == _SQLITE_FULL:
+            return StoreWriteError(
+                f"cannot write the embedding store {where} ({said}); free disk space or put the store "
+                "on a larger disk, then retry (the failed write was rolled back, the store is unchanged)"
+            )
+        if code in (_SQLITE_CANTOPEN, _SQLITE_READONLY, _SQLITE_PERM):
+            hint = (" it was opened with readonly=True;" if self.readonly and code == _SQLITE_READONLY else
+                    " make sure the file and its folder exist and are writable (SQLite also writes the "
+                    "-wal and -shm files beside it), or pass a path in a writable folder;")
+            return StoreWriteError(f"cannot open or write the embedding store {where} ({said});{hint} "
+                                   "nothing was written")
+        if code == _SQLITE_IOERR:
+            return StoreWriteError(
+                f"disk I/O error on the embedding store {where} ({said}); check the disk (full, removed, "
+                "a network filesystem without locking) and retry"
+            )
+        return type(exc)(f"embedding store {where}: {exc}")
 
     @contextmanager
     def snapshot(self) -> Iterator[EmbeddingStore]:
@@ -190,6 +353,8 @@ class EmbeddingStore:
 
             with store.snapshot():
                 v = store.active_version(); u = store.get_user(7); ids, V = store.get_videos()
+
+        Other threads using this same object wait until the block ends.
         """
         with self._read_tx():
             yield self
@@ -385,9 +550,8 @@ class EmbeddingStore:
             )
         return v, dim
 
-    @staticmethod
     def _read_all(
-        con: sqlite3.Connection, version: str, kind: str, dim: int
+        self, con: sqlite3.Connection, version: str, kind: str, dim: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """All rows of one kind: (ids (n,) int64 ascending, (n, m) float32), from the blocks table."""
         rows = con.execute(
@@ -396,8 +560,8 @@ class EmbeddingStore:
         ids = np.frombuffer(b"".join(r[0] for r in rows), dtype=_I64).astype(np.int64)  # (n,)
         vecs = b"".join(r[1] for r in rows)
         if len(vecs) != len(ids) * dim * _F32.itemsize:
-            raise ValueError(f"version {version!r} has {kind} blocks of the wrong size; the file is corrupt, "
-                             "re-write that version")
+            raise StoreCorrupt(f"version {version!r} of {self.path!r} has {kind} blocks of the wrong size; "
+                               "the file is corrupt, re-write that version")
         return ids, np.frombuffer(vecs, dtype=_F32).reshape(len(ids), dim).astype(np.float32)  # (n, m)
 
     def _read_ids(
@@ -429,7 +593,7 @@ class EmbeddingStore:
             ).fetchall())
         if len(found) < len(uniq):
             _raise_missing(kind, version, [i for i in uniq.tolist() if i not in found])
-        mat = _blobs_to_matrix([found[i] for i in uniq.tolist()], dim, version)  # (n_unique, m)
+        mat = _blobs_to_matrix([found[i] for i in uniq.tolist()], dim, version, self.path)  # (n_unique, m)
         return mat[np.searchsorted(uniq, ids)]                                    # (n, m)
 
 
@@ -534,12 +698,12 @@ def _rows_to_blobs(mat: np.ndarray) -> list[bytes]:
     return [raw[i:i + width] for i in range(0, len(raw), width)]
 
 
-def _blobs_to_matrix(blobs: list[bytes], dim: int, version: str) -> np.ndarray:
+def _blobs_to_matrix(blobs: list[bytes], dim: int, version: str, path: str) -> np.ndarray:
     """n blobs of 4*dim bytes -> (n, dim) float32 (native order), bit-exact."""
     raw = b"".join(blobs)
     if len(raw) != len(blobs) * dim * _F32.itemsize:
-        raise ValueError(
-            f"version {version!r} has vectors that are not {dim} float32 values; the file is corrupt, "
-            "re-write that version"
+        raise StoreCorrupt(
+            f"version {version!r} of {path!r} has vectors that are not {dim} float32 values; the file is "
+            "corrupt, re-write that version"
         )
     return np.frombuffer(raw, dtype=_F32).reshape(len(blobs), dim).astype(np.float32)

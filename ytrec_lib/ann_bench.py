@@ -30,7 +30,6 @@ import math
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -44,6 +43,7 @@ from scipy.special import ndtri
 from tqdm.auto import tqdm
 
 from ytrec_lib import report, retrieval
+from ytrec_lib.data.cache import atomic_path
 
 K = 10
 NORM_PROFILES = ("softmax", "lognormal", "unit")
@@ -662,15 +662,9 @@ def _targets(main: pd.DataFrame, exact_over_bound: float, col: str) -> dict[str,
 
 # ----------------------------------------------------------------------------- output
 def _write_atomic(path: Path, writer: Callable[[str], Any]) -> None:
-    """Call ``writer(tmp_path)`` and move the file into place only when it succeeded."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        writer(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Call ``writer(tmp_path)`` on a unique temporary file; move it onto ``path`` only if that succeeded."""
+    with atomic_path(path) as tmp:
+        writer(str(tmp))
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

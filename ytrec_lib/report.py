@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -77,23 +76,25 @@ def to_jsonable(value: Any) -> Any:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
+    """The results in ``path`` (``{}`` when there is none); :class:`DamagedArtifact` (a ``ValueError``
+    naming the file and what to do) when it is not a JSON object."""
+    from ytrec_lib.data.cache import DamagedArtifact, load_json  # here, not on top: the CLI imports report
+
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON ({err}); delete it and re-run the notebook") from err
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} should hold a JSON object of results; delete it and re-run the notebook")
-    return data
+        return load_json(path, "results file")
+    except FileNotFoundError:
+        return {}
+    except DamagedArtifact as err:
+        why = str(err).removesuffix("; running again rebuilds it")   # a results file is not rebuilt by itself
+        raise DamagedArtifact(f"{why}; delete it and re-run the notebook {path.stem}") from err
 
 
 def _write_atomic(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2)  # insertion order: mappings keep the order they were built in
-    os.replace(tmp, path)
+    """Write ``data`` as JSON through a unique temporary file renamed onto ``path``."""
+    from ytrec_lib.data.cache import atomic_write_text
+
+    text = json.dumps(data, indent=2)  # insertion order: mappings keep the order they were built in
+    atomic_write_text(path, text)
 
 
 def record(key: str, value: Any, notebook: str | None = None) -> Any:

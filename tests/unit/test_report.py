@@ -47,16 +47,33 @@ def test_values_are_converted_to_plain_json():
         report.to_jsonable(object())
 
 
-def test_corrupt_results_file_is_reported(results_in_tmp):
-    (results_in_tmp / "01_x.json").write_text("{not json")
-    with pytest.raises(ValueError, match="01_x.json is not valid JSON"):
+@pytest.mark.parametrize("content", [b"{not json", b'{"a": 1', b"[]", b"null", b"3", b"\xff\xfe\x00garbage"],
+                         ids=["not-json", "truncated", "list", "null", "number", "not-utf8"])
+def test_corrupt_results_file_is_reported(results_in_tmp, content):
+    path = results_in_tmp / "01_x.json"
+    path.write_bytes(content)
+    msg = r"01_x\.json is not a readable results file \(.+\); delete it and re-run the notebook 01_x$"
+    with pytest.raises(ValueError, match=msg):
         report.load("01_x")
+    with pytest.raises(ValueError, match=msg):
+        report.load_all()
+    with pytest.raises(ValueError, match=msg):      # record() neither crashes deep inside nor overwrites it
+        report.record("k", 1, notebook="01_x")
+    assert path.read_bytes() == content
 
 
 def test_no_temporary_files_left_behind(results_in_tmp):
     for i in range(5):
         report.record(f"k{i}", i, notebook="02_y")
     assert sorted(p.name for p in results_in_tmp.iterdir()) == ["02_y.json"]
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary_file(results_in_tmp):
+    report.record("k", 1, notebook="02_y")
+    with pytest.raises(TypeError):
+        report._write_atomic(results_in_tmp / "02_y.json", {"k": object()})   # not JSON-able
+    assert sorted(p.name for p in results_in_tmp.iterdir()) == ["02_y.json"]
+    assert report.load("02_y") == {"k": 1}
 
 
 def test_mappings_keep_their_order(results_in_tmp):

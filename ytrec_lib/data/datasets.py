@@ -3,7 +3,9 @@
 ``datasets.load("ci", seed=0)`` simulates the ``ci`` preset (or reads it from the cache
 ``data/ci-seed0-v<GENERATOR_VERSION>/``). The cache folder is written to a temporary folder and
 renamed into place, with a manifest holding each file's size and SHA-256; a missing, partial or
-corrupt cache is detected on load and rebuilt. ``$YTREC_DATA_DIR`` moves the cache root.
+corrupt cache is detected on load and rebuilt. ``$YTREC_DATA_DIR`` moves the cache root. Temporary
+files and folders that killed writers left in it (and in its ``models/`` and ``system/`` folders)
+are removed by the next cached :func:`load` once they are an hour old.
 
 Tables are stored as ``.npz`` column files (no pyarrow needed); ragged columns (token lists) are
 stored as a flat value array plus offsets, and nothing is pickled.
@@ -16,8 +18,8 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from . import presets, real
+from .cache import load_json, load_npz, sweep_stale_temps, temp_sibling
 from .presets import SimConfig, preset_config
 from .simulator import GENERATOR_VERSION, SimOutput, Truth, World, simulate, split_ragged
 
@@ -136,13 +139,16 @@ def load(name: str, seed: int = 0, *, cache: bool = True, progress: bool = True,
         return from_simulation(simulate(config, int(seed), name=name, progress=progress))
     cfg = preset_config(name, style)
     path = cache_path(name, int(seed), style)
+    if cache:
+        sweep_debris()
     if cache and path.exists():
         try:
             return _read(path, expect_config=cfg.to_dict())
         except _StaleCache as err:
             warnings.warn(f"cached dataset {path} is out of date ({err}); rebuilding it", stacklevel=2)
         except (OSError, ValueError, KeyError) as err:
-            warnings.warn(f"cached dataset {path} is damaged ({err}); rebuilding it", stacklevel=2)
+            why = str(err).removesuffix("; running again rebuilds it")   # a DamagedArtifact's advice: done here
+            warnings.warn(f"cached dataset {path} is damaged ({why}); rebuilding it", stacklevel=2)
     ds = from_simulation(simulate(cfg, int(seed), name=name, progress=progress))
     if cache:
         _write(ds, path, cfg)
@@ -152,6 +158,17 @@ def load(name: str, seed: int = 0, *, cache: bool = True, progress: bool = True,
 # --------------------------------------------------------------------------------------------
 # cache I/O
 # --------------------------------------------------------------------------------------------
+DEBRIS_FOLDERS = ("", "models", "system")
+"""Folders of the data dir (``""``: itself) whose stale temporary files :func:`sweep_debris` removes."""
+
+
+def sweep_debris(older_than: float = 3600.0) -> list[Path]:
+    """Remove the temporary files and folders that killed writers left in the data dir and its
+    ``models/`` and ``system/`` folders, once untouched for ``older_than`` seconds (a writer that is
+    still running keeps its own). Returns what was removed."""
+    return [p for sub in DEBRIS_FOLDERS for p in sweep_stale_temps(data_dir() / sub, older_than)]
+
+
 def _encode(df: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Columns of ``df`` as plain arrays (no objects), and how to decode each one."""
     arrays, kinds = {}, {}
@@ -172,7 +189,8 @@ def _encode(df: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     return arrays, kinds
 
 
-def _decode(z: np.lib.npyio.NpzFile, kinds: dict[str, str]) -> pd.DataFrame:
+def _decode(z: Mapping[str, np.ndarray], kinds: dict[str, str]) -> pd.DataFrame:
+    """The table :func:`_encode` stored as the arrays ``z``, column ``col`` decoded as ``kinds[col]``."""
     cols = {}
     for col, kind in kinds.items():
         if kind == "category":
@@ -194,9 +212,11 @@ def _sha256(path: Path) -> str:
 
 
 def _write(ds: Dataset, path: Path, cfg: SimConfig) -> None:
-    """Write ``ds`` to ``path`` atomically: a temporary sibling folder renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp"))
+    """Write ``ds`` to ``path`` atomically: a temporary sibling folder renamed into place.
+
+    When another process puts a complete copy at ``path`` first, that copy is kept and this one dropped.
+    """
+    tmp = temp_sibling(path, directory=True)
     try:
         schema = {}
         for table in TABLES:
@@ -210,15 +230,22 @@ def _write(ds: Dataset, path: Path, cfg: SimConfig) -> None:
                         schema=schema, files=files,
                         n_tokens=int(ds.truth.world.n_tokens) if ds.truth is not None else None)
         (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-        if path.exists():                 # a damaged copy: move it aside, then swap in the new one
-            trash = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old"))
-            os.replace(path, trash / "old")
-            shutil.rmtree(trash, ignore_errors=True)
         os.chmod(tmp, 0o755)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        if path.exists():                 # a damaged copy: move it aside, then swap in the new one
+            trash = temp_sibling(path, directory=True)
+            try:
+                os.replace(path, trash / "old")
+            except FileNotFoundError:     # another process moved it already
+                pass
+            shutil.rmtree(trash, ignore_errors=True)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if not (path / _MANIFEST).exists():
+                raise
+            # another process renamed its complete copy into place between our check and our rename
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)     # gone already after a successful rename
 
 
 def _config_defaults() -> dict:
@@ -230,6 +257,30 @@ def _config_defaults() -> dict:
     return out
 
 
+def _is_column(c: Any) -> bool:
+    """Whether ``c`` is a ``[column name, kind]`` pair of the manifest's schema."""
+    return isinstance(c, list) and len(c) == 2 and all(isinstance(x, str) for x in c)
+
+
+def _check_manifest(manifest: dict[str, Any]) -> None:
+    """``ValueError`` unless ``manifest`` has every part :func:`_read` uses, of the right JSON types."""
+    files, schema = manifest.get("files"), manifest.get("schema")
+    if not isinstance(files, dict) or not all(
+            isinstance(name, str) and Path(name).name == name and isinstance(info, dict)
+            and isinstance(info.get("bytes"), int) and isinstance(info.get("sha256"), str)
+            for name, info in files.items()):
+        raise ValueError(f"{_MANIFEST}: 'files' is not a table of file names, sizes and checksums")
+    unlisted = [f"{t}.npz" for t in TABLES if f"{t}.npz" not in files]
+    if unlisted:
+        raise ValueError(f"{_MANIFEST} does not list {', '.join(unlisted)}")
+    if not isinstance(schema, dict) or not all(
+            isinstance(schema.get(t), list) and all(_is_column(c) for c in schema[t]) for t in TABLES):
+        raise ValueError(f"{_MANIFEST}: 'schema' does not give the columns of every table")
+    for key in ("meta", "config"):
+        if not isinstance(manifest.get(key), dict):
+            raise ValueError(f"{_MANIFEST}: '{key}' is not a JSON object")
+
+
 class _StaleCache(ValueError):
     """The cache was written by other generator settings (the code changed since)."""
 
@@ -239,15 +290,13 @@ def _read(path: Path, expect_config: dict | None = None) -> Dataset:
     mpath = path / _MANIFEST
     if not mpath.exists():
         raise ValueError("no manifest (partial write)")
-    try:
-        manifest = json.loads(mpath.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"manifest is not valid JSON ({err})") from err
+    manifest = load_json(mpath, "dataset manifest")   # DamagedArtifact (a ValueError) unless a JSON object
     if manifest.get("generator_version") != GENERATOR_VERSION:
         raise _StaleCache(f"generator version {manifest.get('generator_version')} != {GENERATOR_VERSION}")
+    _check_manifest(manifest)
     if expect_config is not None:
         # a setting added since the cache was written counts at its default (defaults never change the world)
-        stored = {**_config_defaults(), **manifest.get("config", {})}
+        stored = {**_config_defaults(), **manifest["config"]}
         changed = sorted(k for k in expect_config if stored.get(k) != expect_config[k])
         if changed:
             raise _StaleCache(f"generated with other settings: {', '.join(changed[:5])}")
@@ -258,16 +307,18 @@ def _read(path: Path, expect_config: dict | None = None) -> Dataset:
         if f.stat().st_size != info["bytes"] or _sha256(f) != info["sha256"]:
             raise ValueError(f"{fname} does not match its checksum")
     tables = {}
-    for table in TABLES:
-        with np.load(path / f"{table}.npz", allow_pickle=False) as z:
-            tables[table] = _decode(z, dict(manifest["schema"][table]))
+    for table in TABLES:                  # arrays only: an object array (a pickle) is refused, never loaded
+        z = load_npz(path / f"{table}.npz", f"{table} table")
+        tables[table] = _decode(z, dict(manifest["schema"][table]))
     truth = None
-    if (path / "world.npz").exists():
-        stored = {k: v for k, v in manifest["config"].items() if k in _config_defaults()}
-        cfg = SimConfig(**{**stored, "policy_mix": tuple(manifest["config"]["policy_mix"])})
-        with np.load(path / "world.npz", allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        world = World(cfg=cfg, n_tokens=int(manifest["n_tokens"]), **arrays)
+    if "world.npz" in manifest["files"]:
+        arrays = load_npz(path / "world.npz", "simulator world")
+        try:
+            stored = {k: v for k, v in manifest["config"].items() if k in _config_defaults()}
+            cfg = SimConfig(**{**stored, "policy_mix": tuple(manifest["config"]["policy_mix"])})
+            world = World(cfg=cfg, n_tokens=int(manifest["n_tokens"]), **arrays)
+        except TypeError as err:
+            raise ValueError(f"world.npz and the manifest do not describe a simulator world ({err})") from err
         imp = tables["impressions"]
         c = imp["clicked"].to_numpy()
         truth = Truth(world, imp["user_id"].to_numpy()[c], imp["video_id"].to_numpy()[c],

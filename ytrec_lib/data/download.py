@@ -3,9 +3,11 @@
 :func:`download` fetches the publisher's archive (or takes one copied by hand, ``archive=``),
 verifies its size and checksums against the constants of :data:`~ytrec_lib.data.real.REAL_DATASETS`,
 unpacks the files the adapter reads, checks their first lines, and only then renames the finished
-folder to ``<data dir>/<name>/``. Everything happens in a temporary folder next to it, removed on any
-failure, so ``data/`` never holds a partial dataset. Offline it fails at once (a short connection
-timeout) with a message saying where to put the files by hand.
+folder to ``<data dir>/<name>/``. Everything happens in a temporary folder next to it
+(``.<name>.<random>.tmp``), removed on any failure, so ``data/`` never holds a partial dataset; one
+that a killed download left is removed by the next download (or cached dataset load) once it is an
+hour old. Offline it fails at once (a short connection timeout) with a message saying where to put
+the files by hand.
 
 Nothing else in the package downloads anything.
 """
@@ -16,13 +18,14 @@ import hashlib
 import os
 import shutil
 import tarfile
-import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
 import zlib
 from pathlib import Path
 
+from .cache import sweep_stale_temps, temp_sibling
 from .rawio import DataFileError, MissingDataError
 from .real import RealSpec, check_files, dataset_dir, manual_instructions, spec
 
@@ -30,6 +33,9 @@ __all__ = ["DownloadError", "ChecksumError", "download", "verify_archive", "DEFA
 
 DEFAULT_TIMEOUT_S = 10.0
 _CHUNK = 1 << 20
+_KEEPALIVE_S = 60.0
+"""A running download touches its staging folder this often, so a sweep of stale temporary folders
+(which removes those untouched for an hour) never takes it, however long the download runs."""
 
 
 class DownloadError(OSError):
@@ -53,9 +59,13 @@ def _fetch(url: str, dest: Path, timeout: float, progress: bool, s: RealSpec, ta
             bar = tqdm(total=int(total) if total else None, unit="B", unit_scale=True,
                        desc=f"downloading {s.archive.filename}", disable=not progress, leave=False)
             with bar:
+                touched = time.monotonic()
                 for chunk in iter(lambda: resp.read(_CHUNK), b""):
                     out.write(chunk)
                     bar.update(len(chunk))
+                    if time.monotonic() - touched >= _KEEPALIVE_S:
+                        os.utime(dest.parent)
+                        touched = time.monotonic()
     except (urllib.error.URLError, TimeoutError, OSError) as err:
         reason = getattr(err, "reason", err)
         raise DownloadError(
@@ -152,8 +162,8 @@ def download(name: str, data_dir: str | Path | None = None, *, url: str | None =
         except (MissingDataError, DataFileError) as err:
             raise DownloadError(f"{target} exists but is incomplete or damaged ({err}); "
                                 f"run again with --force to replace it") from None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}.download-"))
+    sweep_stale_temps(target.parent)                 # staging folders of killed downloads
+    staging = temp_sibling(target, directory=True)
     try:
         if archive is not None:
             local = Path(archive).expanduser()

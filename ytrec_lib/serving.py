@@ -96,6 +96,8 @@ def check_ids(values: Any, kind: str = "user", n: int | None = None, where: str 
     or ``3.7`` in a list is caught). Raises :class:`InvalidIdError` naming the first bad id and its
     position.
     """
+    if hasattr(values, "dtype") and not isinstance(values, np.ndarray):  # a pandas Series / Index
+        values = np.asarray(values)
     if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
         ids = values.ravel()
         bad = np.flatnonzero((ids < 0) | (ids >= n)) if n is not None else np.zeros(0, np.int64)

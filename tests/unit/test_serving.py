@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hypothesis import given, settings
@@ -226,6 +227,11 @@ def test_store_server_checks_all_ids_before_the_first_request(store):
     kept = server.recommend(0, 5, exclude=[]).video_ids
     assert server.recommend(0, 5, exclude=[kept[0], 999]).video_ids[0] == kept[1]  # unknown id: ignored
     assert check_id(np.uint8(3), "video", 4) == 3
+    assert check_ids(pd.Series([3, 0]), "user", 4).tolist() == [3, 0]
+    with pytest.raises(ValueError, match="position 0: user id False is not an integer"):
+        check_ids(pd.Series([False, True]), "user", 4)
+    with pytest.raises(ValueError, match=r"position 0: user id nan is not an integer \(it is a float\)"):
+        check_ids(pd.Series([None, 1], dtype="Int64"), "user", 4)
     with pytest.raises(ValueError, match="video id 4 is out of range: the store has videos 0..3"):
         check_id(4, "video", 4)
 

@@ -18,7 +18,10 @@ for regions). Its embedding is zero and ``nn.EmbeddingBag(padding_idx=...)`` lea
 average, so an unknown id contributes nothing, and a bag with no known id averages to the zero vector.
 
 Missing ages (NaN) are imputed with the median of the known ages (of the users the encoder was fitted
-on) and flagged in the ``age_missing`` column, so the network can tell imputed from real ages.
+on) and flagged in the ``age_missing`` column, so the network can tell imputed from real ages. Any
+other age must be a number of years in ``ytrec_lib.data.realtables.AGE_RANGE`` (0..120): a users table
+with an age of 200 or -5 is refused with a ValueError naming the user, rather than letting one bad
+value stretch the min-max age scaling so that every real age lands in a narrow band.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+
+from ytrec_lib.data.realtables import check_ages
 
 AGE_TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "age": lambda x: x,
@@ -246,11 +251,16 @@ class FeatureEncoder:
         spec: FeatureSpec | None = None,
         window: tuple[float, float] = (0.0, 1.0),
     ) -> FeatureEncoder:
-        """Fit the age scaling on ``users['age']``, the example-age scale on ``window`` (start, end) days."""
+        """Fit the age scaling on ``users['age']``, the example-age scale on ``window`` (start, end) days.
+
+        Raises ValueError for an age that is neither NaN nor in 0..120 years (naming the user).
+        """
         for name, n in (("n_videos", n_videos), ("n_tokens", n_tokens), ("n_regions", n_regions)):
             if int(n) < 1:
                 raise ValueError(f"FeatureEncoder.fit: {name} must be >= 1, got {n}")
         age = users["age"].to_numpy(np.float64) if "age" in users else np.zeros(0)
+        check_ages(age, users["user_id"].to_numpy() if "user_id" in users else None,
+                   "FeatureEncoder.fit: users table")
         known = age[np.isfinite(age)]
         lo, hi = (float(known.min()), float(known.max())) if len(known) else (0.0, 100.0)
         if hi <= lo:
@@ -267,8 +277,10 @@ class FeatureEncoder:
         return replace(self, spec=spec)
 
     def dense_demographics(self, age: np.ndarray, gender: np.ndarray) -> np.ndarray:
-        """Age (n,) float years (NaN allowed) and gender (n,) int -> (n, len(transforms) + 4) float32."""
+        """Age (n,) float years (NaN = missing; else 0..120, ValueError otherwise) and gender (n,) int
+        -> (n, len(transforms) + 4) float32."""
         age = np.asarray(age, dtype=np.float64)
+        check_ages(age, source="FeatureEncoder.dense_demographics: ages")
         missing = ~np.isfinite(age)
         scaled = np.clip((np.where(missing, 0.0, age) - self.age_lo) / (self.age_hi - self.age_lo), 0, 1)
         scaled = np.where(missing, self.age_fill, scaled)  # (n,)
@@ -308,10 +320,14 @@ class UserTable:
 
     @classmethod
     def from_frame(cls, users: pd.DataFrame, n_regions: int) -> UserTable:
-        """From the ``users`` table (``user_id``, ``region``, ``age``, ``gender``); ids need not be dense."""
+        """From the ``users`` table (``user_id``, ``region``, ``age``, ``gender``); ids need not be dense.
+
+        Raises ValueError for a negative user id or an age that is neither NaN nor in 0..120 years.
+        """
         ids = users["user_id"].to_numpy(np.int64)
         if len(ids) and ids.min() < 0:
             raise ValueError("UserTable: user ids must be >= 0")
+        check_ages(users["age"].to_numpy(np.float64), ids, "UserTable: users table")
         n = int(ids.max()) + 1 if len(ids) else 0
         region = np.full(n, n_regions, dtype=np.int64)
         age = np.full(n, np.nan)

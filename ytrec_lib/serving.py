@@ -45,6 +45,78 @@ STEPS = ("lookup_ms", "score_ms", "select_ms", "total_ms")
 
 
 # ----------------------------------------------------------------------------------------------------
+# Id checks shared by every serving entry point
+# ----------------------------------------------------------------------------------------------------
+
+
+class InvalidIdError(KeyError, ValueError):
+    """A user or video id that is not an integer, or not one the server knows.
+
+    A ``ValueError`` (a bad argument) and, as unknown ids always were here, a ``KeyError``.
+    """
+
+    def __str__(self) -> str:  # KeyError would print the message quoted
+        return str(self.args[0]) if self.args else ""
+
+
+def _valid_range(kind: str, n: int | None) -> str:
+    if n is None:
+        return f"give an integer {kind} id"
+    return f"valid {kind} ids are 0..{n - 1}" if n > 0 else f"there are no {kind}s"
+
+
+def _id_problem(value: Any, kind: str, n: int | None, where: str) -> str | None:
+    """What is wrong with one id (None when it is an integer in ``0..n-1``)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        return (f"{kind} id {value!r} is not an integer (it is a {type(value).__name__}); "
+                f"{_valid_range(kind, n)}")
+    if n is not None and not 0 <= int(value) < n:
+        has = f"{kind}s 0..{n - 1}" if n > 0 else f"no {kind}s"
+        return f"{kind} id {int(value)} is out of range: {where} has {has}"
+    return None
+
+
+def check_id(value: Any, kind: str = "user", n: int | None = None, where: str = "the store") -> int:
+    """``value`` as an int, when it is an integer (a Python ``int`` or NumPy integer, never a bool, a
+    float such as 3.0 or a string) in ``0..n-1`` (``n=None``: any integer).
+
+    ``kind`` (``"user"``, ``"video"``) and ``where`` (``"this system"``) word the error. Raises
+    :class:`InvalidIdError` naming the id and the valid range.
+    """
+    problem = _id_problem(value, kind, n, where)
+    if problem:
+        raise InvalidIdError(problem)
+    return int(value)
+
+
+def check_ids(values: Any, kind: str = "user", n: int | None = None, where: str = "the store") -> np.ndarray:
+    """Many ids checked as :func:`check_id`, as a whole: (k,) int64 (``values`` flattened).
+
+    An integer NumPy array is checked in one vectorised step; anything else id by id (so a ``True``
+    or ``3.7`` in a list is caught). Raises :class:`InvalidIdError` naming the first bad id and its
+    position.
+    """
+    if hasattr(values, "dtype") and not isinstance(values, np.ndarray):  # a pandas Series / Index
+        values = np.asarray(values)
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        ids = values.ravel()
+        bad = np.flatnonzero((ids < 0) | (ids >= n)) if n is not None else np.zeros(0, np.int64)
+        if len(bad):
+            i = int(bad[0])
+            raise InvalidIdError(f"{kind} ids: the first bad one, at position {i} (of {len(bad)} bad): "
+                                 f"{_id_problem(ids[i], kind, n, where)}")
+        return ids.astype(np.int64)
+    if isinstance(values, (str, bytes)):
+        raise InvalidIdError(f"{kind} ids must be a sequence of integer ids, got the string {values!r}")
+    items = np.asarray(values, dtype=object).ravel()
+    for i, value in enumerate(items):
+        problem = _id_problem(value, kind, n, where)
+        if problem:
+            raise InvalidIdError(f"{kind} ids: the first bad one, at position {i}: {problem}")
+    return np.array([int(v) for v in items], dtype=np.int64)
+
+
+# ----------------------------------------------------------------------------------------------------
 # Exact inner-product search
 # ----------------------------------------------------------------------------------------------------
 
@@ -135,7 +207,7 @@ class ExactIndex:
             raise ValueError(f"exclude must hold one id array per query ({n_rows}), got {len(exclude)}")
         out = []
         for row in exclude:
-            row = np.asarray(row, dtype=np.int64).ravel()
+            row = _excluded_ids(row)
             if self._identity:
                 out.append(row[(row >= 0) & (row < len(self))])
                 continue
@@ -194,11 +266,32 @@ class StoreServer:
         return self.index.dim
 
     def user_vector(self, user_id: int) -> np.ndarray:
-        """The stored embedding of ``user_id`` in the served version: (d,) float32 (KeyError if absent)."""
-        return self.store.get_user(int(user_id), self.version, expect_dim=self.dim)
+        """The stored embedding of ``user_id`` in the served version: (d,) float32.
+
+        Raises :class:`InvalidIdError` (a ValueError and a KeyError) for an id that is not an integer
+        or not in the served version.
+        """
+        uid = check_id(user_id, "user")
+        try:
+            return self.store.get_user(uid, self.version, expect_dim=self.dim)
+        except KeyError as err:
+            raise InvalidIdError(err.args[0] if err.args else str(err)) from None
+
+    def check_users(self, user_ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """``user_ids`` as (n,) int64 when every one is an integer in the served version; else
+        :class:`InvalidIdError` naming the first bad one (one batched store read)."""
+        users = check_ids(user_ids, "user")
+        if len(users):
+            try:
+                self.store.get_users(users, self.version, expect_dim=self.dim)
+            except KeyError as err:
+                raise InvalidIdError(err.args[0] if err.args else str(err)) from None
+        return users
 
     def recommend(self, user_id: int, k: int, exclude: Sequence[int] | np.ndarray | None = None) -> Served:
-        """Top-``k`` videos for one user, each step timed. ``exclude``: video ids never to return."""
+        """Top-``k`` videos for one user, each step timed. ``exclude``: integer video ids never to
+        return (ids the index does not hold are ignored). Raises :class:`InvalidIdError` for a bad
+        user id (see :meth:`user_vector`)."""
         t0 = time.perf_counter()
         u = self.user_vector(user_id)  # (d,) float32
         t1 = time.perf_counter()
@@ -218,9 +311,10 @@ class StoreServer:
         """Serve each user as its own request (one at a time, as a server would).
 
         Returns ``(video_ids (n, k) int64, timings)`` with ``timings[step]`` (n,) float64 ms for each
-        step of :data:`STEPS`. ``exclude``: one id array per user, or None.
+        step of :data:`STEPS`. ``exclude``: one id array per user, or None. Every user id is checked
+        before the first request (:meth:`check_users`).
         """
-        users = np.asarray(user_ids, dtype=np.int64).ravel()
+        users = self.check_users(user_ids)
         if exclude is not None and len(exclude) != len(users):
             raise ValueError(f"exclude must hold one id array per user ({len(users)}), got {len(exclude)}")
         out = np.full((len(users), min(int(k), len(self.index))), -1, dtype=np.int64)  # (n, k)
@@ -231,6 +325,16 @@ class StoreServer:
             for step in STEPS:
                 timings[step][i] = getattr(served, step)
         return out, timings
+
+
+def _excluded_ids(row: Any) -> np.ndarray:
+    """One row of ``exclude`` as (n,) int64: integers only (a float or bool array is refused rather
+    than silently truncated); ids absent from the index are the caller's to ignore."""
+    arr = np.asarray(row)
+    if arr.size and arr.dtype.kind not in "iu":
+        raise InvalidIdError(f"excluded video ids must be integers, got dtype {arr.dtype} "
+                             f"(first value {arr.ravel()[0]!r})")
+    return arr.astype(np.int64).ravel()
 
 
 def timing_summary(timings: dict[str, np.ndarray], percentiles: Sequence[float] = (50, 90, 99)) -> dict:
@@ -249,5 +353,5 @@ def same_sets(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (np.sort(a, axis=1) == np.sort(b, axis=1)).all(axis=1)
 
 
-__all__ = ["STEPS", "ordered_inner_products", "ExactIndex", "Served", "StoreServer", "timing_summary",
-           "same_sets"]
+__all__ = ["STEPS", "InvalidIdError", "check_id", "check_ids", "ordered_inner_products", "ExactIndex",
+           "Served", "StoreServer", "timing_summary", "same_sets"]

@@ -38,6 +38,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ytrec_lib import metrics, retrieval
+from ytrec_lib.serving import check_id, check_ids
 from ytrec_lib.store import EmbeddingStore
 
 STAGES: tuple[str, ...] = ("lookup", "ann", "features", "ranking")
@@ -123,7 +124,7 @@ class TwoStageRecommender:
             if self.version is None:
                 raise KeyError(f"the store {store.path!r} has no versions; write the embeddings first")
             self.n_users = int(store.version_info(self.version)["n_users"])
-            ids, vectors = store.get_videos(None if video_ids is None else np.asarray(video_ids, np.int64),
+            ids, vectors = store.get_videos(None if video_ids is None else check_ids(video_ids, "video"),
                                             version=self.version)  # (N,), (N, m+1) float32
         self.index_ids = np.asarray(ids, dtype=np.int64)  # (N,) index row -> video id
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)  # (N, m+1)
@@ -147,26 +148,29 @@ class TwoStageRecommender:
         self.index.set_params(**{self.search_param: int(value)})
 
     def check_user(self, user_id: Any) -> int:
-        """``user_id`` as an int, or KeyError naming it and the valid range."""
-        try:
-            uid = int(user_id)
-        except (TypeError, ValueError):
-            msg = f"user id {user_id!r} is not an integer; valid ids are 0..{self.n_users - 1}"
-            raise KeyError(msg) from None
-        if uid != user_id or not 0 <= uid < self.n_users:
-            raise KeyError(f"unknown user id {user_id!r}; valid ids are 0..{self.n_users - 1}")
-        return uid
+        """``user_id`` as an int when it is an integer (``int`` or NumPy integer; not a bool, float or
+        string) in ``0..n_users-1``; else :class:`ytrec_lib.serving.InvalidIdError` (a ValueError, and a
+        KeyError) naming it and the valid range."""
+        return check_id(user_id, "user", self.n_users, "this system")
+
+    def check_users(self, user_ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Many user ids checked as :meth:`check_user`, as a whole: (n,) int64; the error names the
+        first bad id and its position."""
+        return check_ids(user_ids, "user", self.n_users, "this system")
 
     def watched(self, user_id: int) -> np.ndarray:
-        """Every video the user watched before ``serve_time``: (w,) int64, oldest first."""
-        return self.features.watched(int(user_id))
+        """Every video the user watched before ``serve_time``: (w,) int64, oldest first.
+
+        Raises :class:`ytrec_lib.serving.InvalidIdError` for a bad user id (see :meth:`check_user`)."""
+        return self.features.watched(self.check_user(user_id))
 
     # ------------------------------------------------------------------ serving
 
     def recommend(self, user_id: int, k: int = 10, n_candidates: int = 300) -> Recommendation:
         """The top ``k`` of ``n_candidates`` stage-1 candidates re-ranked by the ranker, each stage timed.
 
-        Raises KeyError for an unknown user id, ValueError for k < 1 or n_candidates < k.
+        Raises :class:`ytrec_lib.serving.InvalidIdError` (a ValueError and a KeyError) for a user id that
+        is not an integer in ``0..n_users-1``, ValueError for k < 1 or n_candidates < k.
         """
         uid = self.check_user(user_id)
         _check_sizes(k, n_candidates)
@@ -210,8 +214,10 @@ class TwoStageRecommender:
 
     def recommend_many(self, user_ids: Sequence[int] | np.ndarray, k: int = 10, n_candidates: int = 300,
                        progress: bool = True) -> BatchResult:
-        """Serve each user as its own request (one at a time, as a server would); see :class:`BatchResult`."""
-        users = np.asarray(user_ids, dtype=np.int64).ravel()
+        """Serve each user as its own request (one at a time, as a server would); see :class:`BatchResult`.
+
+        Every id is checked before the first request (:meth:`check_users`)."""
+        users = self.check_users(user_ids)
         _check_sizes(k, n_candidates)
         shown = np.full((len(users), k), -1, dtype=np.int64)  # (n, k)
         first = np.full((len(users), k), -1, dtype=np.int64)  # (n, k) stage-1 order
@@ -253,7 +259,10 @@ class ServingFeatures:
         self._all = log.bag_bounds(users, at, max(len(log), 1))  # (U,), (U,) every watch before t
 
     def watched(self, user_id: int) -> np.ndarray:
-        """Every video ``user_id`` watched before ``serve_time``: (w,) int64, oldest first."""
+        """Every video ``user_id`` watched before ``serve_time``: (w,) int64, oldest first.
+
+        Raises :class:`ytrec_lib.serving.InvalidIdError` for an id that is not an integer user id."""
+        user_id = check_id(user_id, "user", len(self._all[0]), "this log")
         log = self.b.watch_log
         b, n = int(self._all[0][user_id]), int(self._all[1][user_id])
         items = log.item[b: b + n]
@@ -261,11 +270,13 @@ class ServingFeatures:
 
     def build(self, user_id: int, videos: np.ndarray) -> Any:
         """:class:`ytrec_lib.ranking.ImpressionFeatures` of showing ``videos`` (c,) int64 to ``user_id``
-        on the home feed at ``serve_time`` (labels: not clicked)."""
+        on the home feed at ``serve_time`` (labels: not clicked). Raises
+        :class:`ytrec_lib.serving.InvalidIdError` for a user or video id that is not a known integer id."""
         from ytrec_lib.ranking import NEVER_DAYS, ImpressionFeatures
 
         b, t = self.b, self.t
-        v = np.asarray(videos, dtype=np.int64)  # (c,)
+        user_id = check_id(user_id, "user", len(self._all[0]), "this log")
+        v = check_ids(videos, "video", b.n_videos, "this catalogue")  # (c,)
         c = len(v)
         u = np.full(c, int(user_id), dtype=np.int64)
         last_c = _lookup(self._creator, u * self.n_c + b.creator[v], np.nan)

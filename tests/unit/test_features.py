@@ -162,6 +162,29 @@ def test_bad_example_input_gives_clear_errors():
         FeatureEncoder.fit(tiny_tables()[0], 0, 1, 1)
 
 
+@pytest.mark.parametrize("bad", [200.0, -5.0, np.inf])
+def test_implausible_age_is_refused_naming_the_user(bad):
+    users, watches, searches = tiny_tables()
+    users.loc[1, "age"] = bad  # user 1; the others are 20, NaN and 40
+    who = rf"user 1 \(row 1\) has age {bad:g}, outside the plausible 0..120 years"
+    with pytest.raises(ValueError, match=rf"FeatureEncoder.fit: users table: {who}"):
+        FeatureEncoder.fit(users, N_VIDEOS, N_TOKENS, N_REGIONS, window=(0.0, 4.0))
+    enc = FeatureEncoder.fit(tiny_tables()[0], N_VIDEOS, N_TOKENS, N_REGIONS, window=(0.0, 4.0))
+    with pytest.raises(ValueError, match=rf"UserTable: users table: {who}.*NaN \(missing\)"):
+        FeatureBuilder.from_tables(enc, watches, users, searches)
+    with pytest.raises(ValueError, match=rf"row 2 has age {bad:g}"):
+        enc.dense_demographics(np.array([30.0, np.nan, bad]), np.array([0, 1, 0]))
+
+
+def test_plausible_ages_keep_their_spread():
+    users = pd.DataFrame({"user_id": [0, 1, 2, 3], "region": [0, 0, 0, 0], "age": [0.0, 30.0, np.nan, 120.0],
+                          "gender": [0, 1, 0, 1]})
+    enc = FeatureEncoder.fit(users, N_VIDEOS, N_TOKENS, N_REGIONS)
+    assert (enc.age_lo, enc.age_hi) == (0.0, 120.0)
+    scaled = enc.dense_demographics(users["age"].to_numpy(), users["gender"].to_numpy())[:, 0]
+    np.testing.assert_allclose(scaled, [0.0, 0.25, 0.25, 1.0])  # NaN -> the median (30) scaled
+
+
 def test_search_tokens_flatten_in_order():
     _, _, searches = tiny_tables()
     u, t, tok = flatten_search_tokens(searches)

@@ -452,6 +452,55 @@ def test_inconsistent_rows_name_their_line(data_dir: Path, name, file, line, new
     expect_error(data_dir, name, file, line, match.format(movie=movie))
 
 
+@pytest.mark.parametrize("age", [200, -5])
+def test_implausible_ml1m_age_names_the_file_line_user_and_value(data_dir: Path, age: int) -> None:
+    """An age in years (not one of the published band codes) is refused, never scaled."""
+    edit_line(data_dir / "movielens-1m" / "users.dat", 3, f"3::F::{age}::3::55455", "latin-1")
+    expect_error(data_dir, "movielens-1m", "users.dat", 3,
+                 rf"user 3 has age code {age}, not one of \[1, 18, 25, 35, 45, 50, 56\]")
+
+
+@pytest.mark.parametrize("name,file,progress", [
+    ("movielens-small", "ratings.csv", True),
+    ("movielens-small", "movies.csv", True),
+    ("kuairand-pure", "log_standard_4_22_to_5_08_pure.csv", False),
+    ("kuairand-pure", "user_features_pure.csv", False),
+])
+def test_header_only_file_says_it_has_no_rows(data_dir: Path, name: str, file: str, progress: bool) -> None:
+    path = data_dir / name / file
+    path.write_text(path.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    opts = {} if progress else {"progress": False}
+    expect_error(data_dir, name, file, None, "the file has no data rows, only its header line — "
+                 "the download is probably incomplete", **opts)
+    with pytest.raises(DataFileError) as info:
+        real.load_real(name, data_dir, **opts)
+    assert "threshold" not in str(info.value) and f"python -m ytrec_lib download {name}" in str(info.value)
+
+
+@pytest.mark.parametrize("file", ["ratings.dat", "users.dat", "movies.dat"])
+def test_empty_headerless_file_says_it_has_no_rows(data_dir: Path, file: str) -> None:
+    (data_dir / "movielens-1m" / file).write_bytes(b"")
+    expect_error(data_dir, "movielens-1m", file, None, r"the file is empty \(no data rows\) — the download")
+
+
+def test_empty_file_with_a_header_format_says_it_is_empty(data_dir: Path) -> None:
+    (data_dir / "movielens-small" / "ratings.csv").write_bytes(b"")
+    expect_error(data_dir, "movielens-small", "ratings.csv", 1, "the file is empty")
+
+
+def test_every_rating_below_the_threshold_says_lower_the_threshold(data_dir: Path) -> None:
+    path = data_dir / "movielens-small" / "ratings.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows = [ln.split(",") for ln in lines[1:]]
+    path.write_text("\n".join([lines[0], *(",".join([u, m, "2.5", ts]) for u, m, _, ts in rows)]) + "\n",
+                    encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"none of the {len(rows):,} ratings in .*ratings.csv is >= the "
+                                         r"threshold 4 \(the highest is 2.5\); lower the threshold") as info:
+        real.load_real("movielens-small", data_dir)
+    assert "no data rows" not in str(info.value)
+    assert len(real.load_real("movielens-small", data_dir, threshold=2.5).impressions) == len(rows)
+
+
 def test_kuairand_non_binary_click(data_dir: Path) -> None:
     path = data_dir / "kuairand-pure" / "log_standard_4_08_to_4_21_pure.csv"
     fields = path.read_text().splitlines()[9].split(",")

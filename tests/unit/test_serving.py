@@ -7,13 +7,22 @@ import sys
 import textwrap
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ytrec_lib.candidate import CandidateModel, sequential_dot, synthetic_batch
-from ytrec_lib.serving import ExactIndex, StoreServer, ordered_inner_products, same_sets, timing_summary
+from ytrec_lib.serving import (
+    ExactIndex,
+    StoreServer,
+    check_id,
+    check_ids,
+    ordered_inner_products,
+    same_sets,
+    timing_summary,
+)
 from ytrec_lib.store import EmbeddingStore
 
 
@@ -176,6 +185,55 @@ def test_server_stays_on_its_version_while_a_new_one_is_activated(tmp_path):
             server.recommend(5, 10)  # only in v2
         np.testing.assert_array_equal(StoreServer(reader).recommend(5, 10).video_ids,
                                       ExactIndex(v2).search(u2[5], 10)[0])
+
+
+@pytest.mark.parametrize("bad,match", [
+    (-1, "user id -1 is not in version 'v1'"),
+    (120, "user id 120 is not in version 'v1'"),
+    (99, "user id 99 is not in version 'v1'"),
+    (3.7, r"user id 3\.7 is not an integer \(it is a float\)"),
+    (105.0, r"user id 105\.0 is not an integer \(it is a float\)"),
+    (True, r"user id True is not an integer \(it is a bool\)"),
+    ("105", r"user id '105' is not an integer \(it is a str\)"),
+])
+def test_store_server_refuses_bad_user_ids(store, bad, match):
+    users, videos = random_embeddings(20, 30, 4, seed=8)
+    store.write_version("v1", users, videos, user_ids=np.arange(100, 120))
+    server = StoreServer(store)
+    for call in (lambda: server.recommend(bad, 5), lambda: server.user_vector(bad)):
+        with pytest.raises(ValueError, match=match) as err:
+            call()
+        assert isinstance(err.value, KeyError)  # unknown ids were KeyErrors before
+    with pytest.raises(ValueError, match=match):
+        server.recommend_many([100, 101, bad], 5, progress=False)
+    same = server.recommend(np.int64(105), 5).video_ids
+    assert same.tolist() == server.recommend(105, 5).video_ids.tolist()
+
+
+def test_store_server_checks_all_ids_before_the_first_request(store):
+    users, videos = random_embeddings(4, 30, 4, seed=9)
+    store.write_version("v1", users, videos)
+    server = StoreServer(store)
+    with pytest.raises(ValueError, match=r"position 2: user id 2\.5 is not an integer"):
+        server.recommend_many([0, 1, 2.5], 5, progress=False)
+    with pytest.raises(ValueError, match=r"position 0 \(of 2 bad\): user id -1 is out of range"):
+        check_ids(np.array([-1, 0, 7]), "user", 4, "this store")
+    with pytest.raises(ValueError, match="user id 4 is not in version 'v1'"):
+        server.recommend_many(np.array([0, 4, 1]), 5, progress=False)
+    with pytest.raises(ValueError, match="excluded video ids must be integers, got dtype float64"):
+        server.recommend(0, 5, exclude=[1.5, 2.0])
+    with pytest.raises(ValueError, match="excluded video ids must be integers, got dtype bool"):
+        server.recommend(0, 5, exclude=np.array([True, False]))
+    kept = server.recommend(0, 5, exclude=[]).video_ids
+    assert server.recommend(0, 5, exclude=[kept[0], 999]).video_ids[0] == kept[1]  # unknown id: ignored
+    assert check_id(np.uint8(3), "video", 4) == 3
+    assert check_ids(pd.Series([3, 0]), "user", 4).tolist() == [3, 0]
+    with pytest.raises(ValueError, match="position 0: user id False is not an integer"):
+        check_ids(pd.Series([False, True]), "user", 4)
+    with pytest.raises(ValueError, match=r"position 0: user id nan is not an integer \(it is a float\)"):
+        check_ids(pd.Series([None, 1], dtype="Int64"), "user", 4)
+    with pytest.raises(ValueError, match="video id 4 is out of range: the store has videos 0..3"):
+        check_id(4, "video", 4)
 
 
 def test_empty_store_and_unknown_version_are_refused(store):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -94,12 +96,70 @@ def test_user_without_history_gets_the_demographic_embedding(bundle):
     np.testing.assert_allclose(sys_.store.get_user(uid), expected, rtol=1e-5, atol=1e-6)  # batch rounding
 
 
-@pytest.mark.parametrize("bad", [-1, 10**9, "seven", 2.5])
-def test_unknown_user_is_a_key_error_naming_the_id_and_range(bundle, bad):
+@pytest.mark.parametrize("bad", [-1, "n_users", 10**9])
+@pytest.mark.parametrize("method", ["check_user", "watched", "recommend"])
+def test_out_of_range_user_is_a_value_error_naming_the_id_and_range(bundle, bad, method):
+    sys_ = bundle.system
+    n = sys_.n_users
+    bad = n if bad == "n_users" else bad
+    with pytest.raises(ValueError, match=f"user id {bad} is out of range: this system has users 0..{n - 1}$"):
+        getattr(sys_, method)(bad)
+    with pytest.raises(KeyError):  # unknown ids were KeyErrors before: callers catching that still work
+        getattr(sys_, method)(bad)
+
+
+@pytest.mark.parametrize("bad,kind", [(3.7, "float"), (3.0, "float"), (True, "bool"), ("3", "str"),
+                                      (np.float64(3.0), "float64"), (None, "NoneType")])
+@pytest.mark.parametrize("method", ["check_user", "watched", "recommend"])
+def test_user_id_that_is_not_an_integer_is_refused(bundle, bad, kind, method):
     n = bundle.system.n_users
-    with pytest.raises(KeyError, match=f"valid ids are 0..{n - 1}") as err:
-        bundle.system.recommend(bad)
-    assert repr(bad) in str(err.value) or str(bad) in str(err.value)
+    match = (rf"user id {re.escape(repr(bad))} is not an integer \(it is a {kind}\); "
+             rf"valid user ids are 0..{n - 1}$")
+    with pytest.raises(ValueError, match=match):
+        getattr(bundle.system, method)(bad)
+
+
+def test_numpy_integer_user_ids_are_accepted(bundle):
+    sys_ = bundle.system
+    uid = int(bundle.test_users[0])
+    for same in (np.int64(uid), np.int32(uid), np.uint16(uid)):
+        assert sys_.check_user(same) == uid and type(sys_.check_user(same)) is int
+        assert sys_.watched(same).tolist() == sys_.watched(uid).tolist()
+    rec = sys_.recommend(np.int64(uid), 3, 10)
+    assert rec.user_id == uid and rec.video_ids.tolist() == sys_.recommend(uid, 3, 10).video_ids.tolist()
+
+
+@pytest.mark.parametrize("users,match", [
+    ([3.7], r"position 0: user id 3\.7 is not an integer"),
+    ([0, 1, True], r"position 2: user id True is not an integer \(it is a bool\)"),
+    (["3"], r"position 0: user id '3' is not an integer"),
+    (np.array([0, -1, 5, -2]), r"position 1 \(of 2 bad\): user id -1 is out of range"),
+    (np.array([2.0, 3.0]), r"position 0: user id 2\.0 is not an integer"),
+    (np.array([True]), r"position 0: user id True is not an integer"),
+    ("3", r"must be a sequence of integer ids, got the string '3'"),
+])
+def test_recommend_many_checks_every_id_before_serving(bundle, users, match):
+    sys_ = bundle.system
+    with pytest.raises(ValueError, match=match):
+        sys_.recommend_many(users, k=3, n_candidates=10, progress=False)
+    n = sys_.n_users
+    with pytest.raises(ValueError, match=f"position 1.*user id {n} is out of range.*users 0..{n - 1}"):
+        sys_.recommend_many([0, n, 1], k=3, n_candidates=10, progress=False)
+
+
+def test_serving_features_check_user_and_video_ids(bundle):
+    feats = bundle.system.features
+    n_videos = bundle.ranker.builder.n_videos
+    with pytest.raises(ValueError, match="user id -1 is out of range"):
+        feats.watched(-1)
+    with pytest.raises(ValueError, match="user id 2.5 is not an integer"):
+        feats.build(2.5, np.array([0, 1]))
+    with pytest.raises(ValueError, match=f"position 1.*video id -1 is out of range.*0..{n_videos - 1}"):
+        feats.build(0, np.array([0, -1]))
+    with pytest.raises(ValueError, match=f"video id {n_videos} is out of range"):
+        feats.build(0, [n_videos])
+    with pytest.raises(ValueError, match="video id 1.5 is not an integer"):
+        feats.build(0, np.array([1.5]))
 
 
 def test_bad_sizes_are_refused(bundle):

@@ -203,8 +203,11 @@ def _users_1m(users: pd.DataFrame, path: Path, fmt: FileFormat) -> pd.DataFrame:
     gender_text = users["Gender"].fillna("").astype(str).to_numpy()
     fail_at(~np.isin(gender_text, ["F", "M"]), path, fmt, "gender {value!r} is not F or M", gender_text)
     age_code = users["Age"].to_numpy(np.int64)
-    fail_at(~np.isin(age_code, list(ML1M_AGE_YEARS)), path, fmt,
-             f"age code {{value}} is not one of {sorted(ML1M_AGE_YEARS)}", age_code)
+    bad_age = ~np.isin(age_code, list(ML1M_AGE_YEARS))
+    if bad_age.any():                   # an age such as 200 or -5: refused, never scaled
+        i = int(np.argmax(bad_age))
+        raise DataFileError(path, line_of(i, fmt), f"user {ids[i]} has age code {age_code[i]}, not one of "
+                            f"{sorted(ML1M_AGE_YEARS)} (ml-1m publishes age bands, not years)", fmt.hint)
     occupation = users["Occupation"].to_numpy(np.int64)
     fail_at((occupation < 0) | (occupation > 20), path, fmt, "occupation {value} is not in 0..20",
              occupation)
@@ -270,7 +273,9 @@ def _assemble(name: str, ratings: pd.DataFrame, r_path: Path, r_fmt: FileFormat,
     v = new_id[v]
     keep = rating >= threshold
     if not keep.any():
-        raise ValueError(f"{name}: no rating is >= the threshold {threshold}; lower it")
+        raise ValueError(f"{name}: none of the {rating.size:,} ratings in {r_path} is >= the threshold "
+                         f"{threshold:g} (the highest is {rating.max():g}); lower the threshold (ratings "
+                         ">= threshold become watches)")
     users = _users_anonymous(u_source) if users is None else users
     imp = impressions_table(u[keep], v[keep], t[keep], np.ones(int(keep.sum()), bool),
                             NOMINAL_DURATION_S * rating[keep] / MAX_RATING,

@@ -4,8 +4,9 @@ A :class:`FileFormat` says what one file must look like: its columns (in a heade
 header-less files, by position), the type of each column, the separator, the encoding and which
 columns may be empty. :func:`read_table` reads a file with pandas' C parser (fast path) and, when
 anything is wrong, scans the file line by line with the :mod:`csv` module to name the first bad
-line: a missing file, a missing or unexpected column, a row with too few fields (a truncated file)
-or too many, an empty line, a value that is not a number, bytes that are not valid in the encoding.
+line: a missing file, an empty file or one with a header and no rows, a missing or unexpected
+column, a row with too few fields (a truncated file) or too many, an empty line, a value that is not a
+number, bytes that are not valid in the encoding.
 Every problem raises :class:`DataFileError` (a ``ValueError``) whose message names the file and the
 line, or :class:`MissingDataError` (a ``FileNotFoundError``) for a missing file.
 
@@ -166,6 +167,17 @@ def check_header(path: str | Path, fmt: FileFormat) -> list[str]:
     return names
 
 
+_NO_ROWS_HINT = ("the download is probably incomplete or the file was overwritten; check the file "
+                 "(its size, its first lines)")
+
+
+def _no_rows(path: Path, fmt: FileFormat) -> DataFileError:
+    """The error for a file with no data rows (empty, or only its header line)."""
+    what = "has no data rows, only its header line" if fmt.header else "is empty (no data rows)"
+    hint = "; ".join(h for h in (_NO_ROWS_HINT, fmt.hint) if h)
+    return DataFileError(path, None, f"the file {what}", hint)
+
+
 def _check_value(value: str, kind: str) -> str | None:
     """None when ``value`` parses as ``kind``, else what is wrong with it."""
     if kind == "str":
@@ -221,11 +233,14 @@ def read_table(path: str | Path, fmt: FileFormat) -> pd.DataFrame:
 
     Integer columns come back as int64, nullable integer and float columns as float64 (NaN when
     empty), string columns as pandas strings (``<NA>`` when empty). Raises :class:`MissingDataError`
-    or :class:`DataFileError` (naming the file and line) for anything that is not the published format.
+    or :class:`DataFileError` (naming the file and line) for anything that is not the published format,
+    including a file without data rows (every published file has some).
     """
     path = Path(path)
     _require_file(path, fmt)
     names = check_header(path, fmt) if fmt.header else list(fmt.columns)
+    if not fmt.header and path.stat().st_size == 0:
+        raise _no_rows(path, fmt)
     source, sep, quoting = _source(path, fmt)
     usecols = list(fmt.usecols) if fmt.usecols else None
     try:
@@ -239,6 +254,8 @@ def read_table(path: str | Path, fmt: FileFormat) -> pd.DataFrame:
             )
     except (ValueError, OverflowError, pd.errors.ParserWarning) as err:  # incl. ParserError
         raise _diagnose(path, fmt, names, f"{type(err).__name__}: {err}") from None
+    if len(df) == 0:
+        raise _no_rows(path, fmt)
     required = [c for c in df.columns if c not in fmt.nullable]
     if required:
         bad = df[required].isna().to_numpy().any(axis=1)

@@ -8,7 +8,8 @@ position. The helpers here do that mapping, vectorised (no Python loop per event
 * :func:`day_origin`, :func:`to_days` -- Unix seconds -> days since the UTC midnight before the first event;
 * :func:`sessionize` -- a user's events closer than :data:`SESSION_GAP_DAYS` form one session;
   positions count events within their session;
-* :func:`impressions_table`, :func:`empty_searches`, :func:`observed_activity`, :func:`real_meta`.
+* :func:`impressions_table`, :func:`empty_searches`, :func:`observed_activity`, :func:`real_meta`;
+* :func:`check_ages` -- a users table's ages are years in :data:`AGE_RANGE` or NaN (missing).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["ADAPTER_VERSION", "SESSION_GAP_DAYS", "SECONDS_PER_DAY", "reindex", "day_origin", "to_days",
-           "in_upload_order", "sessionize", "impressions_table", "empty_searches", "observed_activity",
-           "real_meta", "tokenize_titles"]
+__all__ = ["ADAPTER_VERSION", "SESSION_GAP_DAYS", "SECONDS_PER_DAY", "AGE_RANGE", "reindex", "day_origin",
+           "to_days", "in_upload_order", "sessionize", "impressions_table", "empty_searches",
+           "observed_activity", "real_meta", "tokenize_titles", "check_ages"]
 
 ADAPTER_VERSION = 1
 """Bumped whenever a real-data mapping changes (recorded as ``meta['generator_version']``)."""
@@ -28,6 +29,28 @@ SECONDS_PER_DAY = 86400.0
 SESSION_GAP_DAYS = 30.0 / 1440.0
 """A gap of more than 30 minutes between two events of a user starts a new session."""
 _MAX_POSITION = np.iinfo(np.int16).max
+AGE_RANGE = (0.0, 120.0)
+"""Plausible ages in years (inclusive). A missing age is NaN; anything else outside is an error."""
+
+
+def check_ages(age: np.ndarray, user_ids: np.ndarray | None = None, source: str = "the users table") -> None:
+    """Raise ValueError at the first age that is neither NaN (missing) nor a number of years in
+    :data:`AGE_RANGE`.
+
+    ``age`` (n,) float years; ``user_ids`` (n,) int64 (named in the message when given); ``source``
+    names the table or file. An age of 200 or -5 would otherwise stretch the age scaling (fitted on
+    the smallest and largest age) so that every real age lands in a narrow band.
+    """
+    a = np.asarray(age, dtype=np.float64).ravel()
+    lo, hi = AGE_RANGE
+    bad = ~np.isnan(a) & ~((a >= lo) & (a <= hi))                          # (n,); inf is bad too
+    if not bad.any():
+        return
+    i = int(np.argmax(bad))
+    who = f"user {int(np.asarray(user_ids).ravel()[i])} (row {i})" if user_ids is not None else f"row {i}"
+    raise ValueError(f"{source}: {who} has age {a[i]:g}, outside the plausible {lo:g}..{hi:g} years "
+                     f"({int(bad.sum())} such age(s)); fix the table, or give an unknown age as NaN "
+                     "(missing), never as a number such as -1 or 999")
 
 
 def reindex(values: np.ndarray, known: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

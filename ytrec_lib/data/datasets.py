@@ -27,7 +27,7 @@ import pandas as pd
 
 from . import presets, real
 from .presets import SimConfig, preset_config
-from .simulator import GENERATOR_VERSION, SimOutput, Truth, World, simulate, split_ragged
+from .simulator import GENERATOR_VERSION, SimOutput, Truth, World, simulate, split_ragged, world_key
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TABLES = ("users", "videos", "impressions", "searches")
@@ -268,6 +268,7 @@ def _read(path: Path, expect_config: dict | None = None) -> Dataset:
         with np.load(path / "world.npz", allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         world = World(cfg=cfg, n_tokens=int(manifest["n_tokens"]), **arrays)
+        manifest["meta"].setdefault("world_key", world_key(cfg))  # caches written before meta had it
         imp = tables["impressions"]
         c = imp["clicked"].to_numpy()
         truth = Truth(world, imp["user_id"].to_numpy()[c], imp["video_id"].to_numpy()[c],

@@ -24,10 +24,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
-import tempfile
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,7 +36,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ytrec_lib.data.cache import cache_key
+from ytrec_lib.data.cache import (
+    DamagedArtifact,
+    atomic_path,
+    cache_key,
+    data_fingerprint,
+    load_or_build,
+    load_torch,
+)
 from ytrec_lib.features import ExampleFeatures, FeatureBuilder, FeatureSpec, feature_set
 from ytrec_lib.metrics import top_k
 from ytrec_lib.sampling import NegativeSampler, PopularitySampler, UniformSampler, sampled_softmax_loss
@@ -593,39 +597,42 @@ def average_embedding_rank(
 
 
 def save_checkpoint(path: str | Path, model: CandidateModel, extra: dict[str, Any] | None = None) -> Path:
-    """Write the model's weights, constructor arguments and ``extra`` (JSON-able) atomically to ``path``."""
+    """Write the model's weights, constructor arguments and ``extra`` (JSON-able) atomically to ``path``.
+
+    The file holds tensors, dicts, lists, numbers and strings only (:func:`load_checkpoint` reads no more).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": CHECKPOINT_FORMAT, "hparams": model.hparams, "state_dict": model.state_dict(),
                "extra": json.loads(json.dumps(extra or {}))}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 
 def load_checkpoint(path: str | Path) -> tuple[CandidateModel, dict[str, Any]]:
-    """Inverse of :func:`save_checkpoint`: ``(model, extra)``."""
+    """Inverse of :func:`save_checkpoint`: ``(model, extra)``.
+
+    ``FileNotFoundError`` when there is no file; :class:`ytrec_lib.data.cache.DamagedArtifact` (a
+    ``ValueError`` naming the file) when it is truncated, foreign, not weights-only or not a
+    candidate-model checkpoint. Nothing in the file is ever executed.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no candidate-model checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        msg = f"{path} is not a readable checkpoint ({type(err).__name__}); delete it and retrain"
-        raise ValueError(msg) from err
+    payload = load_torch(path, "checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint; delete it and retrain")
-    hp = dict(payload["hparams"])
-    hp["spec"] = FeatureSpec.from_dict(hp["spec"])
-    model = CandidateModel(**hp)
-    model.load_state_dict(payload["state_dict"])
-    return model, payload["extra"]
+        raise DamagedArtifact(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint; delete it and retrain")
+    try:
+        hp = dict(payload["hparams"])
+        hp["spec"] = FeatureSpec.from_dict(hp["spec"])
+        model = CandidateModel(**hp)
+        model.load_state_dict(payload["state_dict"])
+        extra = dict(payload["extra"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        first = (str(err).splitlines() or [""])[0][:200]
+        raise DamagedArtifact(f"{path} is not a usable {CHECKPOINT_FORMAT} checkpoint ({type(err).__name__}: "
+                              f"{first}); delete it and retrain") from err
+    return model, extra
 
 
 def config_key(**config: Any) -> str:
@@ -768,8 +775,9 @@ def trained_candidate_model(
     ``config`` overrides :data:`DEFAULT_CONFIG` (features, tower, loss, epochs, ...). Training uses
     the split's training examples, early-stops on the validation users' recall@100, and is seeded by
     ``seed`` (the dataset's and split's seed; ``train_seed`` reseeds only the training). The
-    checkpoint lives under ``<data dir>/models/``, keyed by preset, seed, the dataset's
-    generator version and the configuration; a damaged checkpoint is retrained.
+    checkpoint lives under ``<data dir>/models/``, keyed by preset, seed, the data
+    (:func:`ytrec_lib.data.cache.data_fingerprint`: generator version and every simulator setting) and
+    the configuration; a damaged or foreign checkpoint is retrained with one warning, never executed.
     """
     from ytrec_lib.data import datasets, splits  # the data layer is only needed here
 
@@ -783,15 +791,28 @@ def trained_candidate_model(
     builder = FeatureBuilder.from_dataset(ds, spec, window=(0.0, split.train_cutoff))
     # options at their "off" value are left out of the key, so older cache entries stay valid
     keyed = {k: v for k, v in cfg.items() if k not in ("tie_output", "train_seed") or v not in (False, None)}
-    key = config_key(preset=preset, seed=seed, version=ds.meta.get("generator_version"), **keyed)
+    key = config_key(preset=preset, seed=seed, version=ds.meta.get("generator_version"),
+                     data=data_fingerprint(ds), **keyed)
     path = datasets.data_dir() / "models" / f"candidate-{preset}-seed{seed}-{key}.pt"
-    if cache and path.exists():
-        try:
-            model, extra = load_checkpoint(path)
-            return CandidateRun(model, ds, split, builder, cfg, extra["history"], extra["train_seconds"],
-                                path, True)
-        except (ValueError, KeyError, RuntimeError) as err:
-            warnings.warn(f"cached candidate model {path} is unusable ({err}); retraining", stacklevel=2)
+
+    def load(p: Path) -> CandidateRun:
+        model, extra = load_checkpoint(p)
+        return CandidateRun(model, ds, split, builder, cfg, extra["history"], extra["train_seconds"], p, True)
+
+    def save(run: CandidateRun, p: Path) -> None:
+        save_checkpoint(p, run.model, {"config": cfg, "preset": preset, "seed": seed, "history": run.history,
+                                       "train_seconds": run.train_seconds})
+
+    def build() -> CandidateRun:
+        return _train_run(ds, split, builder, spec, cfg, seed, path if cache else None, progress)
+
+    run, _ = load_or_build(path, load, build, save, cache=cache, what="candidate model")
+    return run
+
+
+def _train_run(ds: Any, split: Any, builder: Any, spec: FeatureSpec, cfg: dict[str, Any], seed: int,
+               path: Path | None, progress: bool) -> CandidateRun:
+    """Train the candidate model of :func:`trained_candidate_model` (not saved here)."""
     train_seed = seed if cfg["train_seed"] is None else int(cfg["train_seed"])
     video_init, token_init = _pretrained(ds, cfg, train_seed, split.train_cutoff)
     model = CandidateModel(
@@ -805,7 +826,7 @@ def trained_candidate_model(
         logq_correction=cfg["logq_correction"], epochs=cfg["epochs"], batch_size=cfg["batch_size"],
         lr=cfg["lr"], patience=cfg["patience"], seed=train_seed,
     )
-    run = CandidateRun(model, ds, split, builder, cfg, [], 0.0, path if cache else None, False)
+    run = CandidateRun(model, ds, split, builder, cfg, [], 0.0, path, False)
     train, labels = run.examples("train"), run.labels("train")
     n_max = cfg["max_train_examples"]
     if n_max is not None and n_max < len(train):
@@ -815,9 +836,6 @@ def trained_candidate_model(
     hist = train_candidate(model, train, labels, train_cfg,
                            val=(run.examples("valid"), run.labels("valid")), progress=progress)
     run.history, run.train_seconds = hist.epochs, time.perf_counter() - t0
-    if cache:
-        save_checkpoint(path, model, {"config": cfg, "preset": preset, "seed": seed, "history": hist.epochs,
-                                      "train_seconds": run.train_seconds})
     return run
 
 

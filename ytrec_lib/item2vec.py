@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -42,6 +41,15 @@ from typing import Any
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+
+from ytrec_lib.data.cache import (
+    DamagedArtifact,
+    atomic_path,
+    cache_key,
+    data_fingerprint,
+    load_npz,
+    load_or_build,
+)
 
 BANDS = ("head", "torso", "tail")
 
@@ -586,39 +594,37 @@ class Item2Vec:
     # -- persistence -------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the model to ``path`` (.npz), atomically (temp file + rename). Returns the path."""
+        """Write the model to ``path`` (.npz, no pickled objects), atomically. Returns the path."""
         id_map = self._require_fit()
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         meta = {"config": asdict(self.config), "history": self.history, "stats": self.stats, "format": 1}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
                 np.savez(fh, ids=id_map.ids, counts=id_map.counts, w_in=self._w_in.numpy(),
                          w_out=self._w_out.numpy(), meta=np.array(json.dumps(meta)))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Item2Vec:
-        """Read a model written by :meth:`save`; ValueError if the file is not one."""
+        """Read a model written by :meth:`save` (arrays only, never unpickled).
+
+        ``FileNotFoundError`` when there is none; :class:`ytrec_lib.data.cache.DamagedArtifact` (a
+        ``ValueError`` naming the file) when the file is truncated, foreign or not a saved model.
+        """
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"no item2vec model at {path}: train one and call save(path) first")
+        arrays = load_npz(path, "Item2Vec model")
         try:
-            with np.load(path, allow_pickle=False) as z:
-                meta = json.loads(str(z["meta"]))
-                arrays = {k: z[k] for k in ("ids", "counts", "w_in", "w_out")}
-        except (KeyError, ValueError, OSError) as err:
-            raise ValueError(f"{path} is not a saved Item2Vec model ({err}); delete it and retrain") from err
-        model = cls(SGNSConfig(**meta["config"]))
-        model.id_map = IdMap(arrays["ids"], arrays["counts"])
-        model._w_in = torch.from_numpy(arrays["w_in"].astype(np.float32))
-        model._w_out = torch.from_numpy(arrays["w_out"].astype(np.float32))
-        model.history, model.stats = meta["history"], meta["stats"]
+            meta = json.loads(str(arrays["meta"]))
+            model = cls(SGNSConfig(**meta["config"]))
+            model.id_map = IdMap(arrays["ids"], arrays["counts"])
+            model._w_in = torch.from_numpy(arrays["w_in"].astype(np.float32))  # (n, dim)
+            model._w_out = torch.from_numpy(arrays["w_out"].astype(np.float32))  # (n, dim)
+            model.history, model.stats = meta["history"], meta["stats"]
+        except (KeyError, TypeError, ValueError) as err:
+            raise DamagedArtifact(f"{path} is not a saved Item2Vec model ({type(err).__name__}: {err}); "
+                                  "delete it and retrain") from err
         return model
 
 
@@ -793,30 +799,22 @@ def pretrained_embeddings(ds: Any, kind: str = "videos", dim: int = 32, seed: in
     Returns an (n_videos, dim) or (n_tokens, dim) float32 table indexed by id; ids never seen in a
     sequence of two or more get a zero row. Trains with :data:`PRETRAINED_SETTINGS` [kind] updated by
     ``settings`` (any :class:`SGNSConfig` field). The trained model is cached (atomically) under
-    ``<data dir>/models/``, keyed by the dataset (name, seed, style, generator version), the kind and
-    the settings, so notebooks after 02 do not retrain it.
+    ``<data dir>/models/``, keyed by the dataset (name, seed, style, and
+    :func:`ytrec_lib.data.cache.data_fingerprint`: generator version and every simulator setting), the
+    kind and the settings, so notebooks after 02 do not retrain it; a damaged file is retrained.
     """
     from ytrec_lib.data import datasets  # the data layer is only needed here
-    from ytrec_lib.data.cache import cache_key
 
     sequences, n_ids = dataset_sequences(ds, kind)
     config = SGNSConfig(**{**PRETRAINED_SETTINGS[kind], "dim": dim, "seed": seed, **settings})
     meta = ds.meta
     dataset_key = [meta.get(k) for k in ("name", "seed", "style", "generator_version")] + [n_ids]
-    key_source = {"dataset": dataset_key, "kind": kind, "config": asdict(config)}
-    key = cache_key(key_source)
+    key = cache_key({"dataset": dataset_key, "data": data_fingerprint(ds), "kind": kind,
+                     "config": asdict(config)})
     name = f"item2vec-{meta.get('name')}-seed{meta.get('seed')}-{kind}-{key}.npz"
     path = datasets.data_dir() / "models" / name
-    model = None
-    if cache and path.exists():
-        try:
-            model = Item2Vec.load(path)
-        except (ValueError, OSError):
-            model = None  # damaged: retrain and overwrite
-    if model is None:
-        model = Item2Vec(config).fit(sequences, progress=progress)
-        if cache:
-            model.save(path)
+    model, _ = load_or_build(path, Item2Vec.load, lambda: Item2Vec(config).fit(sequences, progress=progress),
+                             lambda m, p: m.save(p), cache=cache, what="item2vec model")
     ids = model.ids
     if ids.size and (ids.min() < 0 or ids.max() >= n_ids):
         raise ValueError(f"{kind} ids run outside 0..{n_ids - 1}; the dataset's meta does not match "

@@ -24,10 +24,8 @@ and the ranker (trained here, cached by preset / seed / configuration, written a
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import sqlite3
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +36,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ytrec_lib import metrics, retrieval
+from ytrec_lib.data.cache import DamagedArtifact, atomic_path, data_fingerprint, load_or_build, load_torch
 from ytrec_lib.serving import check_id, check_ids
 from ytrec_lib.store import EmbeddingStore
 
@@ -459,26 +458,50 @@ def _config_key(**config: Any) -> str:
     return config_key(**config)
 
 
+RANKER_FORMAT = "ytrec-ranker-v1"
+
+
 def _atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to ``path`` through a unique temporary file renamed into place."""
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+
+def _ranker_payload(ranker: Any, cfg: dict[str, Any]) -> dict[str, Any]:
+    """What a cached ranker file holds: tensors, dicts, lists, numbers and strings only (weights-only)."""
+    return {"format": RANKER_FORMAT, "state_dict": ranker.model.state_dict(), "spec": ranker.spec.to_dict(),
+            "normalizer": json.loads(json.dumps(ranker.normalizer.to_dict())),
+            "config": json.loads(json.dumps(cfg))}
+
+
+def _load_ranker(path: Path, builder: Any, cfg: dict[str, Any], seed: int) -> Any:
+    """The ranker in ``path`` (weights only, never executed); ``DamagedArtifact`` if it is not usable."""
+    from ytrec_lib import ranking
+
+    payload = load_torch(path, "ranker")
+    try:
+        if payload.get("format", RANKER_FORMAT) != RANKER_FORMAT:
+            raise ValueError(f"format {payload.get('format')!r}, expected {RANKER_FORMAT!r}")
+        spec = ranking.RankingSpec(**payload["spec"])
+        model = ranking.RankingModel(builder.n_videos, builder.n_languages, spec, hidden=cfg["hidden"],
+                                     dim=cfg["dim"], seed=seed)
+        model.load_state_dict(payload["state_dict"])
+        norm = ranking.QuantileNormalizer.from_dict(payload["normalizer"])
+    except (AttributeError, KeyError, TypeError, ValueError, RuntimeError) as err:
+        first = (str(err).splitlines() or [""])[0][:200]
+        raise DamagedArtifact(f"{path} is not a usable ranker ({type(err).__name__}: {first}); running "
+                              "again rebuilds it") from err
+    return ranking.Ranker(model, norm, builder, cfg["objective"])
 
 
 def trained_ranker(ds: Any, preset: str, seed: int, *, cache: bool = True, progress: bool = True,
                    **overrides: Any) -> Any:
     """The ranker (weighted LR on watch time, no candidate-score feature) trained on every impression
-    before ``0.8 * t_end``; cached under ``<data dir>/models/`` by preset, seed and configuration."""
-    import torch
-
+    before ``0.8 * t_end``; cached under ``<data dir>/models/`` by preset, seed, the data
+    (:func:`ytrec_lib.data.cache.data_fingerprint`) and configuration. The file holds weights only; a
+    damaged or foreign one is retrained with one warning, never executed."""
     from ytrec_lib import ranking
     from ytrec_lib.data import datasets
 
@@ -486,33 +509,27 @@ def trained_ranker(ds: Any, preset: str, seed: int, *, cache: bool = True, progr
     if unknown:
         raise KeyError(f"trained_ranker: unknown setting(s) {unknown}; use {sorted(RANKER_DEFAULTS)}")
     cfg = {**RANKER_DEFAULTS, **overrides}
-    key = _config_key(preset=preset, seed=seed, version=ds.meta.get("generator_version"), **cfg)
+    key = _config_key(preset=preset, seed=seed, version=ds.meta.get("generator_version"),
+                      data=data_fingerprint(ds), **cfg)
     path = datasets.data_dir() / "models" / f"ranker-{preset}-seed{seed}-{key}.pt"
     builder = ranking.RankingFeatureBuilder.from_dataset(ds)
-    if cache and path.exists():
-        try:
-            payload = torch.load(path, weights_only=False)
-            spec = ranking.RankingSpec(**payload["spec"])
-            model = ranking.RankingModel(builder.n_videos, builder.n_languages, spec, hidden=cfg["hidden"],
-                                         dim=cfg["dim"], seed=seed)
-            model.load_state_dict(payload["state_dict"])
-            norm = ranking.QuantileNormalizer.from_dict(payload["normalizer"])
-            return ranking.Ranker(model, norm, builder, cfg["objective"])
-        except (KeyError, RuntimeError, ValueError, OSError) as err:
-            warnings.warn(f"cached ranker {path} is unusable ({err}); retraining", stacklevel=2)
-    data = ranking.prepare_ranking_data(ds, candidate_score=False, seed=seed, progress=progress)
-    if cfg["max_train_impressions"] is not None and cfg["max_train_impressions"] < len(data.train):
-        keep = np.sort(np.random.default_rng(seed).choice(len(data.train), cfg["max_train_impressions"],
-                                                          replace=False))
-        data.train = data.train.subset(keep)
-    train_cfg = ranking.RankTrainConfig(objective=cfg["objective"], epochs=cfg["epochs"],
-                                        batch_size=cfg["batch_size"], lr=cfg["lr"], seed=seed)
-    ranker = ranking.fit_ranker(data, cfg["objective"], hidden=cfg["hidden"], dim=cfg["dim"],
-                                config=train_cfg, progress=progress)
-    ranker.builder = builder
-    if cache:
-        _atomic_torch_save({"state_dict": ranker.model.state_dict(), "spec": ranker.spec.to_dict(),
-                            "normalizer": ranker.normalizer.to_dict(), "config": cfg}, path)
+
+    def build() -> Any:
+        data = ranking.prepare_ranking_data(ds, candidate_score=False, seed=seed, progress=progress)
+        if cfg["max_train_impressions"] is not None and cfg["max_train_impressions"] < len(data.train):
+            keep = np.sort(np.random.default_rng(seed).choice(len(data.train), cfg["max_train_impressions"],
+                                                              replace=False))
+            data.train = data.train.subset(keep)
+        train_cfg = ranking.RankTrainConfig(objective=cfg["objective"], epochs=cfg["epochs"],
+                                            batch_size=cfg["batch_size"], lr=cfg["lr"], seed=seed)
+        ranker = ranking.fit_ranker(data, cfg["objective"], hidden=cfg["hidden"], dim=cfg["dim"],
+                                    config=train_cfg, progress=progress)
+        ranker.builder = builder
+        return ranker
+
+    ranker, _ = load_or_build(path, lambda p: _load_ranker(p, builder, cfg, seed), build,
+                              lambda r, p: _atomic_torch_save(_ranker_payload(r, cfg), p), cache=cache,
+                              what="ranker")
     return ranker
 
 
@@ -536,19 +553,15 @@ def user_embeddings(run: Any, user_ids: np.ndarray, serve_time: float, batch_siz
 
 def write_store(path: Path, users: np.ndarray, videos: np.ndarray, meta: dict[str, Any]) -> Path:
     """Write ``users`` (U, d) and ``videos`` (V, d) float32 as version ``"candidate"`` of a new store
-    file at ``path``, atomically (a temporary file renamed into place)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    os.remove(tmp)
-    try:
-        with EmbeddingStore(tmp) as store:
-            store.write_version("candidate", users, videos, meta=meta)  # closing checkpoints the WAL
-        os.replace(tmp, path)
-    finally:
-        for extra in (tmp, tmp + "-wal", tmp + "-shm"):
-            if os.path.exists(extra):
-                os.remove(extra)
+    file at ``path``, atomically (a unique temporary file renamed into place)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        try:
+            with EmbeddingStore(tmp) as store:  # SQLite takes the empty temporary file as a new database
+                store.write_version("candidate", users, videos, meta=meta)  # closing checkpoints the WAL
+        finally:
+            for extra in ("-wal", "-shm"):
+                Path(f"{tmp}{extra}").unlink(missing_ok=True)
     return path
 
 
@@ -572,14 +585,20 @@ def build_system(preset: str = "ci", seed: int = 0, *, index_kind: str = "hnsw",
     secs["candidate_model"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     key = _config_key(preset=preset, seed=seed, version=ds.meta.get("generator_version"),
-                      candidate=str(run.path), config=run.config, serve_time=serve_time)
+                      data=data_fingerprint(ds), candidate=str(run.path), config=run.config,
+                      serve_time=serve_time)
     store_path = datasets.data_dir() / "system" / f"store-{preset}-seed{seed}-{key}.sqlite"
-    if not (cache and store_path.exists() and _store_ok(store_path)):
-        n_users = int(ds.meta["n_users"])
-        users = user_embeddings(run, np.arange(n_users), serve_time)  # (U, m+1)
+
+    def build_store() -> Path:  # serving reads the store file, so it is written even with cache=False
+        users = user_embeddings(run, np.arange(int(ds.meta["n_users"])), serve_time)  # (U, m+1)
         videos = run.model.augmented_video_embeddings().numpy()  # (V, m+1)
-        write_store(store_path, users, videos, {"preset": preset, "seed": seed, "serve_time": serve_time,
-                                                "config": json.loads(json.dumps(run.config))})
+        meta = {"preset": preset, "seed": seed, "serve_time": serve_time,
+                "config": json.loads(json.dumps(run.config))}
+        return write_store(store_path, users, videos, meta)
+
+    # a retrained candidate model gets a fresh store: the cached one holds the old model's vectors
+    load_or_build(store_path, _load_store, build_store, lambda _path, _at: None,
+                  cache=cache and run.from_cache, what="embedding store")
     secs["store"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     ranker = trained_ranker(ds, preset, seed, cache=cache, progress=progress, **(ranker_config or {}))
@@ -594,13 +613,19 @@ def build_system(preset: str = "ci", seed: int = 0, *, index_kind: str = "hnsw",
     return SystemBundle(system, ds, run, ranker, store_path, serve_time, test_users, secs)
 
 
-def _store_ok(path: Path) -> bool:
+def _load_store(path: Path) -> Path:
+    """``path`` when it is a store whose active version is ``"candidate"``; ``DamagedArtifact`` if not."""
     try:
         with EmbeddingStore(path) as store:
-            return store.active_version() == "candidate"
-    except (ValueError, KeyError, OSError):
-        warnings.warn(f"cached store {path} is unusable; rebuilding", stacklevel=3)
-        return False
+            active = store.active_version()
+    except (ValueError, KeyError, OSError, sqlite3.Error) as err:
+        first = (str(err).splitlines() or [""])[0][:200]
+        raise DamagedArtifact(f"{path} is not a usable embedding store ({type(err).__name__}: {first}); "
+                              "running again rebuilds it") from err
+    if active != "candidate":
+        raise DamagedArtifact(f"{path} has active version {active!r}, not 'candidate'; running again "
+                              "rebuilds it")
+    return path
 
 
 __all__ = ["STAGES", "SEARCH_PARAM", "RANKER_DEFAULTS", "Recommendation", "TwoStageRecommender",

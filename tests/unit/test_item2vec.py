@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import numpy as np
@@ -319,7 +320,10 @@ def test_load_rejects_missing_or_damaged_files(tmp_path) -> None:
         iv.Item2Vec.load(tmp_path / "nope.npz")
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a model")
-    with pytest.raises(ValueError, match="not a saved Item2Vec model"):
+    with pytest.raises(ValueError, match=r"bad\.npz is not a readable Item2Vec model"):
+        iv.Item2Vec.load(bad)
+    np.savez(bad, ids=np.arange(3))  # arrays, but not a saved model
+    with pytest.raises(ValueError, match=r"bad\.npz is not a saved Item2Vec model"):
         iv.Item2Vec.load(bad)
 
 
@@ -514,8 +518,10 @@ def test_pretrained_embeddings_are_cached_tables_indexed_by_id(corpus: tuple, tm
     again = iv.pretrained_embeddings(ds, kind="videos", dim=8, seed=0, epochs=1)
     np.testing.assert_array_equal(again, table)
     assert len(list((tmp_path / "models").iterdir())) == 1  # loaded, not retrained under a new name
-    files[0].write_bytes(b"damaged")  # a damaged cache is retrained
-    np.testing.assert_array_equal(iv.pretrained_embeddings(ds, kind="videos", dim=8, seed=0, epochs=1), table)
+    files[0].write_bytes(b"damaged")  # a damaged cache is retrained, with a warning naming it
+    with pytest.warns(UserWarning, match=re.escape(f"item2vec model {files[0]} is unusable")):
+        rebuilt = iv.pretrained_embeddings(ds, kind="videos", dim=8, seed=0, epochs=1)
+    np.testing.assert_array_equal(rebuilt, table)
     tokens = iv.pretrained_embeddings(ds, kind="tokens", dim=4, seed=0, epochs=1)
     assert tokens.shape == (30, 4) and np.all(tokens[6:] == 0)
     assert len(list((tmp_path / "models").iterdir())) == 2

@@ -235,10 +235,11 @@ def test_store_is_usable_from_other_threads(path):
 
 
 def test_damaged_cached_store_is_rebuilt_by_the_system(path):
-    """The system's cache check treats a damaged store as unusable (so it is rebuilt), with a warning."""
+    """The system's cache check calls a damaged store damaged (so ``load_or_build`` rebuilds it)."""
     from ytrec_lib import system
+    from ytrec_lib.data.cache import DamagedArtifact
 
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) // 2])
-    with pytest.warns(UserWarning, match="unusable; rebuilding"):
-        assert system._store_ok(path) is False
+    with pytest.raises(DamagedArtifact, match="not a usable embedding store"):
+        system._load_store(path)

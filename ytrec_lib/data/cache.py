@@ -153,8 +153,8 @@ def load_npz(path: str | os.PathLike, what: str = "array file") -> dict[str, np.
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no {what} at {path}")
-    try:
-        with np.load(path, allow_pickle=False) as z:
+    try:  # our own handle: np.load leaks the one it opens when the file is not a zip archive
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             if not isinstance(z, np.lib.npyio.NpzFile):
                 raise ValueError("not an .npz archive")
             return {k: z[k] for k in z.files}
@@ -199,5 +199,22 @@ def load_or_build(
     return value, False
 
 
+# ----------------------------------------------------------------------------------------------------
+# what a model was trained on
+# ----------------------------------------------------------------------------------------------------
+
+
+def data_fingerprint(ds: Any) -> str:
+    """12 hex digits naming the data a model is trained on, for every model's cache key.
+
+    Combines ``meta["generator_version"]`` (for real data it already carries a fingerprint of the
+    files) and ``meta["world_key"]`` (the simulator's full settings, :class:`SimConfig`): editing any
+    setting of a preset changes it, so models trained on the old world are not reloaded.
+    """
+    meta = getattr(ds, "meta", None) or {}
+    return cache_key({"generator_version": meta.get("generator_version"), "world_key": meta.get("world_key")})
+
+
 __all__ = ["TMP_MARK", "DamagedArtifact", "cache_key", "temp_sibling", "atomic_path", "atomic_write_bytes",
-           "atomic_write_text", "sweep_stale_temps", "load_torch", "load_npz", "load_json", "load_or_build"]
+           "atomic_write_text", "sweep_stale_temps", "load_torch", "load_npz", "load_json", "load_or_build",
+           "data_fingerprint"]

@@ -30,7 +30,7 @@ import pandas as pd
 from . import presets, real
 from .cache import load_json, load_npz, sweep_stale_temps, temp_sibling
 from .presets import SimConfig, preset_config
-from .simulator import GENERATOR_VERSION, SimOutput, Truth, World, simulate, split_ragged
+from .simulator import GENERATOR_VERSION, SimOutput, Truth, World, simulate, split_ragged, world_key
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TABLES = ("users", "videos", "impressions", "searches")
@@ -319,6 +319,7 @@ def _read(path: Path, expect_config: dict | None = None) -> Dataset:
             world = World(cfg=cfg, n_tokens=int(manifest["n_tokens"]), **arrays)
         except TypeError as err:
             raise ValueError(f"world.npz and the manifest do not describe a simulator world ({err})") from err
+        manifest["meta"].setdefault("world_key", world_key(cfg))  # caches written before meta had it
         imp = tables["impressions"]
         c = imp["clicked"].to_numpy()
         truth = Truth(world, imp["user_id"].to_numpy()[c], imp["video_id"].to_numpy()[c],

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .cache import cache_key
 from .presets import SimConfig
 
 GENERATOR_VERSION = 1
@@ -37,7 +38,7 @@ SECONDS_PER_DAY = 86400.0
 SLOT_SECONDS = 10.0          # time between consecutive impressions of a session
 P_SEARCH_MOMENTUM = 0.5      # a search continues the last watched topic (times the momentum decay)
 
-__all__ = ["GENERATOR_VERSION", "World", "Truth", "SimOutput", "build_world", "simulate"]
+__all__ = ["GENERATOR_VERSION", "World", "Truth", "SimOutput", "build_world", "simulate", "world_key"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -636,9 +637,15 @@ def _assemble(w: World, log: _Log, qlog: _Log, name: str, seed: int) -> SimOutpu
     meta = dict(name=name, seed=int(seed), style=cfg.style, n_users=w.n_users, n_videos=w.n_videos,
                 n_topics=cfg.n_topics, n_categories=cfg.n_categories, n_regions=cfg.n_regions,
                 n_languages=cfg.n_languages, n_tokens=w.n_tokens, n_creators=cfg.n_creators,
-                t_end=float(cfg.n_days), generator_version=GENERATOR_VERSION,
+                t_end=float(cfg.n_days), generator_version=GENERATOR_VERSION, world_key=world_key(cfg),
                 has_impressions=True, has_searches=True, has_truth=True)
     return SimOutput(users=users, videos=videos, impressions=imp, searches=searches, world=w, meta=meta)
+
+
+def world_key(cfg: SimConfig) -> str:
+    """12 hex digits naming every setting of the world (``meta["world_key"]``): models trained on a
+    dataset key their caches by it, so a changed setting never reloads a model of the old world."""
+    return cache_key(cfg.to_dict())
 
 
 def split_ragged(offsets: np.ndarray, values: np.ndarray) -> np.ndarray:

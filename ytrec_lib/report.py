@@ -85,8 +85,7 @@ def _read(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except DamagedArtifact as err:
-        why = str(err).removesuffix("; running again rebuilds it")   # a results file is not rebuilt by itself
-        raise DamagedArtifact(f"{why}; delete it and re-run the notebook {path.stem}") from err
+        raise DamagedArtifact(f"{err}; delete it and re-run the notebook {path.stem}") from err
 
 
 def _write_atomic(path: Path, data: dict[str, Any]) -> None:

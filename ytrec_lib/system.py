@@ -491,8 +491,7 @@ def _load_ranker(path: Path, builder: Any, cfg: dict[str, Any], seed: int) -> An
         norm = ranking.QuantileNormalizer.from_dict(payload["normalizer"])
     except (AttributeError, KeyError, TypeError, ValueError, RuntimeError) as err:
         first = (str(err).splitlines() or [""])[0][:200]
-        raise DamagedArtifact(f"{path} is not a usable ranker ({type(err).__name__}: {first}); running "
-                              "again rebuilds it") from err
+        raise DamagedArtifact(f"{path} is not a usable ranker ({type(err).__name__}: {first})") from err
     return ranking.Ranker(model, norm, builder, cfg["objective"])
 
 
@@ -620,11 +619,10 @@ def _load_store(path: Path) -> Path:
             active = store.active_version()
     except (ValueError, KeyError, OSError, sqlite3.Error) as err:
         first = (str(err).splitlines() or [""])[0][:200]
-        raise DamagedArtifact(f"{path} is not a usable embedding store ({type(err).__name__}: {first}); "
-                              "running again rebuilds it") from err
+        why = f"{type(err).__name__}: {first}"
+        raise DamagedArtifact(f"{path} is not a usable embedding store ({why})") from err
     if active != "candidate":
-        raise DamagedArtifact(f"{path} has active version {active!r}, not 'candidate'; running again "
-                              "rebuilds it")
+        raise DamagedArtifact(f"{path} has active version {active!r}, not 'candidate'")
     return path
 
 

@@ -7,7 +7,8 @@
   never half of one, and two writers never share a temporary name.
 - :func:`load_torch`, :func:`load_npz` and :func:`load_json` read weights, arrays and JSON only
   (``weights_only=True``, ``allow_pickle=False``): a damaged or foreign file raises
-  :class:`DamagedArtifact` (a ``ValueError`` naming the file), it is never executed.
+  :class:`DamagedArtifact` (a ``ValueError`` naming the file and what is wrong; the caller adds
+  what to do), it is never executed.
 - :func:`load_or_build` is "load from cache, else build and save", with one warning line when a
   damaged file is rebuilt.
 - :func:`sweep_stale_temps` removes the temporary files an interrupted writer left behind.
@@ -128,7 +129,7 @@ def _damaged(path: Path, what: str, err: BaseException | str) -> DamagedArtifact
     if not isinstance(err, str):  # torch's messages run to paragraphs: keep their first line
         first = next((ln.strip() for ln in str(err).splitlines() if ln.strip()), "")
         err = f"{type(err).__name__}: {first[:200]}" if first else type(err).__name__
-    return DamagedArtifact(f"{path} is not a readable {what} ({err}); running again rebuilds it")
+    return DamagedArtifact(f"{path} is not a readable {what} ({err})")
 
 
 def load_torch(path: str | os.PathLike, what: str = "checkpoint") -> Any:

@@ -147,8 +147,7 @@ def load(name: str, seed: int = 0, *, cache: bool = True, progress: bool = True,
         except _StaleCache as err:
             warnings.warn(f"cached dataset {path} is out of date ({err}); rebuilding it", stacklevel=2)
         except (OSError, ValueError, KeyError) as err:
-            why = str(err).removesuffix("; running again rebuilds it")   # a DamagedArtifact's advice: done here
-            warnings.warn(f"cached dataset {path} is damaged ({why}); rebuilding it", stacklevel=2)
+            warnings.warn(f"cached dataset {path} is damaged ({err}); rebuilding it", stacklevel=2)
     ds = from_simulation(simulate(cfg, int(seed), name=name, progress=progress))
     if cache:
         _write(ds, path, cfg)

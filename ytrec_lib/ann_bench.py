@@ -43,7 +43,7 @@ from scipy.special import ndtri
 from tqdm.auto import tqdm
 
 from ytrec_lib import report, retrieval
-from ytrec_lib.data.cache import atomic_path
+from ytrec_lib.data.cache import atomic_path, load_json
 
 K = 10
 NORM_PROFILES = ("softmax", "lognormal", "unit")
@@ -680,11 +680,11 @@ def load_results(out_dir: str | Path = "build/bench-ann") -> dict[str, Any] | No
     if not manifest.exists():
         return None
     try:
-        files = json.loads(manifest.read_text())
+        files = load_json(manifest, "benchmark manifest")  # a JSON object, else DamagedArtifact (ValueError)
         res: dict[str, Any] = {name: pd.read_csv(out / f"{name}.csv") for name in files["tables"]}
         for name in ("machine", "summary"):
-            res[name] = json.loads((out / f"{name}.json").read_text())
-    except (OSError, ValueError, KeyError) as err:
+            res[name] = load_json(out / f"{name}.json", f"benchmark {name}")
+    except (OSError, ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{out} holds an incomplete or corrupt benchmark ({err}); "
                          "re-run `python -m ytrec_lib bench-ann`") from err
     res["plots"] = {name: out / f"{name}.png" for name in files.get("plots", [])}

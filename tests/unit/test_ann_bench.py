@@ -217,6 +217,10 @@ def test_load_results_round_trip_and_missing(study, tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"tables": ["main"], "plots": []}))
     with pytest.raises(ValueError, match="incomplete or corrupt"):
         ab.load_results(tmp_path)
+    for text in ("[]", "null", "{not json"):  # a manifest that is not an object: the same clear error
+        (tmp_path / "manifest.json").write_text(text)
+        with pytest.raises(ValueError, match="incomplete or corrupt.*re-run"):
+            ab.load_results(tmp_path)
 
 
 def test_main_command_line(study, tmp_path):

@@ -41,13 +41,31 @@ def _results(args: argparse.Namespace) -> int:
 
 
 def _update_readme(args: argparse.Namespace) -> int:
+    """Write the recorded results into README.md; refuse (README untouched) when there are none or
+    when the preset they were recorded at cannot be told or is not one preset."""
     from ytrec_lib import course, html_report
 
-    folder = Path(args.results) if args.results else report.results_dir()
-    results = report.load_all(folder)
-    section = html_report.results_markdown(results, args.preset, [c.stem for c in course.CHAPTERS])
-    changed = html_report.update_readme(report.REPO_ROOT / "README.md", section)
-    print(f"README.md {'updated' if changed else 'already up to date'} from {folder}")
+    folder = (Path(args.results) if args.results else report.results_dir()).resolve()
+    readme = report.REPO_ROOT / "README.md"
+    if not folder.is_dir():
+        print(f"error: no results folder {folder}; run the notebooks first (`make run`, or `make test` "
+              "for build/test/results) or pass --results FOLDER; README.md left unchanged", file=sys.stderr)
+        return 1
+    stems = [c.stem for c in course.CHAPTERS]
+    results = {stem: values for stem, values in report.load_all(folder).items() if values and stem in stems}
+    if not results:
+        print(f"error: {folder} holds no recorded results of the course's notebooks; run the notebooks "
+              "first or pass --results FOLDER; README.md left unchanged", file=sys.stderr)
+        return 1
+    try:
+        preset = html_report.results_preset(folder, list(results), args.preset)
+    except ValueError as err:
+        print(f"error: {err}; README.md left unchanged", file=sys.stderr)
+        return 1
+    section = html_report.results_markdown(results, preset, stems)
+    changed = html_report.update_readme(readme, section)
+    print(f"README.md {'updated' if changed else 'already up to date'} from {folder} "
+          f"({len(results)} notebooks, {preset} preset)")
     return 0
 
 
@@ -110,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     readme = sub.add_parser("update-readme", help="write the recorded results into README.md")
     readme.add_argument("--results", help="results folder (default: build/results)")
-    readme.add_argument("--preset", default="small", help="the preset the results were recorded at")
+    readme.add_argument("--preset", help="the preset results were recorded at, for results without a run "
+                                         "record (read from the records run-notebooks writes; checked "
+                                         "against them)")
     readme.set_defaults(func=_update_readme)
 
     strip = sub.add_parser("strip-notebooks", help="remove outputs and execution counts")

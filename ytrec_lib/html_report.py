@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from ytrec_lib import report
+from ytrec_lib.data.cache import atomic_write_text
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 70em; margin: 2em auto; padding: 0 1em; }
@@ -21,13 +21,6 @@ table { border-collapse: collapse; margin-bottom: 2em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.7em; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; } td.value { font-family: monospace; white-space: pre-wrap; }
 """
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def write_notebook_page(build: Path, stem: str) -> Path:
@@ -38,7 +31,7 @@ def write_notebook_page(build: Path, stem: str) -> Path:
     nb = nbformat.read(build / "notebooks" / f"{stem}.ipynb", as_version=4)
     body, _ = HTMLExporter().from_notebook_node(nb)
     out = build / "html" / f"{stem}.html"
-    _write_text(out, body)
+    atomic_write_text(out, body)
     return out
 
 
@@ -76,7 +69,7 @@ def write_index(build: Path) -> Path:
     """Write ``build/index.html`` from the pages and results present in ``build``."""
     pages = sorted(p.stem for p in (build / "html").glob("*.html"))
     out = build / "index.html"
-    _write_text(out, index_html(report.load_all(build / "results"), pages))
+    atomic_write_text(out, index_html(report.load_all(build / "results"), pages))
     return out
 
 
@@ -106,6 +99,40 @@ def results_markdown(results: dict[str, dict[str, Any]], preset: str, stems: lis
     return "\n".join(lines)
 
 
+def results_preset(folder: Path, stems: list[str], claimed: str | None = None) -> str:
+    """The one preset the results of ``stems`` in ``folder`` were recorded at.
+
+    Read from the run records ``run-notebooks`` writes beside the results (see
+    :func:`ytrec_lib.runner.recorded_preset`). ``claimed`` (``update-readme --preset``) stands for
+    notebooks whose preset was not recorded and must agree with those whose preset was. Raises
+    ``ValueError`` saying which notebook ran at which preset when they differ, or when a preset is
+    unknown and none is claimed.
+    """
+    from ytrec_lib import runner
+
+    recorded, unknown = {}, {}
+    for stem in stems:
+        preset, why = runner.recorded_preset(folder, stem)
+        if preset:
+            recorded[stem] = preset
+        else:
+            unknown[stem] = why
+    where = "; ".join(f"{stem} at {preset}" for stem, preset in recorded.items())
+    if len(set(recorded.values())) > 1:
+        raise ValueError(f"the results in {folder} were recorded at different presets ({where}); "
+                         "re-run the notebooks at one preset, e.g. "
+                         "`python -m ytrec_lib run-notebooks --preset ci`")
+    if claimed and recorded and set(recorded.values()) != {claimed}:
+        raise ValueError(f"--preset {claimed}, but the results in {folder} were recorded at another "
+                         f"preset ({where}); drop --preset or re-run the notebooks at {claimed}")
+    if unknown and not claimed:
+        listed = "; ".join(f"{stem}: {why}" for stem, why in unknown.items())
+        raise ValueError(f"the preset of some results in {folder} is {listed}; re-run those notebooks "
+                         "with `python -m ytrec_lib run-notebooks --preset P --only NN`, or say which "
+                         "preset they were recorded at with --preset P")
+    return next(iter(recorded.values()), claimed or "")
+
+
 def update_readme(readme: Path, section: str) -> bool:
     """Replace the text between the README's result markers with ``section``; True if it changed."""
     text = readme.read_text(encoding="utf-8")
@@ -116,5 +143,5 @@ def update_readme(readme: Path, section: str) -> bool:
     _, tail = rest.split(README_END, 1)
     new = f"{head}{README_START}\n{section}\n{README_END}{tail}"
     if new != text:
-        _write_text(readme, new)
+        atomic_write_text(readme, new)
     return new != text

@@ -3,30 +3,68 @@
 ``python -m ytrec_lib run-notebooks [--preset P] [--only 03] [--param NAME=VALUE]`` ends here.
 Each notebook runs in its own papermill process (so a per-notebook timeout can stop it and its
 kernel), with its parameters injected into the cell tagged ``parameters``. It runs in a staging
-folder; only a notebook that finished is copied into ``build/`` (executed notebook, results JSON,
-HTML page), so a failure or a timeout leaves ``build/`` as it was.
+folder (``<temp dir>/ytrec-<stem>-*``); only a notebook that finished is copied into ``build/``
+(executed notebook, results JSON, HTML page), so a failure, a timeout or a SIGTERM / Ctrl-C leaves
+``build/`` as it was. Every file is installed through a unique temporary name beside it, so two runs
+in one checkout never trip over each other's temporary files. A failed notebook's executed copy goes
+to a fresh ``<temp dir>/ytrec-failed-<stem>-*`` folder of its own (the error names it).
+
+Beside each published results file the runner writes ``build/results/run-info/<stem>.json``: the
+preset and parameters the notebook ran with and the SHA-256 of the results file it published, so
+``update-readme`` can say which preset the results were recorded at (and notice results written
+since by something else).
+
+Parameters are checked against the notebook's parameters cell before any kernel starts:
+
+- the name must be defined there;
+- the type follows the default: an ``int`` default takes integers, a ``float`` default takes any
+  number, a ``bool`` default ``True``/``False``, a ``str`` default a string, a list default a list
+  (of the same kind of scalars as the default's), a dict default a dict, a ``None`` (or computed)
+  default any JSON-like value;
+- ranges, as one simple rule: an integer parameter whose default is positive must stay ``>= 1``
+  (sizes, counts, epochs), one whose default is ``0`` must stay ``>= 0`` (seeds, offsets);
+- ``None`` is accepted as well where the parameter's comment says what None means
+  (``N_EVAL_USERS = 1500  # ... (None: all of them)``);
+- ``PRESET`` must be a known preset or dataset name (:func:`known_presets`).
+
+``$YTREC_NOTEBOOKS_DIR`` points the runner at another folder of notebooks (the tests use it).
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
+import math
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
 from ytrec_lib import report
+from ytrec_lib.data.cache import atomic_path, atomic_write_text, load_json, sweep_stale_temps
 
 NOTEBOOK_DIR = report.REPO_ROOT / "notebooks"
+NOTEBOOKS_ENV = "YTREC_NOTEBOOKS_DIR"
+RUN_INFO_DIR = "run-info"
+"""Sub-folder of a results folder holding one ``<stem>.json`` run record per published results file."""
+SWEEP_AGE_S = 3600.0
+"""Temporary files and staging folders older than this (seconds) are an interrupted run's leftovers."""
+STAGING_RE = re.compile(r"^ytrec-[0-9][0-9]_.+")
+OWNER_FILE = "owner.pid"
 DEFAULT_PRESET = "small"
 DEFAULT_TIMEOUT_S = 1800
 # Per-notebook wall-clock limits in seconds at the presets up to `small`; `large` gets 6 times more.
@@ -41,6 +79,14 @@ class RunError(Exception):
     """A problem the user can fix; its message is printed on one line and the exit status is 1."""
 
 
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT arrived; a ``BaseException`` so that no ``except Exception`` swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 @dataclass
 class Outcome:
     """How one notebook run went."""
@@ -51,16 +97,22 @@ class Outcome:
     message: str = ""
 
 
+def notebook_dir() -> Path:
+    """The folder of notebooks: ``$YTREC_NOTEBOOKS_DIR`` or ``<repo>/notebooks``."""
+    env = os.environ.get(NOTEBOOKS_ENV)
+    return Path(env).expanduser().resolve() if env else NOTEBOOK_DIR
+
+
 def list_notebooks(folder: Path | None = None) -> list[Path]:
     """The collection's notebooks in order: ``NN_name.ipynb`` files sorted by name."""
-    return sorted((folder or NOTEBOOK_DIR).glob("[0-9][0-9]_*.ipynb"))
+    return sorted((folder or notebook_dir()).glob("[0-9][0-9]_*.ipynb"))
 
 
 def select_notebooks(only: list[str] | None, folder: Path | None = None) -> list[Path]:
     """Pick notebooks by number (``03``) or stem (``03_candidate_generation``); all when ``only`` is empty."""
     notebooks = list_notebooks(folder)
     if not notebooks:
-        raise RunError(f"no notebooks found in {folder or NOTEBOOK_DIR}")
+        raise RunError(f"no notebooks found in {folder or notebook_dir()}")
     if not only:
         return notebooks
     chosen = []
@@ -94,29 +146,139 @@ def parse_param(text: str) -> tuple[str, Any]:
     return name, value
 
 
-def notebook_parameters(path: Path) -> dict[str, Any]:
-    """The names and default values in the cell tagged ``parameters``."""
+def _parameters_source(path: Path) -> str:
+    """The source of the one code cell of ``path`` tagged ``parameters``."""
     nb = nbformat.read(path, as_version=4)
     cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(cells) != 1 or cells[0].cell_type != "code":
         raise RunError(f"{path.name}: needs exactly one code cell tagged 'parameters' (found {len(cells)})")
-    names: dict[str, Any] = {}
-    for node in ast.parse(cells[0].source).body:
+    return cells[0].source
+
+
+def _assignments(source: str) -> Iterator[tuple[str, ast.stmt]]:
+    for node in ast.parse(source).body:
         if isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
                 if isinstance(target, ast.Name):
-                    try:
-                        names[target.id] = ast.literal_eval(node.value)
-                    except (ValueError, SyntaxError):
-                        names[target.id] = None
+                    yield target.id, node
+
+
+def notebook_parameters(path: Path) -> dict[str, Any]:
+    """The names and default values in the cell tagged ``parameters`` (None for a computed default)."""
+    names: dict[str, Any] = {}
+    for name, node in _assignments(_parameters_source(path)):
+        try:
+            names[name] = ast.literal_eval(node.value)
+        except (ValueError, SyntaxError):
+            names[name] = None
     return names
+
+
+def parameter_comments(path: Path) -> dict[str, str]:
+    """The comment at the end of each parameter's line in the parameters cell (``""`` when none)."""
+    source = _parameters_source(path)
+    lines = source.splitlines()
+    comments = {}
+    for name, node in _assignments(source):
+        rest = lines[node.end_lineno - 1][node.end_col_offset:]
+        comments[name] = rest.split("#", 1)[1].strip() if "#" in rest else ""
+    return comments
+
+
+def _scalar_kind(value: Any) -> str | None:
+    """``"bool"``, ``"int"``, ``"float"``, ``"str"`` or ``"none"`` for a JSON scalar, else None."""
+    if value is None:
+        return "none"
+    for kind, types in (("bool", bool), ("int", int), ("float", float), ("str", str)):
+        if isinstance(value, types):
+            return kind
+    return None
+
+
+def _jsonish(value: Any) -> bool:
+    """True for what survives the trip into the notebook as JSON: scalars, lists, string-keyed dicts."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if _scalar_kind(value) is not None:
+        return True
+    if isinstance(value, list | tuple):
+        return all(_jsonish(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _jsonish(v) for k, v in value.items())
+    return False
+
+
+def _fits_kind(value: Any, kind: str) -> bool:
+    """Does ``value`` fit a default of scalar kind ``kind`` (an int fits a float; a bool fits only bool)?"""
+    if kind == "float":
+        return _scalar_kind(value) in ("int", "float")
+    return _scalar_kind(value) == kind
+
+
+_KIND_TEXT = {"bool": "True or False", "int": "an integer", "float": "a number", "str": "a string"}
+_KINDS_TEXT = {"bool": "True/False values", "int": "integers", "float": "numbers", "str": "strings"}
+
+
+def allowed_values(name: str, default: Any, presets: list[str]) -> str | None:
+    """What a parameter accepts, in words (None: any JSON-like value). See the module docstring."""
+    if name == "PRESET":
+        return f"one of: {', '.join(presets)}"
+    kind = _scalar_kind(default)
+    if kind == "int":
+        return "an integer >= 1" if default > 0 else "an integer >= 0" if default == 0 else "an integer"
+    if kind in _KIND_TEXT:
+        return _KIND_TEXT[kind]
+    if isinstance(default, list | tuple):
+        kinds = {_scalar_kind(v) for v in default}
+        if len(kinds) == 1 and (only := kinds.pop()) in _KIND_TEXT:
+            return f"a list of {_KINDS_TEXT[only]}, like {list(default)}"
+        return f"a list, like {list(default)}"
+    if isinstance(default, dict):
+        return f"a dict, like {default}"
+    return None
+
+
+def check_parameter(
+    stem: str, name: str, value: Any, default: Any, presets: list[str], none_ok: bool = False
+) -> None:
+    """Raise :class:`RunError` when ``value`` does not fit parameter ``name`` of notebook ``stem``.
+
+    ``none_ok``: ``None`` is allowed too (the parameter's comment says what None means).
+    """
+    allowed = allowed_values(name, default, presets)
+    if allowed and none_ok:
+        allowed += " or None"
+    ok = _jsonish(value)
+    if value is None and none_ok:
+        pass
+    elif ok and name == "PRESET":
+        ok = isinstance(value, str) and value in presets
+    elif ok and (kind := _scalar_kind(default)) not in (None, "none"):
+        ok = _fits_kind(value, kind)
+        if ok and kind == "int" and default >= 0:
+            ok = value >= (1 if default > 0 else 0)
+    elif ok and isinstance(default, list | tuple):
+        ok = isinstance(value, list | tuple)
+        kinds = {_scalar_kind(v) for v in default}
+        if ok and len(kinds) == 1 and (only := kinds.pop()) in _KIND_TEXT:
+            ok = all(_fits_kind(v, only) for v in value)
+    elif ok and isinstance(default, dict):
+        ok = isinstance(value, dict)
+    if not ok:
+        what = allowed or "a JSON-like value (number, string, True/False, None, list or dict)"
+        raise RunError(f"--param {name}={value!r} does not fit {stem}: {name} takes {what} "
+                       f"(its default is {default!r}); nothing was run")
 
 
 def plan_parameters(
     notebooks: list[Path], preset: str, params: dict[str, Any]
 ) -> dict[Path, dict[str, Any]]:
-    """Check every parameter against every chosen notebook before anything runs."""
+    """Check every parameter against every chosen notebook before anything runs.
+
+    Returns the parameters each notebook gets (``PRESET`` from ``preset`` unless ``params`` sets it).
+    Raises :class:`RunError` naming the parameter, the value, the notebook and what is allowed.
+    """
     presets = known_presets()
     if preset not in presets:
         raise RunError(f"unknown preset {preset!r}; choose from: {', '.join(presets)}")
@@ -129,8 +291,27 @@ def plan_parameters(
                 f"{path.stem} has no parameter {', '.join(missing)} in its parameters cell "
                 f"(it defines: {', '.join(defined) or 'nothing'}); pick notebooks with --only"
             )
+        comments = parameter_comments(path)
+        for name, value in params.items():
+            none_ok = re.search(r"\bNone\b", comments.get(name, "")) is not None
+            check_parameter(path.stem, name, value, defined[name], presets, none_ok)
         plan[path] = {**({"PRESET": preset} if "PRESET" in defined else {}), **params}
     return plan
+
+
+def check_folders(build: Path) -> None:
+    """Refuse, before anything runs, a build folder or ``$YTREC_DATA_DIR`` that is not a folder."""
+    for folder, name in [(build, f"the build folder {build} (--build or $YTREC_BUILD_DIR)"),
+                         *[(build / sub, f"{build / sub}") for sub in ("html", "notebooks", "results")]]:
+        if folder.exists() and not folder.is_dir():
+            raise RunError(f"{name} is a file, not a folder; give a folder (it is created if missing)")
+    parent = next((p for p in build.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise RunError(f"cannot create the build folder {build}: {parent} is a file")
+    data = os.environ.get("YTREC_DATA_DIR")
+    if data and Path(data).expanduser().exists() and not Path(data).expanduser().is_dir():
+        raise RunError(f"YTREC_DATA_DIR={data} is a file, not a folder; point it at a folder "
+                       "(created if missing) or unset it to use data/")
 
 
 def timeout_for(stem: str, preset: str) -> int:
@@ -156,25 +337,84 @@ def failing_cell(executed: Path) -> str:
 
 
 def _install(src: Path, dst: Path) -> None:
-    """Copy ``src`` to ``dst`` atomically (a reader sees the old or the new file, never half of one)."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    """Copy ``src`` to ``dst`` atomically (a reader sees the old or the new file, never half of one).
+
+    The copy goes through a unique temporary name beside ``dst``, so concurrent installs of one
+    file never share a temporary file: the last rename wins and the file is always whole.
+    """
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+
+
+def _descendants(pid: int) -> list[Any]:
+    """The processes below ``pid`` (psutil ``Process`` objects; empty if psutil cannot tell)."""
+    try:
+        import psutil  # installed with IPython, which every kernel needs
+    except ImportError:
+        return []
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _gone(proc: Any) -> bool:
+    import psutil
+
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL the child's process group and the groups of everything below it, then reap the child.
+
+    jupyter_client starts the kernel in a session of its own, so killing the child's group alone
+    would leave the kernel running: its group is killed too.
+    """
+    below = _descendants(proc.pid)
+    groups = {proc.pid}
+    for p in below:
+        try:
+            groups.add(os.getpgid(p.pid))
+        except OSError:
+            continue
+    groups.discard(os.getpgrp())  # never our own group
+    for group in groups:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except OSError:
+            continue
+    for p in below:  # anything that left its group
+        try:
+            p.kill()
+        except Exception:  # noqa: BLE001 - psutil.NoSuchProcess and friends: already gone
+            continue
+    proc.wait()
+    deadline = time.monotonic() + 5.0
+    while below and time.monotonic() < deadline:  # not our children: wait until they are really gone
+        below = [p for p in below if not _gone(p)]
+        if below:
+            time.sleep(0.02)
 
 
 def _papermill(src: Path, out: Path, params: dict[str, Any], env: dict[str, str], limit: int) -> str | None:
-    """Run one notebook in a child process group; return None on success, else what went wrong."""
+    """Run one notebook in a child process group; return None on success, else what went wrong.
+
+    On a timeout, and when anything (SIGTERM, Ctrl-C) interrupts the wait, the child and its kernel
+    are killed before this returns or re-raises.
+    """
     cmd = [sys.executable, "-m", "ytrec_lib.runner", str(src), str(out), json.dumps(params)]
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
     try:
-        proc.wait(timeout=limit)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        return f"timed out after {limit} s ({failing_cell(out)})"
-    except KeyboardInterrupt:
-        os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            _kill_tree(proc)
+            return f"timed out after {limit} s ({failing_cell(out)})"
+    except BaseException:  # SIGTERM / Ctrl-C (as Interrupted), even in the middle of the timeout's kill
+        _kill_tree(proc)
         raise
     if proc.returncode != 0:
         return failing_cell(out)
@@ -182,8 +422,14 @@ def _papermill(src: Path, out: Path, params: dict[str, Any], env: dict[str, str]
 
 
 def _child(src: str, out: str, params_json: str) -> int:
-    """The child process: execute with papermill, showing its cell progress bar but not its traceback."""
+    """The child process: execute with papermill, showing its cell progress bar but not its traceback.
+
+    The child's own temporary files (the kernel's connection file) go into the staging folder, so
+    they go with it even when the child is killed; the kernel keeps the usual temp folder.
+    """
     import papermill
+
+    tempfile.tempdir = str(Path(out).parent)
 
     try:
         papermill.execute_notebook(src, out, parameters=json.loads(params_json), kernel_name="python3",
@@ -193,12 +439,106 @@ def _child(src: str, out: str, params_json: str) -> int:
     return 0
 
 
+@contextmanager
+def staging_folder(stem: str) -> Iterator[Path]:
+    """A fresh ``<temp dir>/ytrec-<stem>-*`` folder holding this process's id; removed at the end."""
+    folder = Path(tempfile.mkdtemp(prefix=f"ytrec-{stem}-"))
+    try:
+        (folder / OWNER_FILE).write_text(str(os.getpid()))
+        yield folder
+    finally:
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:  # a signal cut the first removal short (signals are ignored by then)
+            if folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process: alive
+        return True
+    return True
+
+
+def sweep_stale(build: Path, older_than: float = SWEEP_AGE_S) -> list[Path]:
+    """Remove what interrupted runs left: temporary files in ``build`` and its html/notebooks/results
+    (and results/run-info) folders, and staging folders ``ytrec-NN_*`` in the system temp folder.
+
+    Only leftovers older than ``older_than`` seconds go, and a staging folder only when the run that
+    made it (``owner.pid``) is gone. Returns the paths removed.
+    """
+    removed: list[Path] = []
+    for folder in (build, build / "html", build / "notebooks", build / "results",
+                   build / "results" / RUN_INFO_DIR):
+        removed += sweep_stale_temps(folder, older_than=older_than)
+    now = time.time()
+    tmp_root = Path(tempfile.gettempdir())
+    try:
+        candidates = [p for p in tmp_root.iterdir() if STAGING_RE.match(p.name)]
+    except OSError:
+        return removed
+    for folder in candidates:
+        try:
+            if folder.is_symlink() or not folder.is_dir() or now - folder.stat().st_mtime < older_than:
+                continue
+            owner = folder / OWNER_FILE
+            if owner.exists() and _pid_alive(int(owner.read_text().strip() or 0)):
+                continue
+        except (OSError, ValueError):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            removed.append(folder)
+    return removed
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_run_info(
+    results: Path, stem: str, preset: str, params: dict[str, Any], seconds: float, source: Path | None = None
+) -> Path:
+    """Write ``results/run-info/<stem>.json``: how the results file ``results/<stem>.json`` was made.
+
+    Keys: ``notebook``, ``preset``, ``parameters``, ``seconds``, ``finished`` (UTC, ISO 8601) and
+    ``results_sha256``: of ``source``, the file this run published (default: the published file as it
+    is now; None when there is none), so a results file another run published since does not match.
+    """
+    source = source or results / f"{stem}.json"
+    info = {"notebook": stem, "preset": preset, "parameters": params, "seconds": round(seconds, 1),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "results_sha256": _sha256(source) if source.exists() else None}
+    return atomic_write_text(results / RUN_INFO_DIR / f"{stem}.json", json.dumps(info, indent=2) + "\n")
+
+
+def recorded_preset(results: Path, stem: str) -> tuple[str | None, str]:
+    """``(preset, "")`` when the runner recorded the preset of ``results/<stem>.json`` and the file is
+    still the one it published; else ``(None, why not)``."""
+    info_path = results / RUN_INFO_DIR / f"{stem}.json"
+    if not info_path.exists():
+        return None, "not recorded (its results were not published by run-notebooks)"
+    try:
+        info = load_json(info_path, "run record")
+    except ValueError as err:
+        return None, str(err)
+    published = results / f"{stem}.json"
+    if not published.exists() or info.get("results_sha256") != _sha256(published):
+        return None, "unknown (its results changed after run-notebooks published them)"
+    preset = info.get("preset")
+    return (preset, "") if isinstance(preset, str) and preset else (None, f"missing from {info_path}")
+
+
 def run_one(path: Path, params: dict[str, Any], preset: str, build: Path) -> Outcome:
     """Execute one notebook in a staging folder and publish it into ``build`` if it finished."""
     stem = path.stem
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix=f"ytrec-{stem}-") as tmp:
-        staging = Path(tmp)
+    preset = params.get("PRESET", preset)
+    with staging_folder(stem) as staging:
         executed = staging / f"{stem}.ipynb"
         env = {**os.environ, "YTREC_NOTEBOOK": stem, "YTREC_RESULTS_DIR": str(staging / "results"),
                "YTREC_BUILD_DIR": str(build), "PYTHONUNBUFFERED": "1",
@@ -206,8 +546,8 @@ def run_one(path: Path, params: dict[str, Any], preset: str, build: Path) -> Out
         problem = _papermill(path, executed, params, env, timeout_for(stem, preset))
         seconds = time.perf_counter() - start
         if problem:
-            kept = Path(tempfile.gettempdir()) / "ytrec-failed" / f"{stem}.ipynb"
             if executed.exists():
+                kept = Path(tempfile.mkdtemp(prefix=f"ytrec-failed-{stem}-")) / f"{stem}.ipynb"
                 _install(executed, kept)
                 problem += f" — executed copy kept at {kept}"
             return Outcome(stem, False, seconds, problem)
@@ -217,7 +557,32 @@ def run_one(path: Path, params: dict[str, Any], preset: str, build: Path) -> Out
             _install(results, build / "results" / f"{stem}.json")
         else:
             (build / "results" / f"{stem}.json").unlink(missing_ok=True)
+        write_run_info(build / "results", stem, preset, params, seconds, source=results)
     return Outcome(stem, True, seconds)
+
+
+@contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into :class:`Interrupted` while the block runs (main thread only).
+
+    After the first signal both are ignored, so a second one cannot cut the clean-up short.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    watched = (signal.SIGTERM, signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        for s in watched:
+            signal.signal(s, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, handler) for s in watched}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def run_notebooks(
@@ -227,17 +592,37 @@ def run_notebooks(
     build: Path | None = None,
     html: bool = True,
 ) -> int:
-    """Run the chosen notebooks in order; stop at the first failure. Returns the exit status."""
+    """Run the chosen notebooks in order; stop at the first failure. Returns the exit status.
+
+    Every check (notebooks, parameters, folders) happens before the first kernel starts. SIGTERM or
+    Ctrl-C kills the running notebook and its kernel, removes its staging folder, prints one line and
+    returns 128 + the signal number.
+    """
     build = (build or report.build_dir()).resolve()
     try:
         notebooks = select_notebooks(only)
         plan = plan_parameters(notebooks, preset, dict(parse_param(p) for p in params or []))
+        check_folders(build)
     except RunError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    with signals_interrupt():
+        try:
+            return _run_plan(plan, preset, build, html)
+        except Interrupted as stop:
+            name = signal.Signals(stop.signum).name
+            # the leading newline ends the killed child's progress bar line
+            print(f"\nerror: stopped by {name}; the running notebook and its kernel were killed and "
+                  f"nothing of it was published to {build}", file=sys.stderr)
+            return 128 + stop.signum
+
+
+def _run_plan(plan: dict[Path, dict[str, Any]], preset: str, build: Path, html: bool) -> int:
+    """Sweep stale leftovers, then run and publish each planned notebook (see :func:`run_notebooks`)."""
+    sweep_stale(build)
     total = time.perf_counter()
     for i, (path, nb_params) in enumerate(plan.items(), start=1):
-        print(f"[{i}/{len(plan)}] {path.stem} (preset {preset}) ...", flush=True)
+        print(f"[{i}/{len(plan)}] {path.stem} (preset {nb_params.get('PRESET', preset)}) ...", flush=True)
         outcome = run_one(path, nb_params, preset, build)
         if not outcome.ok:
             print(f"error: {outcome.stem} failed after {outcome.seconds:.1f} s: {outcome.message}",

@@ -5,11 +5,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PRESET ?= small
 
-.PHONY: help run test lint unit notebook-tests lab clean-notebooks lock clean
+.PHONY: help run test lint unit faults notebook-tests lab clean-notebooks lock clean
 
 help:
 	@echo "make run              execute every notebook at PRESET=$(PRESET); report in build/index.html"
-	@echo "make test             ruff, unit tests, then every notebook at the ci preset (what CI runs)"
+	@echo "make test             ruff, unit and fault-injection tests, then every notebook at the ci preset (CI)"
 	@echo "make lab              JupyterLab on notebooks/"
 	@echo "make clean-notebooks  strip outputs and execution counts (before committing)"
 
@@ -29,10 +29,14 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit -q
 
+# Writers killed mid-write and cache files damaged on disk (tests/faults; under a minute).
+faults: $(STAMP)
+	$(BIN)/python -m pytest tests/faults -q
+
 notebook-tests: $(STAMP)
 	$(BIN)/python -m pytest tests/notebooks -q
 
-test: lint unit notebook-tests
+test: lint unit faults notebook-tests
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

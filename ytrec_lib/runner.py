@@ -33,7 +33,6 @@ Parameters are checked against the notebook's parameters cell before any kernel 
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import math
 import os
@@ -55,7 +54,7 @@ from typing import Any
 import nbformat
 
 from ytrec_lib import report
-from ytrec_lib.data.cache import atomic_path, atomic_write_text, load_json, sweep_stale_temps
+from ytrec_lib.data.cache import atomic_path, atomic_write_text, file_sha256, load_json, sweep_stale_temps
 
 NOTEBOOK_DIR = report.REPO_ROOT / "notebooks"
 NOTEBOOKS_ENV = "YTREC_NOTEBOOKS_DIR"
@@ -496,10 +495,6 @@ def sweep_stale(build: Path, older_than: float = SWEEP_AGE_S) -> list[Path]:
     return removed
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def write_run_info(
     results: Path, stem: str, preset: str, params: dict[str, Any], seconds: float, source: Path | None = None
 ) -> Path:
@@ -512,7 +507,7 @@ def write_run_info(
     source = source or results / f"{stem}.json"
     info = {"notebook": stem, "preset": preset, "parameters": params, "seconds": round(seconds, 1),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-            "results_sha256": _sha256(source) if source.exists() else None}
+            "results_sha256": file_sha256(source) if source.exists() else None}
     return atomic_write_text(results / RUN_INFO_DIR / f"{stem}.json", json.dumps(info, indent=2) + "\n")
 
 
@@ -527,7 +522,7 @@ def recorded_preset(results: Path, stem: str) -> tuple[str | None, str]:
     except ValueError as err:
         return None, str(err)
     published = results / f"{stem}.json"
-    if not published.exists() or info.get("results_sha256") != _sha256(published):
+    if not published.exists() or info.get("results_sha256") != file_sha256(published):
         return None, "unknown (its results changed after run-notebooks published them)"
     preset = info.get("preset")
     return (preset, "") if isinstance(preset, str) and preset else (None, f"missing from {info_path}")

@@ -36,7 +36,15 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ytrec_lib import metrics, retrieval
-from ytrec_lib.data.cache import DamagedArtifact, atomic_path, data_fingerprint, load_or_build, load_torch
+from ytrec_lib.data.cache import (
+    DamagedArtifact,
+    atomic_path,
+    atomic_write_text,
+    data_fingerprint,
+    file_sha256,
+    load_or_build,
+    load_torch,
+)
 from ytrec_lib.serving import check_id, check_ids
 from ytrec_lib.store import EmbeddingStore
 
@@ -552,7 +560,8 @@ def user_embeddings(run: Any, user_ids: np.ndarray, serve_time: float, batch_siz
 
 def write_store(path: Path, users: np.ndarray, videos: np.ndarray, meta: dict[str, Any]) -> Path:
     """Write ``users`` (U, d) and ``videos`` (V, d) float32 as version ``"candidate"`` of a new store
-    file at ``path``, atomically (a unique temporary file renamed into place)."""
+    file at ``path``, atomically (a unique temporary file renamed into place), then its SHA-256 beside
+    it (``<path>.sha256``): SQLite's own checks do not see bytes flipped inside the vectors."""
     path = Path(path)
     with atomic_path(path) as tmp:
         try:
@@ -561,7 +570,12 @@ def write_store(path: Path, users: np.ndarray, videos: np.ndarray, meta: dict[st
         finally:
             for extra in ("-wal", "-shm"):
                 Path(f"{tmp}{extra}").unlink(missing_ok=True)
+    atomic_write_text(_digest_path(path), file_sha256(path))
     return path
+
+
+def _digest_path(store_path: Path) -> Path:
+    return store_path.with_name(store_path.name + ".sha256")
 
 
 def build_system(preset: str = "ci", seed: int = 0, *, index_kind: str = "hnsw", cache: bool = True,
@@ -613,7 +627,11 @@ def build_system(preset: str = "ci", seed: int = 0, *, index_kind: str = "hnsw",
 
 
 def _load_store(path: Path) -> Path:
-    """``path`` when it is a store whose active version is ``"candidate"``; ``DamagedArtifact`` if not."""
+    """``path`` when it is the store :func:`write_store` wrote (same SHA-256) and its active version is
+    ``"candidate"``; ``DamagedArtifact`` if not."""
+    digest = _digest_path(path)
+    if not digest.exists() or digest.read_text().strip() != file_sha256(path):
+        raise DamagedArtifact(f"{path} does not match its checksum {digest.name} (altered, or cut short)")
     try:
         with EmbeddingStore(path) as store:
             active = store.active_version()

@@ -212,9 +212,9 @@ def test_a_damaged_store_is_rebuilt_with_one_warning(tmp_path: Path, monkeypatch
 
 def _files(root: Path) -> dict[str, int]:
     """Every cached model and store file under ``root``: name -> modification time (ns). SQLite's
-    ``-wal`` / ``-shm`` companions of an open store are left out."""
+    ``-wal`` / ``-shm`` companions of an open store and its ``.sha256`` are left out."""
     return {p.name: p.stat().st_mtime_ns for d in ("models", "system") for p in (root / d).iterdir()
-            if not p.name.endswith(("-wal", "-shm"))}
+            if not p.name.endswith(("-wal", "-shm", ".sha256"))}
 
 
 def test_a_changed_simulator_setting_retrains_every_model(tmp_path: Path,

@@ -19,6 +19,7 @@ import pytest
 
 from ytrec_lib import ann_bench
 from ytrec_lib.data import datasets, download
+from ytrec_lib.data.cache import file_sha256
 from ytrec_lib.data.simulator import GENERATOR_VERSION
 
 NPZ = ("users.npz", "videos.npz", "impressions.npz", "searches.npz", "world.npz")
@@ -165,7 +166,7 @@ def test_pickle_payload_in_an_array_file_is_refused_never_unpickled(data_root, c
     if checksum == "matching":
         mpath = path / "manifest.json"
         manifest = json.loads(mpath.read_text())
-        manifest["files"][fname] = {"bytes": f.stat().st_size, "sha256": datasets._sha256(f)}
+        manifest["files"][fname] = {"bytes": f.stat().st_size, "sha256": file_sha256(f)}
         mpath.write_text(json.dumps(manifest))
     ds = _load_expecting_one_warning(naming=path)
     assert not marker.exists(), "the pickle was executed"

@@ -132,11 +132,22 @@ def _damaged(path: Path, what: str, err: BaseException | str) -> DamagedArtifact
     return DamagedArtifact(f"{path} is not a readable {what} ({err})")
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, as 64 hex digits (read in 1 MiB chunks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def load_torch(path: str | os.PathLike, what: str = "checkpoint") -> Any:
     """``torch.load`` of weights only (tensors, dicts, lists, numbers, strings) onto the CPU.
 
-    A pickle that would run code, a truncated or garbage file raises :class:`DamagedArtifact`;
-    a missing file raises ``FileNotFoundError``.
+    The file must be a zip archive (``torch.save``'s format) whose members all pass their CRC
+    check: ``torch.load`` itself does not check them, so flipped bytes in a tensor would load.
+    A pickle that would run code, a truncated, garbage or altered file raises
+    :class:`DamagedArtifact`; a missing file raises ``FileNotFoundError``.
     """
     import torch
 
@@ -144,6 +155,10 @@ def load_torch(path: str | os.PathLike, what: str = "checkpoint") -> Any:
     if not path.exists():
         raise FileNotFoundError(f"no {what} at {path}")
     try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()  # name of the first member whose CRC fails, or None
+        if bad is not None:
+            raise ValueError(f"member {bad} fails its CRC check")
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # UnpicklingError, RuntimeError, EOFError, zip errors: all mean "damaged"
         raise _damaged(path, what, err) from err
@@ -217,5 +232,5 @@ def data_fingerprint(ds: Any) -> str:
 
 
 __all__ = ["TMP_MARK", "DamagedArtifact", "cache_key", "temp_sibling", "atomic_path", "atomic_write_bytes",
-           "atomic_write_text", "sweep_stale_temps", "load_torch", "load_npz", "load_json", "load_or_build",
+           "atomic_write_text", "sweep_stale_temps", "file_sha256", "load_torch", "load_npz", "load_json", "load_or_build",
            "data_fingerprint"]

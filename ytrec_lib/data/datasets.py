@@ -14,7 +14,6 @@ stored as a flat value array plus offsets, and nothing is pickled.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -28,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import presets, real
-from .cache import load_json, load_npz, sweep_stale_temps, temp_sibling
+from .cache import file_sha256, load_json, load_npz, sweep_stale_temps, temp_sibling
 from .presets import SimConfig, preset_config
 from .simulator import GENERATOR_VERSION, SimOutput, Truth, World, simulate, split_ragged, world_key
 
@@ -202,14 +201,6 @@ def _decode(z: Mapping[str, np.ndarray], kinds: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _write(ds: Dataset, path: Path, cfg: SimConfig) -> None:
     """Write ``ds`` to ``path`` atomically: a temporary sibling folder renamed into place.
 
@@ -224,7 +215,7 @@ def _write(ds: Dataset, path: Path, cfg: SimConfig) -> None:
             schema[table] = [[col, kind] for col, kind in kinds.items()]   # keeps the column order
         if ds.truth is not None:
             np.savez(tmp / "world.npz", **ds.truth.world.arrays())
-        files = {p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in sorted(tmp.glob("*.npz"))}
+        files = {p.name: {"bytes": p.stat().st_size, "sha256": file_sha256(p)} for p in sorted(tmp.glob("*.npz"))}
         manifest = dict(generator_version=GENERATOR_VERSION, meta=ds.meta, config=cfg.to_dict(),
                         schema=schema, files=files,
                         n_tokens=int(ds.truth.world.n_tokens) if ds.truth is not None else None)
@@ -303,7 +294,7 @@ def _read(path: Path, expect_config: dict | None = None) -> Dataset:
         f = path / fname
         if not f.exists():
             raise ValueError(f"{fname} is missing")
-        if f.stat().st_size != info["bytes"] or _sha256(f) != info["sha256"]:
+        if f.stat().st_size != info["bytes"] or file_sha256(f) != info["sha256"]:
             raise ValueError(f"{fname} does not match its checksum")
     tables = {}
     for table in TABLES:                  # arrays only: an object array (a pickle) is refused, never loaded

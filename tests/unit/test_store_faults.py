@@ -237,9 +237,12 @@ def test_store_is_usable_from_other_threads(path):
 def test_damaged_cached_store_is_rebuilt_by_the_system(path):
     """The system's cache check calls a damaged store damaged (so ``load_or_build`` rebuilds it)."""
     from ytrec_lib import system
-    from ytrec_lib.data.cache import DamagedArtifact
+    from ytrec_lib.data.cache import DamagedArtifact, file_sha256
 
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(DamagedArtifact, match="does not match its checksum"):  # no digest beside it
+        system._load_store(path)
+    (path.parent / f"{path.name}.sha256").write_text(file_sha256(path))  # digest agrees: SQLite decides
     with pytest.raises(DamagedArtifact, match="not a usable embedding store"):
         system._load_store(path)

@@ -10,9 +10,12 @@ in one checkout never trip over each other's temporary files. A failed notebook'
 to a fresh ``<temp dir>/ytrec-failed-<stem>-*`` folder of its own (the error names it).
 
 Beside each published results file the runner writes ``build/results/run-info/<stem>.json``: the
-preset and parameters the notebook ran with and the SHA-256 of the results file it published, so
-``update-readme`` can say which preset the results were recorded at (and notice results written
-since by something else).
+preset and parameters the notebook ran with, its run time, the commit and the SHA-256 of the results
+file it published, so ``update-readme`` can say which preset the results were recorded at (and notice
+results written since by something else), and the report can show when and how each notebook ran.
+
+While a notebook runs, the runner prints each ``##`` section heading as execution reaches it, with
+the time since the notebook started. Kernels listen on Unix sockets in the staging folder.
 
 Parameters are checked against the notebook's parameters cell before any kernel starts:
 
@@ -420,11 +423,77 @@ def _papermill(src: Path, out: Path, params: dict[str, Any], env: dict[str, str]
     return None
 
 
-def _child(src: str, out: str, params_json: str) -> int:
-    """The child process: execute with papermill, showing its cell progress bar but not its traceback.
+HEADING_RE = re.compile(r"^##\s+(.+?)\s*#*\s*$", re.MULTILINE)
+"""A section heading: a markdown line starting with exactly two ``#``."""
+IPC_PATH_MAX = 90
+"""Longest kernel socket path prefix (Unix sockets allow about 107 bytes, the port adds 6)."""
 
-    The child's own temporary files (the kernel's connection file) go into the staging folder, so
-    they go with it even when the child is killed; the kernel keeps the usual temp folder.
+
+def section_heading(cell: Any) -> str | None:
+    """The first ``## `` heading of a markdown cell, or None (code cells, no such heading)."""
+    if cell.get("cell_type") != "markdown":
+        return None
+    match = HEADING_RE.search(cell.get("source", ""))
+    return match.group(1) if match else None
+
+
+def format_elapsed(seconds: float) -> str:
+    """``75.4`` -> ``"1:15"``; ``3725`` -> ``"1:02:05"``."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class SectionProgress:
+    """Print each ``##`` section of a notebook as execution reaches it, with the time since the start.
+
+    Used as nbclient's ``on_cell_start`` hook, which sees every cell, markdown ones included.
+    """
+
+    def __init__(self, out: Any = None) -> None:
+        self.out = out or sys.stdout
+        self.start = time.perf_counter()
+
+    def __call__(self, cell: Any, cell_index: int | None = None, **_: Any) -> None:
+        heading = section_heading(cell)
+        if heading:
+            elapsed = format_elapsed(time.perf_counter() - self.start)
+            print(f"    {elapsed:>7}  {heading}", file=self.out, flush=True)
+
+
+def _ipc_prefix() -> str | None:
+    """The socket path prefix in the child's temporary folder (the staging folder), or None when too long."""
+    prefix = str(Path(tempfile.gettempdir()) / "kernel")
+    return prefix if len(prefix) <= IPC_PATH_MAX else None
+
+
+def kernel_manager_class() -> type:
+    """A kernel manager class whose kernels listen on Unix sockets (the ``ipc`` transport).
+
+    Local sockets in the staging folder instead of TCP ports, so ipykernel does not warn that it
+    "is running over TCP without encryption", and the sockets go with the staging folder. TCP stays
+    where the path would be too long for a socket. nbclient creates, and shuts down, the kernel.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class IpcKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _transport_default(self) -> str:
+            return "ipc" if _ipc_prefix() else "tcp"
+
+        @default("ip")
+        def _ip_default(self) -> str:
+            return (_ipc_prefix() or "127.0.0.1") if self.transport == "ipc" else "127.0.0.1"
+
+    return IpcKernelManager
+
+
+def _child(src: str, out: str, params_json: str) -> int:
+    """The child process: execute with papermill, printing section headings (not a cell counter).
+
+    The child's own temporary files (the kernel's connection file and sockets) go into the staging
+    folder, so they go with it even when the child is killed; the kernel keeps the usual temp folder.
     """
     import papermill
 
@@ -432,7 +501,9 @@ def _child(src: str, out: str, params_json: str) -> int:
 
     try:
         papermill.execute_notebook(src, out, parameters=json.loads(params_json), kernel_name="python3",
-                                   cwd=str(Path(src).parent), progress_bar=True, log_output=False)
+                                   cwd=str(Path(src).parent), progress_bar=False, log_output=False,
+                                   kernel_manager_class=kernel_manager_class(),
+                                   on_cell_start=SectionProgress())
     except papermill.PapermillExecutionError:
         return 1
     return 0
@@ -495,18 +566,30 @@ def sweep_stale(build: Path, older_than: float = SWEEP_AGE_S) -> list[Path]:
     return removed
 
 
+def git_commit(root: Path | None = None) -> str:
+    """The short hash of the checked-out commit of ``root`` (the repository), or ``"unknown"``."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root or report.REPO_ROOT,
+                              capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and commit else "unknown"
+
+
 def write_run_info(
     results: Path, stem: str, preset: str, params: dict[str, Any], seconds: float, source: Path | None = None
 ) -> Path:
     """Write ``results/run-info/<stem>.json``: how the results file ``results/<stem>.json`` was made.
 
-    Keys: ``notebook``, ``preset``, ``parameters``, ``seconds``, ``finished`` (UTC, ISO 8601) and
-    ``results_sha256``: of ``source``, the file this run published (default: the published file as it
-    is now; None when there is none), so a results file another run published since does not match.
+    Keys: ``notebook``, ``preset``, ``parameters``, ``seconds``, ``finished`` (UTC, ISO 8601),
+    ``commit`` (:func:`git_commit`) and ``results_sha256``: of ``source``, the file this run
+    published (default: the published file as it is now; None when there is none), so a results file
+    another run published since does not match.
     """
     source = source or results / f"{stem}.json"
     info = {"notebook": stem, "preset": preset, "parameters": params, "seconds": round(seconds, 1),
-            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"), "commit": git_commit(),
             "results_sha256": file_sha256(source) if source.exists() else None}
     return atomic_write_text(results / RUN_INFO_DIR / f"{stem}.json", json.dumps(info, indent=2) + "\n")
 

@@ -141,3 +141,35 @@ def test_readme_without_markers_is_refused(tmp_path):
     readme.write_text("# x\n")
     with pytest.raises(ValueError, match="has no results markers"):
         html_report.update_readme(readme, "s")
+
+
+def test_progress_shows_section_headings_and_no_transport_warning(tmp_path, monkeypatch, capfd):
+    folder = tmp_path / "other-notebooks"
+    folder.mkdir()
+    path = make_notebook(folder, "00_sections", 'report.record("x", 1)')
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[2:2] = [nbformat.v4.new_markdown_cell("## 1. Loading the world\n\nText.")]
+    nb.cells += [nbformat.v4.new_markdown_cell("### a sub-heading"), nbformat.v4.new_code_cell("y = 2"),
+                 nbformat.v4.new_markdown_cell("## Summary"), nbformat.v4.new_code_cell('print("done")')]
+    nbformat.write(nb, path)
+    monkeypatch.setenv(runner.NOTEBOOKS_ENV, str(folder))
+    monkeypatch.setattr(runner, "known_presets", lambda: ["tiny", "ci", "small", "large"])
+    assert runner.run_notebooks("ci", build=tmp_path / "build", html=False) == 0
+    captured = capfd.readouterr()
+    lines = captured.out.splitlines()
+    sections = [ln.split(None, 1) for ln in lines if ln.startswith("    ")]
+    assert [text for _, text in sections] == ["1. Loading the world", "Summary"]
+    assert all(len(elapsed.split(":")) == 2 for elapsed, _ in sections)  # m:ss since the start
+    assert "without encryption" not in captured.out + captured.err
+    assert "cell/s" not in captured.out + captured.err  # no papermill cell counter
+    info = json.loads((tmp_path / "build" / "results" / "run-info" / "00_sections.json").read_text())
+    assert info["commit"] == runner.git_commit() and info["commit"]
+
+
+def test_elapsed_time_and_commit_outside_git(tmp_path):
+    assert [runner.format_elapsed(s) for s in (0, 75.4, 3725)] == ["0:00", "1:15", "1:02:05"]
+    assert runner.git_commit(tmp_path) == "unknown"
+    heading = runner.section_heading({"cell_type": "markdown", "source": "intro\n## 2. Two ##\n## 3"})
+    assert heading == "2. Two"
+    assert runner.section_heading({"cell_type": "markdown", "source": "### deeper"}) is None
+    assert runner.section_heading({"cell_type": "code", "source": "## not markdown"}) is None

@@ -10,7 +10,7 @@ PRESET ?= small
 help:
 	@echo "make run              execute every notebook at PRESET=$(PRESET); report in build/index.html"
 	@echo "make test             ruff, unit and fault-injection tests, then every notebook at the ci preset (CI)"
-	@echo "make lab              JupyterLab on notebooks/"
+	@echo "make lab              JupyterLab on notebooks/, every notebook at PRESET (LAB_ARGS: extra options)"
 	@echo "make clean-notebooks  strip outputs and execution counts (before committing)"
 
 # The virtual environment, rebuilt when the pinned versions or the package metadata change.
@@ -38,8 +38,16 @@ notebook-tests: $(STAMP)
 
 test: lint unit faults notebook-tests
 
+# JupyterLab on notebooks/; every notebook's PRESET defaults to $(PRESET) (the server and its kernels get
+# YTREC_PRESET). --allow-root only when run as root (LAB_UID: the user id, faked by the tests).
+# Extra options: make lab PRESET=ci LAB_ARGS="--port 8890 --no-browser".
+LAB_UID  ?= $(shell id -u)
+LAB_ARGS ?=
+LAB_ROOT := $(if $(filter 0,$(LAB_UID)),--allow-root)
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	@echo "JupyterLab with PRESET=$(PRESET) in every notebook: open the http://...:<port>/lab?token=... URL it prints below"
+	YTREC_PRESET=$(PRESET) $(BIN)/jupyter lab $(LAB_ROOT) $(LAB_ARGS) notebooks/
 
 clean-notebooks: $(STAMP)
 	$(BIN)/python -m ytrec_lib strip-notebooks

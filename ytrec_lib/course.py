@@ -6,7 +6,28 @@ disk agree.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+
+PRESET_ENV = "YTREC_PRESET"
+"""The environment variable that sets the default preset of every notebook (``make lab PRESET=ci``)."""
+DEFAULT_PRESET = "small"
+"""The preset a notebook runs at when neither the runner nor ``$YTREC_PRESET`` says otherwise."""
+
+
+def default_preset() -> str:
+    """The ``PRESET`` default of every notebook's parameters cell: ``$YTREC_PRESET``, else ``"small"``.
+
+    The runner's (papermill's) injected parameters come after the parameters cell, so they still
+    win. Raises ``ValueError``, in one line naming the known presets, for a name no loader knows.
+    """
+    name = os.environ.get(PRESET_ENV, "").strip() or DEFAULT_PRESET
+    from ytrec_lib.data.datasets import known_presets  # the data layer only when asked
+
+    known = known_presets()
+    if name not in known:
+        raise ValueError(f"{PRESET_ENV}={name!r} is not a known preset; choose from: {', '.join(known)}")
+    return name
 
 
 @dataclass(frozen=True)

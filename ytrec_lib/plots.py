@@ -1,17 +1,60 @@
-"""Figures of the package that are drawn outside a notebook: the nearest-neighbour benchmark's plots.
+"""Figures of the package that are drawn outside a notebook (the nearest-neighbour benchmark's plots),
+and the helpers notebooks use so that the text of their figures renders.
 
 With ``widgets``, the only module allowed to import matplotlib (design: package layout). It uses the
 object-oriented ``Figure`` API, not pyplot, so drawing leaves no global state behind.
+
+Matplotlib's default font (DejaVu Sans) has no Chinese glyphs: Chinese drawn with it comes out as
+empty boxes under a "Glyph missing" warning per character. Figures therefore carry Chinese only
+through :func:`cjk_title`, which uses it when :func:`cjk_font` finds an installed font that has the
+glyphs (Noto Sans CJK, Source Han, WenQuanYi, ...) and the English text otherwise. Chinese terms stay
+in markdown and tables, which the browser renders with its own fonts.
 """
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
 
-__all__ = ["ann_bench_figures"]
+__all__ = ["ann_bench_figures", "cjk_font", "cjk_title"]
+
+CJK_FONT_HINTS = re.compile(r"CJK|Source Han|WenQuanYi|Droid Sans Fallback|Hei|PingFang|Song|Ming|Kai",
+                            re.IGNORECASE)
+"""Family names that usually carry Chinese glyphs; a candidate is kept only if it really has them."""
+CJK_SAMPLE = "召回排序漏斗"
+
+
+@lru_cache(maxsize=1)
+def cjk_font() -> str | None:
+    """The family name of an installed font that draws Chinese (checked on :data:`CJK_SAMPLE`), or None."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    for entry in sorted(font_manager.fontManager.ttflist, key=lambda f: ("CJK" not in f.name, f.name)):
+        if not CJK_FONT_HINTS.search(entry.name):
+            continue
+        try:
+            font = FT2Font(entry.fname)
+        except (OSError, RuntimeError, ValueError):
+            continue
+        if all(font.get_char_index(ord(ch)) for ch in CJK_SAMPLE):
+            return entry.name
+    return None
+
+
+def cjk_title(ax: Any, english: str, chinese: str) -> str:
+    """Set the title of ``ax``: ``chinese`` (English with Chinese in it) in a CJK font when one is
+    installed, else ``english``, so the figure never shows empty boxes. Returns the title set."""
+    font = cjk_font()
+    if font:
+        ax.set_title(chinese, fontfamily=font)
+        return chinese
+    ax.set_title(english)
+    return english
 
 
 def ann_bench_figures(frames: dict[str, pd.DataFrame], machine: dict[str, Any],

@@ -760,7 +760,7 @@ def train_ranker(model: RankingModel, inputs: RankingInputs, config: RankTrainCo
     with torch.no_grad():
         model.head.bias.fill_(float(np.log(w[f.clicked].sum() / w[~f.clicked].sum())))
     w_t = torch.from_numpy((w / w.mean()).astype(np.float32))
-    y_t = torch.from_numpy(f.clicked)
+    y_t = torch.from_numpy(np.require(f.clicked, requirements="W"))  # a cached array is read-only
     opts = [torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)]
     rng = np.random.default_rng(config.seed)
     hist = RankHistory()

@@ -166,10 +166,32 @@ def _assignments(source: str) -> Iterator[tuple[str, ast.stmt]]:
                     yield target.id, node
 
 
+def _is_default_preset_call(node: ast.expr | None) -> bool:
+    """Is ``node`` the call ``course.default_preset()`` (or ``default_preset()``), with no arguments?"""
+    if not isinstance(node, ast.Call) or node.args or node.keywords:
+        return False
+    func = node.func
+    return ((isinstance(func, ast.Attribute) and func.attr == "default_preset"
+             and isinstance(func.value, ast.Name) and func.value.id == "course")
+            or (isinstance(func, ast.Name) and func.id == "default_preset"))
+
+
 def notebook_parameters(path: Path) -> dict[str, Any]:
-    """The names and default values in the cell tagged ``parameters`` (None for a computed default)."""
+    """The names and default values in the cell tagged ``parameters`` (None for a computed default).
+
+    ``PRESET = course.default_preset()`` resolves as the kernel would: ``$YTREC_PRESET``, else the
+    default preset; an unknown ``$YTREC_PRESET`` is a :class:`RunError` (the cell would fail on it).
+    """
+    from ytrec_lib import course
+
     names: dict[str, Any] = {}
     for name, node in _assignments(_parameters_source(path)):
+        if _is_default_preset_call(node.value):
+            try:
+                names[name] = course.default_preset()
+            except ValueError as err:
+                raise RunError(f"{path.name}: {err} (or unset it)") from None
+            continue
         try:
             names[name] = ast.literal_eval(node.value)
         except (ValueError, SyntaxError):

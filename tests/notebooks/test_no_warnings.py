@@ -1,0 +1,70 @@
+"""Executed notebooks carry no warning blocks: no stderr output mentioning a warning.
+
+The test reads the executed copies the ``notebook_results`` fixture leaves in ``<build>/notebooks``
+(each notebook runs once per session; the notebook tests before this file have run them already).
+By hand, on any folder of executed notebooks::
+
+    python tests/notebooks/test_no_warnings.py build/notebooks
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from ytrec_lib import runner
+
+WARNING_RE = re.compile(r"warning", re.IGNORECASE)
+
+
+def warning_outputs(executed: Path) -> list[str]:
+    """One line per stderr stream of ``executed`` that mentions a warning:
+    ``<notebook> cell In [n] (<first source line>): <first warning line>``."""
+    nb = nbformat.read(executed, as_version=4)
+    found = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for out in cell.get("outputs", []):
+            text = out.get("text", "") if out.get("output_type") == "stream" and out.get("name") == "stderr" else ""
+            if not WARNING_RE.search(text):
+                continue
+            line = next(ln for ln in text.splitlines() if WARNING_RE.search(ln))
+            source = next((ln.strip() for ln in cell.source.splitlines() if ln.strip()), "")
+            count = cell.get("execution_count") or f"#{index}"
+            found.append(f"{executed.stem} cell In [{count}] ({source[:60]!r}): {line.strip()[:200]}")
+    return found
+
+
+@pytest.mark.parametrize("path", runner.list_notebooks(), ids=lambda p: p.stem)
+def test_executed_notebook_has_no_warnings(path, notebook_results, notebook_build):
+    notebook_results(path.stem)  # runs it at the ci preset unless this session already has
+    found = warning_outputs(notebook_build / "notebooks" / f"{path.stem}.ipynb")
+    assert not found, "warnings in the executed notebook:\n" + "\n".join(found)
+
+
+def test_warning_outputs_names_cell_and_line(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    quiet = nbformat.v4.new_code_cell("print('ok')")
+    quiet.outputs = [nbformat.v4.new_output("stream", name="stdout", text="a warning on stdout is text\n"),
+                     nbformat.v4.new_output("stream", name="stderr", text="progress 10/10\n")]
+    noisy = nbformat.v4.new_code_cell("\nx = torch.from_numpy(a)\n", execution_count=7)
+    noisy.outputs = [nbformat.v4.new_output(
+        "stream", name="stderr", text="/x/y.py:3: UserWarning: The given NumPy array is not writable\n  x\n")]
+    nb.cells = [quiet, noisy]
+    path = tmp_path / "06_demo.ipynb"
+    nbformat.write(nb, path)
+    assert warning_outputs(path) == [
+        "06_demo cell In [7] ('x = torch.from_numpy(a)'): "
+        "/x/y.py:3: UserWarning: The given NumPy array is not writable"]
+
+
+if __name__ == "__main__":
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "build/notebooks")
+    lines = [line for nb in sorted(folder.glob("[0-9][0-9]_*.ipynb")) for line in warning_outputs(nb)]
+    print("\n".join(lines) or f"no warnings in {folder}")
+    sys.exit(1 if lines else 0)

@@ -5,11 +5,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PRESET ?= small
 
-.PHONY: help run test lint unit faults notebook-tests lab clean-notebooks lock clean
+.PHONY: help run test test-browser lint unit faults notebook-tests lab clean-notebooks lock clean
 
 help:
 	@echo "make run              execute every notebook at PRESET=$(PRESET); report in build/index.html"
 	@echo "make test             ruff, unit and fault-injection tests, then every notebook at the ci preset (CI)"
+	@echo "make test-browser     notebooks 05 and 08 in JupyterLab through headless Chromium"
 	@echo "make lab              JupyterLab on notebooks/"
 	@echo "make clean-notebooks  strip outputs and execution counts (before committing)"
 
@@ -37,6 +38,11 @@ notebook-tests: $(STAMP)
 	$(BIN)/python -m pytest tests/notebooks -q
 
 test: lint unit faults notebook-tests
+
+# Notebooks 05 and 08 in JupyterLab, driven by headless Chromium (needs the chromium package;
+# skipped without it). Screenshots in build/browser/.
+test-browser: $(STAMP)
+	$(BIN)/python -m pytest tests/browser -q -rs
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

@@ -5,11 +5,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PRESET ?= small
 
-.PHONY: help run test lint unit faults notebook-tests lab clean-notebooks lock clean
+.PHONY: help run test test-browser lint unit faults notebook-tests lab clean-notebooks lock clean
 
 help:
 	@echo "make run              execute every notebook at PRESET=$(PRESET); report in build/index.html"
 	@echo "make test             ruff, unit and fault-injection tests, then every notebook at the ci preset (CI)"
+	@echo "make test-browser     notebooks 05 and 08 in JupyterLab through headless Chromium"
 	@echo "make lab              JupyterLab on notebooks/, every notebook at PRESET (LAB_ARGS: extra options)"
 	@echo "make clean-notebooks  strip outputs and execution counts (before committing)"
 
@@ -38,6 +39,11 @@ notebook-tests: $(STAMP)
 
 test: lint unit faults notebook-tests
 
+# Notebooks 05 and 08 in JupyterLab, driven by headless Chromium (needs the chromium package;
+# skipped without it). Screenshots in build/browser/.
+test-browser: $(STAMP)
+	$(BIN)/python -m pytest tests/browser -q -rs
+
 # JupyterLab on notebooks/; every notebook's PRESET defaults to $(PRESET) (the server and its kernels get
 # YTREC_PRESET). --allow-root only when run as root (LAB_UID: the user id, faked by the tests).
 # Extra options: make lab PRESET=ci LAB_ARGS="--port 8890 --no-browser".
@@ -55,7 +61,7 @@ clean-notebooks: $(STAMP)
 # Regenerate requirements.lock from a fresh environment (maintainers only).
 lock:
 	rm -rf /tmp/ytrec-lock-venv && $(PYTHON) -m venv /tmp/ytrec-lock-venv
-	/tmp/ytrec-lock-venv/bin/pip install --quiet torch==2.13.0 -e '.[dev]'
+	/tmp/ytrec-lock-venv/bin/pip install --quiet torch==2.13.0 -e '.[dev,browser]'
 	{ echo "# Exact versions that install on Python 3.11 (torch: the CPU build on this machine's disk)."; \
 	  echo "# Regenerate with: make lock"; \
 	  /tmp/ytrec-lock-venv/bin/pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu/torch==\1/'; } > requirements.lock

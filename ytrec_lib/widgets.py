@@ -9,18 +9,31 @@ candidates and the index's search parameter (``efSearch`` / ``nprobe``), and wat
 Everything runs headless: the widgets are plain ipywidgets objects, every callback is an ordinary
 method, and :attr:`SystemExplorer.state` holds what the last refresh computed, so tests set widget
 values and assert on the state and the rendered HTML.
+
+In JupyterLab the kernel handles widget messages on a subshell thread, not the thread that built the
+explorer: a refresh holds a lock (one at a time), runs with the torch thread count the explorer was
+built with, and an error inside it is shown as a short line in the explorer instead of vanishing.
+Videos are shown by title (:mod:`ytrec_lib.data.titles`), durations as m:ss, ages in whole years and
+regions by name.
 """
 
 from __future__ import annotations
 
+import html
+import threading
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as W
 import numpy as np
 import pandas as pd
+import torch
 
 from ytrec_lib import system as S
+from ytrec_lib.data import titles as T
+
+ERROR_STYLE = "color:#b00020;font-weight:bold"
 
 
 class SystemExplorer:
@@ -47,6 +60,11 @@ class SystemExplorer:
         self._has_truth = getattr(dataset, "truth", None) is not None
         self._ideal: dict[int, np.ndarray] = {}
         self._videos = dataset.videos.set_index("video_id")
+        self._meta = dict(getattr(dataset, "meta", {}) or {})
+        self._titles = T.video_titles(dataset.videos, self._meta)
+        self._lock = threading.RLock()  # callbacks may run on a subshell thread while a cell runs
+        self._torch_threads = torch.get_num_threads()
+        self.last_error: str | None = None
         n_cat = len(system.index_ids)
         self.user = W.Dropdown(options=[int(u) for u in users], value=int(users[0]), description="user")
         self.k = W.IntSlider(value=int(k), min=1, max=50, description="k")
@@ -58,12 +76,14 @@ class SystemExplorer:
                                   disabled=param is None)
         self.user_html, self.history_html = W.HTML(), W.HTML()
         self.candidates_html, self.ranked_html, self.stats_html = W.HTML(), W.HTML(), W.HTML()
+        self.error_html = W.HTML()
         self.state: dict[str, Any] = {}
         self.n_refreshes = 0
         for w in (self.user, self.k, self.n_candidates, self.search):
             w.observe(self._on_change, names="value")
         self.widget = W.VBox([
             W.HBox([self.user, self.k, self.n_candidates, self.search]),
+            self.error_html,
             W.HBox([self.user_html, self.history_html]),
             self.stats_html,
             W.HBox([self.candidates_html, self.ranked_html]),
@@ -73,11 +93,31 @@ class SystemExplorer:
     # ------------------------------------------------------------------ callbacks
 
     def _on_change(self, change: dict[str, Any]) -> None:
-        """Any control changed: apply the search parameter and recompute everything."""
-        self.refresh()
+        """Any control changed: recompute everything; an error becomes a line in the explorer."""
+        try:
+            self.refresh()
+        except Exception as err:  # a callback's exception would otherwise vanish in the kernel
+            self._show_error(err)
+
+    def _show_error(self, err: BaseException) -> None:
+        """Keep the traceback in :attr:`last_error` and show one short line above the tables."""
+        self.last_error = "".join(traceback.format_exception(err))
+        message = f"{type(err).__name__}: {err}"
+        if len(message) > 300:
+            message = message[:297] + "..."
+        text = f"The explorer could not update (user {self.user.value}, k = {self.k.value}): {message}"
+        self.error_html.value = f'<div style="{ERROR_STYLE}">{html.escape(text)}</div>'
 
     def refresh(self) -> None:
         """Recompute the user's lists, the per-user and sample quality and the latency; redraw."""
+        with self._lock:
+            if torch.get_num_threads() != self._torch_threads:  # a new thread starts with the default
+                torch.set_num_threads(self._torch_threads)
+            self._refresh()
+            self.last_error = None
+            self.error_html.value = ""
+
+    def _refresh(self) -> None:
         sys_, uid = self.system, int(self.user.value)
         k, n_cand = int(self.k.value), max(int(self.n_candidates.value), int(self.k.value))
         if sys_.search_param is not None:
@@ -118,17 +158,24 @@ class SystemExplorer:
     # ------------------------------------------------------------------ drawing
 
     def _video_table(self, ids: np.ndarray, extra: dict[str, np.ndarray]) -> pd.DataFrame:
+        """Title, topic, creator and m:ss duration of ``ids`` (in order) plus the ``extra`` scores."""
         ids = np.asarray(ids, np.int64)
-        info = self._videos.loc[ids, ["topic", "creator_id", "duration"]].reset_index()
+        rows = self._videos.loc[ids]
+        info = pd.DataFrame({
+            "video_id": ids, "title": self._titles.loc[ids].to_numpy(),
+            "topic": [T.topic_name(t, self._meta) for t in rows["topic"].to_numpy()],
+            "creator": [f"Creator {int(c)}" for c in rows["creator_id"].to_numpy()],
+            "duration": [T.format_duration(d) for d in rows["duration"].to_numpy()],
+        })
         for name, values in extra.items():
-            info[name] = np.round(np.asarray(values, np.float64), 3)
+            info[name] = [f"{v:.3f}" for v in np.asarray(values, np.float64)]
         return info
 
     def _draw(self) -> None:
         st, rec = self.state, self.state["recommendation"]
         urow = self.ds.users.set_index("user_id").loc[st["user"]]
         self.user_html.value = (f"<b>user {st['user']}</b><br>" + "<br>".join(
-            f"{c}: {urow[c]}" for c in ("region", "age", "gender", "language") if c in urow.index))
+            f"{c}: {html.escape(v)}" for c, v in T.describe_user(urow, self._meta).items()))
         seen = self.system.watched(st["user"])
         recent = seen[-self.n_history:][::-1]
         hist = self._video_table(recent, {}) if len(recent) else pd.DataFrame({"video_id": []})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import nbformat
@@ -10,18 +11,12 @@ import pytest
 
 from ytrec_lib import cli, html_report, report, runner
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+import fake_notebooks  # noqa: E402
+
 
 def make_notebook(folder: Path, stem: str, body: str, params: str = 'PRESET = "small"\nSEED = 0') -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-    nb.cells = [
-        nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell("from ytrec_lib import report"),
-        nbformat.v4.new_code_cell(body),
-    ]
-    path = folder / f"{stem}.ipynb"
-    nbformat.write(nb, path)
-    return path
+    return fake_notebooks.make_notebook(folder, stem, body, params)
 
 
 @pytest.fixture

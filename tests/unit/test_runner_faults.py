@@ -12,11 +12,13 @@ import threading
 import time
 from pathlib import Path
 
-import nbformat
 import psutil
 import pytest
 
 from ytrec_lib import cli, course, html_report, report, runner
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+import fake_notebooks  # noqa: E402
 
 PRESETS = ["tiny", "ci", "small", "large"]
 PARAMS = ('PRESET = "small"\nSEED = 0\nEPOCHS = 3\nLR = 0.05\nFLAG = True\nNAME = "x"\n'
@@ -24,14 +26,7 @@ PARAMS = ('PRESET = "small"\nSEED = 0\nEPOCHS = 3\nLR = 0.05\nFLAG = True\nNAME 
 
 
 def make_notebook(folder: Path, stem: str, body: str, params: str = PARAMS) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-    nb.cells = [nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell("from ytrec_lib import report"),
-                nbformat.v4.new_code_cell(body)]
-    path = folder / f"{stem}.ipynb"
-    nbformat.write(nb, path)
-    return path
+    return fake_notebooks.make_notebook(folder, stem, body, params)
 
 
 @pytest.fixture

@@ -112,6 +112,18 @@ def record(key: str, value: Any, notebook: str | None = None) -> Any:
     return value
 
 
+def record_many(values: Mapping[str, Any], notebook: str | None = None) -> Mapping[str, Any]:
+    """Record every ``key: value`` of ``values`` (in order) in one atomic rewrite; returns ``values``."""
+    if not all(isinstance(k, str) and k for k in values):
+        raise ValueError("report.record_many: every key must be a non-empty string")
+    stem = notebook or current_notebook()
+    path = results_dir() / f"{stem}.json"
+    data = _read(path)
+    data.update({k: to_jsonable(v) for k, v in values.items()})
+    _write_atomic(path, data)
+    return values
+
+
 def load(stem: str, folder: Path | None = None) -> dict[str, Any]:
     """The results one notebook recorded (``{}`` when it has not run)."""
     return _read((folder or results_dir()) / f"{stem}.json")

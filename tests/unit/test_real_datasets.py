@@ -540,6 +540,15 @@ def test_require_and_skip_reason(data_dir: Path) -> None:
         real.has(ml, "watches")
 
 
+def test_skipped_prints_each_reason_once_and_says_whether_to_skip(data_dir: Path, capsys) -> None:
+    ml = real.load_real("movielens-1m", data_dir)
+    assert real.skipped(ml, "demographics") is False and capsys.readouterr().out == ""
+    assert real.skipped(ml, "searches", "truth", "demographics") is True
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(ln.startswith("Skipped: ") for ln in lines)
+    assert "needs searches" in lines[0] and "needs truth" in lines[1]
+
+
 def test_load_real_arguments(data_dir: Path) -> None:
     with pytest.raises(KeyError, match="known: movielens-small"):
         real.load_real("movielens-100k", data_dir)

@@ -79,3 +79,14 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary_file(results_
 def test_mappings_keep_their_order(results_in_tmp):
     report.record("by_set", {"watches": 1, "all": 2, "b": 3}, notebook="03_z")
     assert list(report.load("03_z")["by_set"]) == ["watches", "all", "b"]
+
+
+def test_record_many_writes_every_key_in_order(tmp_path, monkeypatch):
+    monkeypatch.setenv("YTREC_RESULTS_DIR", str(tmp_path))
+    report.record("first", 1, notebook="09_x")
+    values = {"b": np.float32(0.5), "a": {"k": np.int64(3)}}
+    assert report.record_many(values, notebook="09_x") is values
+    assert report.load("09_x", tmp_path) == {"first": 1, "b": 0.5, "a": {"k": 3}}
+    assert list(report.load("09_x", tmp_path)) == ["first", "b", "a"]
+    with pytest.raises(ValueError, match="non-empty string"):
+        report.record_many({"": 1}, notebook="09_x")

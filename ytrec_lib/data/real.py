@@ -34,7 +34,7 @@ from .rawio import DataFileError, FileFormat, MissingDataError, check_header
 
 __all__ = ["Archive", "RealSpec", "REAL_DATASETS", "known_real", "is_real", "data_root", "dataset_dir",
            "find_files", "load_real", "check_files", "MissingTableError", "TABLES", "has", "skip_reason",
-           "require", "DataFileError", "MissingDataError"]
+           "require", "skipped", "DataFileError", "MissingDataError"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -312,6 +312,16 @@ def skip_reason(ds: Any, what: str) -> str | None:
     name = ds.meta.get("name", "this dataset")
     why = ds.meta.get("skip_reasons", {}).get(what, f"{name} has no {what}")
     return f"{why}; this section needs {what} and is skipped"
+
+
+def skipped(ds: Any, *needs: str) -> bool:
+    """True, after printing ``Skipped: <reason>`` for each, when ``ds`` lacks one of ``needs``
+    (impressions, searches, truth, demographics, ...): the notebook then skips its section and records
+    nothing for it. False (and nothing printed) when every need is met."""
+    reasons = [why for what in needs if (why := skip_reason(ds, what))]
+    for why in reasons:
+        print(f"Skipped: {why}")
+    return bool(reasons)
 
 
 def require(ds: Any, *what: str) -> None:

@@ -70,9 +70,8 @@ OWNER_FILE = "owner.pid"
 DEFAULT_PRESET = "small"
 DEFAULT_TIMEOUT_S = 1800
 # Per-notebook wall-clock limits in seconds at the presets up to `small`; `large` gets 6 times more.
-# 03 trains 20+ models (1,614 s at `small` in a fresh clone, pretraining included). 06 and 07 got an hour
-# when they ran 1,243 s and past 1,800 s at `small`; their small-preset budgets have since brought them
-# to 619 s and 587 s (fresh-clone `make run`, 2026-11-28), so the hour is headroom for slower machines.
+# 03, 06 and 07 train many models (about 1,600 s, 620 s and 590 s at `small` in a fresh clone):
+# an hour leaves headroom for slower machines.
 TIMEOUT_S = {"00_overview": 300, "03_candidate_generation": 3600, "06_negative_sampling": 3600,
              "07_ranking": 3600}
 

@@ -1,4 +1,4 @@
-"""Notebook 01 (the UGC world) at the ci preset: the issue's "done when", asserted on its results."""
+"""Notebook 01 (the UGC world) at the ci preset: the claims it teaches, asserted on its results."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Notebook 02 (item2vec) at the ci preset: the issue's "done when", asserted on its recorded results."""
+"""Notebook 02 (item2vec) at the ci preset: the claims it teaches, asserted on its recorded results."""
 
 from __future__ import annotations
 

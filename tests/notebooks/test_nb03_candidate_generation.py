@@ -1,4 +1,4 @@
-"""Notebook 03 (candidate generation) at the ci preset: the issue's "done when", asserted on its results."""
+"""Notebook 03 (candidate generation) at the ci preset: the claims it teaches, asserted on its results."""
 
 import pytest
 

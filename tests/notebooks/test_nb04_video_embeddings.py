@@ -1,4 +1,4 @@
-"""Notebook 04 (video embeddings, embedding store, serving) at the ci preset: the issue's "done when"."""
+"""Notebook 04 (video embeddings, embedding store, serving) at the ci preset: the claims it teaches."""
 
 import pytest
 

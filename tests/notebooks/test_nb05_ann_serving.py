@@ -1,4 +1,4 @@
-"""Notebook 05 (ANN serving) at the ci preset: the issue's recorded keys and "done when", on its results."""
+"""Notebook 05 (ANN serving) at the ci preset: its recorded keys and the claims it teaches, on its results."""
 
 from __future__ import annotations
 

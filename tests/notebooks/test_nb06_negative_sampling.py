@@ -1,4 +1,4 @@
-"""Notebook 06 (negative sampling) at the ci preset: the issue's "done when", asserted on its results."""
+"""Notebook 06 (negative sampling) at the ci preset: the claims it teaches, asserted on its results."""
 
 import pytest
 

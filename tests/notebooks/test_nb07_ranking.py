@@ -1,4 +1,4 @@
-"""Notebook 07 (ranking) at the ci preset: the issue's "done when", asserted on its recorded results."""
+"""Notebook 07 (ranking) at the ci preset: the claims it teaches, asserted on its recorded results."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Notebook 08 (the two-stage system end to end) at the ci preset: the issue's "done when"."""
+"""Notebook 08 (the two-stage system end to end) at the ci preset: the claims it teaches, on its results."""
 
 import pytest
 

@@ -17,6 +17,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -171,6 +172,58 @@ def _plot_batch(ax: Any, f: dict[str, pd.DataFrame], m: dict[str, Any], k: int) 
 # ----------------------------------------------------------------------------------------------------
 # Figures of notebook 04 (video embeddings)
 # ----------------------------------------------------------------------------------------------------
+
+
+def softmax_matrix_figure(W: np.ndarray, cols: np.ndarray, topics: np.ndarray, label_counts: np.ndarray,
+                          bias: np.ndarray) -> Figure:
+    """The m x n softmax matrix drawn as a heatmap of the columns ``cols``, beside bias against popularity.
+
+    W: (n, m) video embeddings (row j = column j of the matrix); cols: (c,) video ids to draw, grouped by
+    topic; topics: (n,) topic per video; label_counts: (n,) training labels per video; bias: (n,) output bias.
+    """
+    n_videos, m = W.shape
+    fig = Figure(figsize=(12, 4), layout="tight")
+    ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
+    lim = np.abs(W[cols]).max()
+    im = ax[0].imshow(W[cols].T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+    for e in np.flatnonzero(np.diff(topics[cols])) + 0.5:  # topic boundaries
+        ax[0].axvline(e, color="k", lw=0.6)
+    ax[0].set(title=f"The m × n softmax matrix: {m} × {len(cols)} of its {n_videos:,} columns",
+              xlabel="video column (most-watched videos, grouped by topic; lines = topic boundaries)",
+              ylabel="coordinate i of the embedding (0 … m−1)")
+    fig.colorbar(im, ax=ax[0], label="weight W[j, i] (unitless)")
+    ax[1].scatter(np.log1p(label_counts), bias, s=4, alpha=0.4)
+    ax[1].set(title="Output bias against popularity", xlabel="log(1 + training labels of the video)",
+              ylabel="bias b_j (logit units)")
+    return fig
+
+
+def serve_steps_figure(timings: dict[str, np.ndarray], n_videos: int, k: int) -> Figure:
+    """Box plot of each serving step's milliseconds per request: ``timings[step]`` (n_users,) float ms
+    for the steps lookup_ms, score_ms, select_ms, total_ms (as ``StoreServer.recommend_many`` returns)."""
+    steps = ["lookup_ms", "score_ms", "select_ms", "total_ms"]
+    fig = Figure(figsize=(8, 3), layout="tight")
+    ax = fig.subplots()
+    ax.boxplot([timings[s] for s in steps], orientation="horizontal", showfliers=False)
+    ax.set_yticks(range(1, len(steps) + 1), ["store lookup", f"score {n_videos:,} videos", f"select top-{k}",
+                                              "total"])
+    ax.set(title=f"One request, step by step ({len(timings['total_ms']):,} users, one at a time)",
+           xlabel="milliseconds per request (box: quartiles, whiskers: 1.5 IQR)", ylabel="step")
+    return fig
+
+
+def purity_figure(table: pd.DataFrame, chance: float, k: int, n_videos: int) -> Figure:
+    """Bars of topic purity@k per popularity band (``table``: rows overall/head/torso/tail, one column
+    per embedding), with the purity of random neighbours ``chance`` as a dotted line."""
+    fig = Figure(figsize=(7, 3), layout="tight")
+    ax = fig.subplots()
+    table.plot.bar(ax=ax, rot=0)
+    ax.axhline(chance, color="k", ls=":", label="random neighbours")
+    ax.set(title=f"Topic purity@{k} of {n_videos:,} videos by popularity band",
+           xlabel="videos (overall, and head / torso / tail by watches before the cutoff)",
+           ylabel=f"share of {k} neighbours with the same topic")
+    ax.legend(fontsize=8)
+    return fig
 
 
 # ----------------------------------------------------------------------------------------------------

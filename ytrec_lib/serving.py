@@ -29,9 +29,15 @@ Example::
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -353,5 +359,50 @@ def same_sets(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (np.sort(a, axis=1) == np.sort(b, axis=1)).all(axis=1)
 
 
+# ----------------------------------------------------------------------------------------------------
+# Serving in a fresh process (notebook 04: no torch imported)
+# ----------------------------------------------------------------------------------------------------
+
+_FRESH_SCRIPT = """
+import json, sys
+import numpy as np
+from ytrec_lib.serving import StoreServer
+from ytrec_lib.store import EmbeddingStore
+users = np.load({users!r})
+with EmbeddingStore({store!r}) as s:
+    server = StoreServer(s, version={version!r})
+    ids, ms = server.recommend_many(users, {k}, progress=False)
+np.save({out!r}, ids)
+print(json.dumps({{"torch_imported": "torch" in sys.modules, "p50_ms": float(np.median(ms["total_ms"]))}}))
+"""
+
+
+def serve_in_fresh_process(
+    store_path: str | os.PathLike,
+    version: str,
+    user_ids: Sequence[int] | np.ndarray,
+    k: int,
+    timeout: float = 600.0,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Serve ``user_ids`` from ``version`` of the store at ``store_path`` in a new Python interpreter.
+
+    The child imports only this module and the store, builds a :class:`StoreServer` and answers one
+    request per user (:meth:`StoreServer.recommend_many`). Returns ``(video_ids (n, k) int64, info)``
+    with ``info = {"torch_imported": bool, "p50_ms": float}``: whether torch ended up in the child's
+    ``sys.modules``, and its median request time. Raises RuntimeError with the child's stderr if it fails.
+    """
+    with tempfile.TemporaryDirectory(prefix="ytrec-serve-") as tmp:
+        users_file, out_file = Path(tmp) / "users.npy", Path(tmp) / "served.npy"
+        np.save(users_file, np.asarray(user_ids))
+        script = _FRESH_SCRIPT.format(users=str(users_file), store=str(store_path), version=version,
+                                      k=int(k), out=str(out_file))
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parents[1], timeout=timeout)
+        if proc.returncode != 0:
+            raise RuntimeError(f"the serving process failed:\n{proc.stderr[-2000:]}")
+        info = json.loads(proc.stdout.strip().splitlines()[-1])
+        return np.load(out_file), info
+
+
 __all__ = ["STEPS", "InvalidIdError", "check_id", "check_ids", "ordered_inner_products", "ExactIndex",
-           "Served", "StoreServer", "timing_summary", "same_sets"]
+           "Served", "StoreServer", "timing_summary", "same_sets", "serve_in_fresh_process"]

@@ -64,7 +64,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -707,3 +707,66 @@ def _blobs_to_matrix(blobs: list[bytes], dim: int, version: str, path: str) -> n
             "corrupt, re-write that version"
         )
     return np.frombuffer(raw, dtype=_F32).reshape(len(blobs), dim).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------------
+# A reader while versions are written (notebook 04)
+# ----------------------------------------------------------------------------------------------------
+
+
+def reads_during_writes(
+    path: str | os.PathLike,
+    write: Callable[[], Any],
+    user_ids: Sequence[int] | np.ndarray,
+    known: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    timeout: float = 120.0,
+) -> list[tuple[str | None, str]]:
+    """Read the store at ``path`` over and over from a second connection while ``write()`` runs.
+
+    A thread opens its own :class:`EmbeddingStore` and, in one :meth:`~EmbeddingStore.snapshot` per
+    read, takes the active version's name, its (n, d) video matrix and the (len(user_ids), d) vectors of
+    ``user_ids``. Each read is classified as the name of the ``known`` content ``{name: (users, videos)}``
+    it equals exactly (users (len(user_ids), d), videos (n, d)), or ``"mixed"``. ``write()`` runs in the
+    caller's thread once the first read is done (or after 60 s); the reader stops after one more read
+    that starts after ``write`` returned.
+
+    Returns one ``(version, content)`` per read, in order. Re-raises the reader's exception if it failed.
+    """
+    reads: list[tuple[str | None, str]] = []
+    errors: list[BaseException] = []
+    started, stop = threading.Event(), threading.Event()
+
+    def classify(videos: np.ndarray, users: np.ndarray) -> str:
+        for name, (u, v) in known.items():
+            if np.array_equal(videos, v) and np.array_equal(users, u):
+                return name
+        return "mixed"
+
+    def reader() -> None:
+        try:
+            with EmbeddingStore(path) as r:
+                while True:
+                    finished = stop.is_set()
+                    with r.snapshot():
+                        version = r.active_version()
+                        _, videos = r.get_videos()  # (n, d) float32
+                        users = r.get_users(user_ids)  # (len(user_ids), d) float32
+                    reads.append((version, classify(videos, users)))
+                    started.set()
+                    if finished:
+                        return
+        except Exception as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+            started.set()
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    started.wait(60)
+    try:
+        write()
+    finally:
+        stop.set()
+        thread.join(timeout)
+    if errors:
+        raise errors[0]
+    return reads

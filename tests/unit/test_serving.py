@@ -21,6 +21,7 @@ from ytrec_lib.serving import (
     check_ids,
     ordered_inner_products,
     same_sets,
+    serve_in_fresh_process,
     timing_summary,
 )
 from ytrec_lib.store import EmbeddingStore
@@ -286,3 +287,23 @@ def test_same_sets_ignores_order_only():
     np.testing.assert_array_equal(same_sets(a, b), [True, False])
     with pytest.raises(ValueError, match="same shape"):
         same_sets(a, b[:, :2])
+
+
+def test_serve_in_fresh_process_answers_like_the_index_without_torch(tmp_path):
+    users, videos = random_embeddings(5, 25, 4, seed=11)
+    path = tmp_path / "s.sqlite"
+    with EmbeddingStore(path) as s:
+        s.write_version("v1", users, videos)
+        s.write_version("v2", -users, -videos)  # the active one; v1 is served by name
+    ids, info = serve_in_fresh_process(path, "v1", np.arange(5), 6)
+    np.testing.assert_array_equal(ids, ExactIndex(videos).search(users, 6))
+    assert info["torch_imported"] is False and info["p50_ms"] > 0
+
+
+def test_serve_in_fresh_process_reports_the_childs_error(tmp_path):
+    users, videos = random_embeddings(2, 5, 3)
+    path = tmp_path / "s.sqlite"
+    with EmbeddingStore(path) as s:
+        s.write_version("v1", users, videos)
+    with pytest.raises(RuntimeError, match="serving process failed"):
+        serve_in_fresh_process(path, "nope", np.arange(2), 3)

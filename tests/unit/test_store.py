@@ -337,3 +337,36 @@ def test_snapshot_isolates_from_a_concurrent_write(tmp_path):
             with pytest.raises(ValueError, match="cannot write inside store.snapshot"):
                 reader.write_version("x", *_marked(3))
         assert reader.get_user(0)[0] == 2 and reader.get_videos()[1][-1, -1] == 2
+
+
+# ---------------------------------------------------------------- reads_during_writes (notebook 04)
+
+
+def test_reads_during_writes_sees_only_complete_versions(tmp_path):
+    rng = np.random.default_rng(5)
+    users, videos = _random(rng, 6, 3), _random(rng, 40, 3)
+    known = {"plain": (users, videos), "negated": (-users, -videos)}
+    path = tmp_path / "emb.sqlite"
+    with EmbeddingStore(path) as s:
+        s.write_version("v0", users, videos)
+
+        def write():
+            for i in range(1, 5):
+                s.write_version(f"v{i}", *known["negated" if i % 2 else "plain"])
+
+        reads = store_mod.reads_during_writes(path, write, np.arange(6), known)
+    assert len(reads) >= 2 and reads[0] == ("v0", "plain")
+    assert reads[-1] == ("v4", "plain")  # one last read after the writer finished
+    expected = {"v0": "plain", "v1": "negated", "v2": "plain", "v3": "negated", "v4": "plain"}
+    assert all(content == expected[version] for version, content in reads)
+
+
+def test_reads_during_writes_classifies_unknown_content_as_mixed_and_reraises_reader_errors(tmp_path):
+    rng = np.random.default_rng(6)
+    users, videos = _random(rng, 4, 2), _random(rng, 10, 2)
+    path = tmp_path / "emb.sqlite"
+    with EmbeddingStore(path) as s:
+        s.write_version("v0", users, videos)
+    assert store_mod.reads_during_writes(path, lambda: None, np.arange(4), {})[-1] == ("v0", "mixed")
+    with pytest.raises(KeyError):  # a user the store does not hold: the reader's error reaches the caller
+        store_mod.reads_during_writes(path, lambda: None, np.array([99]), {})

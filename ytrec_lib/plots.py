@@ -239,3 +239,62 @@ def purity_figure(table: pd.DataFrame, chance: float, k: int, n_videos: int) -> 
 # ----------------------------------------------------------------------------------------------------
 # Figures of notebook 07 (ranking)
 # ----------------------------------------------------------------------------------------------------
+
+
+def quantile_normalisation_figure(raw: dict[str, tuple[Any, str]], normalised: dict[str, Any]) -> Figure:
+    """Raw (top row) against quantile-normalised (bottom row) histograms of some continuous features.
+
+    ``raw``: ``{name: (values (n,) float, unit)}``; ``normalised``: ``{name: x~ (m,) float in [0, 1]}``,
+    same names. One column per feature.
+    """
+    fig = Figure(figsize=(4 * len(raw), 6))
+    axes = fig.subplots(2, len(raw), squeeze=False)
+    for j, (name, (x, unit)) in enumerate(raw.items()):
+        axes[0, j].hist(x, bins=60, color="tab:blue")
+        axes[0, j].set(title=f"raw {name}", xlabel=f"{name} ({unit})", ylabel="impressions")
+        axes[1, j].hist(normalised[name], bins=50, color="tab:orange")
+        axes[1, j].set(title=f"normalised {name}~ (empirical CDF)", xlabel=f"{name}~ (unitless, [0, 1])",
+                       ylabel="impressions")
+    fig.tight_layout()
+    return fig
+
+
+def calibration_figure(calib: pd.DataFrame, truth: str = "true") -> Figure:
+    """Log-log reliability plot of a watch-time estimate: ``calib`` has one row per bin with columns
+    ``predicted``, ``truth`` and ``truth_odds`` (s); ``truth`` names the truth in the y label ("true" or
+    "realised")."""
+    fig = Figure(figsize=(5.5, 5))
+    ax = fig.subplots()
+    ax.loglog(calib["predicted"], calib["truth"], "o-", label="true E[T]")
+    ax.loglog(calib["predicted"], calib["truth_odds"], "s--", label="true E[T] / (1 - P(click))")
+    lo = float(calib[["predicted", "truth"]].min().min())
+    hi = float(calib[["predicted", "truth_odds"]].max().max())
+    ax.loglog([lo, hi], [lo, hi], "k:", lw=1, label="y = x (perfect calibration)")
+    ax.set(title="Calibration of exp(logit), deciles of test impressions",
+           xlabel="mean predicted watch time exp(logit) (s)",
+           ylabel=f"mean {truth} watch time in the decile (s)")
+    ax.legend()
+    return fig
+
+
+def hidden_layers_figure(wpul: pd.Series) -> Figure:
+    """Bar chart of the weighted per-user loss (values) per hidden-layer configuration (index)."""
+    fig = Figure(figsize=(7, 3.5))
+    ax = fig.subplots()
+    ax.bar(wpul.index, wpul.values, color="tab:blue")
+    ax.set(title="Hidden layers vs weighted per-user loss (lower is better)", xlabel="ReLU layers (widths)",
+           ylabel="weighted per-user loss (fraction)", ylim=(0.9 * wpul.min(), 1.03 * wpul.max()))
+    return fig
+
+
+def drop_one_figure(increase: pd.Series) -> Figure:
+    """Horizontal bars of the loss increase (values, largest first) when a feature group (index) is
+    dropped; positive increases (the group helped) in red."""
+    fig = Figure(figsize=(8, 3.8))
+    ax = fig.subplots()
+    values = increase.values[::-1]
+    ax.barh(increase.index[::-1], values, color=["tab:red" if v > 0 else "tab:gray" for v in values])
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set(title="Drop-one ablation of the weighted ranker",
+           xlabel="increase of weighted per-user loss (fraction)", ylabel="feature group dropped")
+    return fig

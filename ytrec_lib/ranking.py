@@ -1096,6 +1096,76 @@ def fit_ranker(data: RankingData, objective: str = "weighted", spec: RankingSpec
     return Ranker(model, data.normalizer, data.builder, objective, hist, data.candidate)
 
 
+# ----------------------------------------------------------------------------------------------------
+# The experiments of notebook 07: preset sizes, one trained-and-scored ranker, the leak demo
+# ----------------------------------------------------------------------------------------------------
+
+PRESET_LAYERS: dict[str, list[list[int]]] = {
+    "tiny": [[], [16], [32, 16]],
+    "ci": [[], [32], [128], [64, 32], [128, 64, 32]],
+    "small": [[], [64], [256], [128, 64], [256, 128, 64]],
+    "large": [[], [128], [512], [256, 128], [512, 256, 128]],
+}
+"""Hidden-layer sweep per preset (the paper's Table 1 in shape: 0 to 3 ReLU layers, widths scaled)."""
+
+PRESET_MAX_TRAIN: dict[str, int | None] = {"tiny": None, "ci": None, "small": 400_000, "large": 400_000}
+"""Training impressions per preset (a seeded random subset; None: all)."""
+
+PRESET_CANDIDATE_LOSS: dict[str, str] = {"tiny": "full", "ci": "full", "small": "sampled", "large": "sampled"}
+"""Softmax of the candidate model behind ``candidate_score`` per preset: a full softmax over 50,000
+videos costs ~160 s an epoch at small, the sampled one ~8 s."""
+
+
+def layer_name(hidden: Sequence[int]) -> str:
+    """A hidden-layer configuration as a label: ``[64, 32]`` -> ``"64-32"``, ``[]`` -> ``"none"``."""
+    return "-".join(str(h) for h in hidden) if hidden else "none"
+
+
+def train_and_evaluate(data: RankingData, objective: str = "weighted", spec: RankingSpec | None = None, *,
+                       hidden: Sequence[int] = (64, 32), dim: int = 16, epochs: int = 3, seed: int = 0
+                       ) -> tuple[Ranker, np.ndarray, dict[str, float]]:
+    """Train a ranker on ``data.train`` (:func:`fit_ranker`, no progress bar) and score ``data.test``.
+
+    Returns ``(ranker, logits, metrics)``: the test logits (n_test,) float64 and
+    :func:`evaluate_scores` of them (with ``data.test_truth`` as the expected watch time when known).
+    """
+    ranker = fit_ranker(data, objective, spec=spec, hidden=hidden, dim=dim,
+                        config=RankTrainConfig(epochs=epochs, seed=seed), progress=False)
+    logits = ranker.predict(data.test)  # (n_test,)
+    return ranker, logits, evaluate_scores(data.test, logits, expected_watch=data.test_truth)
+
+
+def with_leaky_candidate_score(ds: Any, data: RankingData, *, epochs: int = 5, loss: str = "full",
+                               n_bins: int = 1000, seed: int = 0) -> RankingData:
+    """``data`` with a *leaky* ``candidate_score``: from a candidate model trained on every watch before
+    the test cutoff, the ranker's training period included (stacking leakage, for contrast).
+
+    The training and test impressions and the truth are those of ``data``; their candidate-score column
+    is replaced and the normaliser refitted on the new training features (``n_bins`` quantiles).
+    """
+    leaky_model = train_candidate_scorer(ds, data.split.train_cutoff, epochs=epochs, loss=loss, seed=seed)
+    imp = ds.impressions
+    starts = session_start_times(imp)  # (n_log,)
+    users, videos = imp["user_id"].to_numpy(), imp["video_id"].to_numpy()
+    rows_tr, rows_te = data.split.train, data.split.test
+    scores_tr = candidate_scores(*leaky_model, users[rows_tr], videos[rows_tr], starts[rows_tr])  # (n_train,)
+    scores_te = candidate_scores(*leaky_model, users[rows_te], videos[rows_te], starts[rows_te])  # (n_test,)
+    train, test = data.train.with_candidate_scores(scores_tr), data.test.with_candidate_scores(scores_te)
+    return RankingData(data.split, data.builder, train, test, fit_normalizer(train, n_bins), data.test_truth,
+                       leaky_model)
+
+
+def top_rows_within_groups(groups: Any, scores: Any, k: int = 3) -> np.ndarray:
+    """Row indices of the ``k`` best-scored rows of each group (e.g. each user's top impressions):
+    ``groups``, ``scores`` (n,) -> (<= k * n_groups,) int64, groups ascending, best first within each."""
+    groups, scores = np.asarray(groups), np.asarray(scores)
+    if groups.shape != scores.shape or groups.ndim != 1:
+        raise ValueError("top_rows_within_groups: groups and scores must be 1-D arrays of equal length")
+    df = pd.DataFrame({"group": groups, "score": scores, "row": np.arange(len(scores))})
+    ranked = df.sort_values(["group", "score"], ascending=[True, False])
+    return ranked.groupby("group").head(k)["row"].to_numpy()
+
+
 __all__ = [
     "NEVER_DAYS", "CONTINUOUS", "EMBEDDING_GROUPS", "ALL_GROUPS", "OBJECTIVES", "QuantileNormalizer",
     "expand_powers", "last_time_before", "count_before", "ImpressionFeatures", "RankingFeatureBuilder",
@@ -1104,5 +1174,6 @@ __all__ = [
     "RankHistory", "train_ranker", "torch_threads", "predict_logits", "ndcg_within_groups",
     "dcg_within_groups", "evaluate_scores", "calibration_table", "RankingSplit", "ranking_split",
     "true_expected_watch", "true_click_probability", "RankingData", "prepare_ranking_data", "Ranker",
-    "candidate_scores_of", "fit_ranker",
+    "candidate_scores_of", "fit_ranker", "PRESET_LAYERS", "PRESET_MAX_TRAIN", "PRESET_CANDIDATE_LOSS",
+    "layer_name", "train_and_evaluate", "with_leaky_candidate_score", "top_rows_within_groups",
 ]

@@ -497,3 +497,73 @@ def test_candidate_scorer_rejects_an_unknown_softmax():
     ds = datasets.load("tiny", seed=0, progress=False)
     with pytest.raises(ValueError, match="loss must be 'full' or 'sampled'"):
         R.train_candidate_scorer(ds, 7.0, epochs=1, loss="hierarchical", progress=False)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The experiments of notebook 07
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_preset_defaults_and_layer_names():
+    for table in (R.PRESET_LAYERS, R.PRESET_MAX_TRAIN, R.PRESET_CANDIDATE_LOSS):
+        assert {"tiny", "ci", "small", "large"} <= set(table)
+    assert all(configs[0] == [] for configs in R.PRESET_LAYERS.values())  # the sweep starts at no layer
+    assert set(R.PRESET_CANDIDATE_LOSS.values()) <= {"full", "sampled"}
+    assert R.layer_name([]) == "none" and R.layer_name((64, 32)) == "64-32" and R.layer_name([7]) == "7"
+
+
+def test_top_rows_within_groups_match_a_naive_loop():
+    rng = np.random.default_rng(3)
+    groups, scores = rng.integers(0, 6, 80), rng.normal(size=80)
+    got = R.top_rows_within_groups(groups, scores, k=3)
+    want = []
+    for g in np.unique(groups):
+        rows = np.flatnonzero(groups == g)
+        want += list(rows[np.argsort(-scores[rows], kind="stable")][:3])
+    np.testing.assert_array_equal(got, want)
+    assert len(R.top_rows_within_groups([1, 1, 2], [0.5, 0.7, 0.1], k=5)) == 3  # a group smaller than k
+    with pytest.raises(ValueError, match="equal length"):
+        R.top_rows_within_groups([1, 2], [0.5])
+
+
+@pytest.fixture(scope="module")
+def tiny_ranking_data():
+    from ytrec_lib.data import datasets
+
+    ds = datasets.load("tiny", seed=0, progress=False)
+    data = R.prepare_ranking_data(ds, candidate_epochs=1, n_bins=50, seed=0, progress=False)
+    return ds, data
+
+
+def test_train_and_evaluate_scores_the_test_impressions(tiny_ranking_data):
+    _, data = tiny_ranking_data
+    ranker, logits, ev = R.train_and_evaluate(data, "weighted", hidden=[8], dim=4, epochs=1, seed=0)
+    assert ranker.objective == "weighted" and logits.shape == (len(data.test),) and np.isfinite(logits).all()
+    np.testing.assert_array_equal(logits, ranker.predict(data.test))
+    assert ev == R.evaluate_scores(data.test, logits, expected_watch=data.test_truth)
+    assert "ndcg@10_expected_watch" in ev and 0.0 <= ev["wpul"] <= 1.0
+    again = R.train_and_evaluate(data, "weighted", hidden=[8], dim=4, epochs=1, seed=0)[1]
+    np.testing.assert_array_equal(logits, again)  # seeded: the same logits
+    no_video = data.default_spec().without("video")
+    plain = R.train_and_evaluate(data, "plain", no_video, hidden=[], dim=4, epochs=1)[0]
+    assert plain.objective == "plain" and "video" not in plain.spec.groups
+
+
+def test_leaky_candidate_score_replaces_only_the_score(tiny_ranking_data):
+    ds, data = tiny_ranking_data
+    leaky = R.with_leaky_candidate_score(ds, data, epochs=1, n_bins=50, seed=0)
+    cs = R.CONTINUOUS.index("candidate_score")
+    for new, old in ((leaky.train, data.train), (leaky.test, data.test)):
+        np.testing.assert_array_equal(new.clicked, old.clicked)
+        np.testing.assert_array_equal(np.delete(new.continuous, cs, 1), np.delete(old.continuous, cs, 1))
+        assert np.isfinite(new.continuous[:, cs]).all()
+        assert not np.array_equal(new.continuous[:, cs], old.continuous[:, cs])
+    assert leaky.split is data.split and leaky.test_truth is data.test_truth
+    rows = data.split.train[:20]
+    frame = ds.impressions.iloc[rows]
+    starts = R.session_start_times(ds.impressions)[rows]
+    want = R.candidate_scores(*leaky.candidate, frame["user_id"], frame["video_id"], starts)
+    np.testing.assert_allclose(leaky.train.continuous[:20, cs], want, rtol=1e-5)  # batches differ
+    x = np.nan_to_num(leaky.train.continuous[:5])
+    refit = R.fit_normalizer(leaky.train, 50)
+    np.testing.assert_array_equal(leaky.normalizer.transform(x), refit.transform(x))

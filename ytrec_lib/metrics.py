@@ -686,3 +686,19 @@ def top_share(counts: np.ndarray, frac: float) -> float:
     m = max(1, int(np.ceil(frac * c.size - 1e-9)))
     top = -np.partition(-c, m - 1)[:m]
     return float(top.sum() / c.sum())
+
+
+# ----------------------------------------------------------------------------------------------------
+# Long-tail summary (notebook 01: UGC against a studio catalogue)
+# ----------------------------------------------------------------------------------------------------
+
+
+def long_tail(counts: np.ndarray) -> dict[str, float]:
+    """How concentrated per-item counts (n,) >= 0 are, as three floats: ``top1pct_view_share``
+    (:func:`top_share` at 1%), ``gini`` (:func:`gini`) and ``share_of_videos_never_watched`` (the
+    share of zero counts)."""
+    return {"top1pct_view_share": top_share(counts, 0.01), "gini": gini(counts),
+            "share_of_videos_never_watched": float((np.asarray(counts) == 0).mean())}
+
+
+__all__ += ["long_tail"]

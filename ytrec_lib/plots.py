@@ -159,6 +159,122 @@ def _plot_batch(ax: Any, f: dict[str, pd.DataFrame], m: dict[str, Any], k: int) 
 # ----------------------------------------------------------------------------------------------------
 
 
+def catalogue_growth_figure(days: np.ndarray, available: np.ndarray, per_creator: pd.Series) -> Figure:
+    """Two panels: videos available on each day of the log (``days``, ``available`` (n_days,)) and
+    videos per creator by rank (``per_creator``: counts sorted descending), log-log."""
+    fig = Figure(figsize=(11, 3.6), layout="constrained")
+    ax = fig.subplots(1, 2)
+    ax[0].plot(days, available)
+    ax[0].set(title="Catalogue size over the log", xlabel="day of the log", ylabel="videos available")
+    ax[1].loglog(np.arange(1, len(per_creator) + 1), per_creator.to_numpy(), ".")
+    ax[1].set(title="Videos per creator (rank-size)", xlabel="creator rank", ylabel="videos uploaded")
+    return fig
+
+
+def long_tail_figure(views: dict[str, np.ndarray], lorenz: dict[str, tuple[np.ndarray, np.ndarray]],
+                     head: dict[str, dict[str, float]]) -> Figure:
+    """Two panels, one line per catalogue name: its Lorenz curve (``lorenz[name]`` = (x, y) from
+    :func:`ytrec_lib.metrics.lorenz_curve`, labelled with ``head[name]["gini"]``, as
+    :func:`ytrec_lib.metrics.long_tail` gives it) against perfect equality, and its views
+    (``views[name]`` (n_videos,) counts) by popularity rank, log-log."""
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    ax = fig.subplots(1, 2)
+    for name, c in views.items():
+        x, y = lorenz[name]
+        ax[0].plot(x, y, label=f"{name} (Gini {head[name]['gini']:.2f})")
+        ax[1].loglog(np.arange(1, c.size + 1), np.sort(c)[::-1] + 1, label=name)
+    ax[0].plot([0, 1], [0, 1], "k:", lw=1, label="perfect equality")
+    ax[0].set(title="Lorenz curve of views", xlabel="share of videos (least viewed first)",
+              ylabel="share of views")
+    ax[1].set(title="Views by popularity rank", xlabel="video rank", ylabel="views + 1 (watches)")
+    for a in ax:
+        a.legend()
+    return fig
+
+
+def interest_by_age_figure(by_age: pd.DataFrame) -> Figure:
+    """Heat map of the mean interest in each category (columns) per age band (index), each column
+    divided by its mean over the bands (1 = average)."""
+    fig = Figure(figsize=(9, 3.2), layout="constrained")
+    ax = fig.subplots()
+    rel = by_age.to_numpy() / by_age.to_numpy().mean(axis=0)                  # (n_bands, n_categories)
+    im = ax.imshow(rel, aspect="auto", cmap="RdBu_r", vmin=0.5, vmax=1.5)
+    ax.set(title="Interest in each category by age band (relative to all users)", xlabel="category",
+           ylabel="age band", yticks=range(len(by_age)), yticklabels=by_age.index)
+    fig.colorbar(im, ax=ax, label="mean interest / overall mean")
+    return fig
+
+
+def watch_timelines_figure(seq: pd.DataFrame, topic_of: np.ndarray, users: Any) -> Figure:
+    """One panel per user id in ``users``: each watch of ``seq`` (columns user_id, video_id, time,
+    source) at its time and its video's topic (``topic_of`` (n_videos,)), marked by source."""
+    fig = Figure(figsize=(11, 2.2 * len(users)), layout="constrained")
+    axes = fig.subplots(len(users), 1, sharex=True, squeeze=False)
+    for ax, uid in zip(axes[:, 0], users, strict=True):
+        s = seq[seq["user_id"] == uid]
+        topic = topic_of[s["video_id"]]
+        ax.plot(s["time"], topic, "-", color="0.8", lw=1)
+        for src, mk in (("home", "o"), ("search", "s")):
+            m = (s["source"] == src).to_numpy()
+            ax.plot(s["time"].to_numpy()[m], topic[m], mk, ms=5, label=src)
+        ax.set(title=f"user {uid}: {len(s)} watches", ylabel="topic")
+        ax.legend(loc="upper right", fontsize=8)
+    axes[-1, 0].set_xlabel("time (days)")
+    return fig
+
+
+def search_figure(query_lengths: pd.Series, tokens: np.ndarray) -> Figure:
+    """Two panels: searches by query length (``query_lengths``: tokens per search) and the frequency
+    of each token id typed (``tokens``: every token of every query, flat) by rank, log-log."""
+    fig = Figure(figsize=(11, 3.2), layout="constrained")
+    ax = fig.subplots(1, 2)
+    query_lengths.value_counts().sort_index().plot.bar(ax=ax[0])
+    ax[0].set(title="Query length", xlabel="tokens per query", ylabel="searches")
+    freq = np.sort(np.bincount(tokens))[::-1]
+    freq = freq[freq > 0]
+    ax[1].loglog(np.arange(1, freq.size + 1), freq, ".")
+    ax[1].set(title="Token frequency (rank-size)", xlabel="token rank", ylabel="occurrences")
+    return fig
+
+
+def impression_log_figure(ctr: pd.DataFrame, by_clickbait: pd.DataFrame) -> Figure:
+    """Two panels: click-through by position (``ctr``: index position, one column per source) and,
+    per clickbait quintile, click-through against the watched fraction (``by_clickbait``, the frame
+    of :func:`ytrec_lib.data.describe.by_clickbait_quintile`) on a second axis."""
+    fig = Figure(figsize=(11, 3.6), layout="constrained")
+    ax = fig.subplots(1, 2)
+    ctr.plot(ax=ax[0], marker="o")
+    ax[0].set(title="Click-through by slot (position bias)", xlabel="position (0 = top)",
+              ylabel="click-through rate")
+    by_clickbait.plot(ax=ax[1], marker="o", secondary_y="watched fraction")
+    ax[1].set(title="Clickbait raises clicks, not watching", xlabel="clickbait quintile (0 = least)")
+    ax[1].set_ylabel("click-through rate")
+    ax[1].right_ax.set_ylabel("share of the video watched")
+    return fig
+
+
+def split_timeline_figure(split: Any) -> Figure:
+    """Histogram over time of a next-watch split's training examples and test labels (``split``: a
+    :class:`ytrec_lib.data.splits.Split`), with its cutoff."""
+    fig = Figure(figsize=(9, 3), layout="constrained")
+    ax = fig.subplots()
+    ax.hist(split.train["time"], bins=60, alpha=0.7, label="training examples")
+    ax.hist(split.test["time"], bins=30, alpha=0.7, label="test labels (first watch after the cutoff)")
+    ax.axvline(split.train_cutoff, color="k", ls="--", label=f"cutoff, day {split.train_cutoff:.0f}")
+    ax.set(title="The next-watch split over time", xlabel="time (days)", ylabel="examples")
+    ax.legend()
+    return fig
+
+
+def recall_bars_figure(recall: dict[str, float], k: int, n_users: int) -> Figure:
+    """Horizontal bars of recall@k per model name (``recall``), measured on ``n_users`` test users."""
+    fig = Figure(figsize=(8, 3.2), layout="constrained")
+    ax = fig.subplots()
+    ax.barh(list(recall), list(recall.values()))
+    ax.set(title=f"Next-watch recall@{k} on {n_users:,} test users", xlabel=f"recall@{k}", ylabel="model")
+    return fig
+
+
 # ----------------------------------------------------------------------------------------------------
 # Figures of notebook 02 (item2vec)
 # ----------------------------------------------------------------------------------------------------

@@ -534,3 +534,13 @@ def test_spread_bad_input():
             fn([0, 0])
     with pytest.raises(ValueError, match="frac"):
         m.top_share([1, 2], 0.0)
+
+
+def test_long_tail_summary_hand_worked():
+    counts = np.array([0, 0, 1, 2, 3, 94])  # total 100; top 1% = the one largest item
+    lt = m.long_tail(counts)
+    assert list(lt) == ["top1pct_view_share", "gini", "share_of_videos_never_watched"]
+    assert lt["top1pct_view_share"] == pytest.approx(0.94)
+    assert lt["gini"] == m.gini(counts)
+    assert lt["share_of_videos_never_watched"] == pytest.approx(2 / 6)
+    assert all(isinstance(v, float) for v in lt.values())

@@ -115,10 +115,34 @@ def synthetic_queries(n: int, d: int, seed: int = 0, n_clusters: int = 256, spre
     return (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
 
 
+def shaped_like(norms: np.ndarray, n: int, d: int, seed: int = 0) -> np.ndarray:
+    """Items (n, d) float32: :func:`synthetic_embeddings` (clustered directions) whose norms are replaced,
+    rank for rank, by the quantiles of ``norms`` (m,) (e.g. the trained model's video norms), so the
+    items with the longest synthetic vectors get the longest real norms."""
+    x = synthetic_embeddings(n, d, seed)
+    cur = np.linalg.norm(x, axis=1)  # (n,)
+    rank = np.argsort(np.argsort(cur, kind="stable"), kind="stable")  # (n,) rank of each norm
+    target = np.quantile(np.sort(np.asarray(norms)), (rank + 0.5) / n)  # (n,) real-norm quantile at that rank
+    return np.ascontiguousarray(x * (target / cur)[:, None].astype(np.float32))
+
+
 # ----------------------------------------------------------------------------- the machine's limits
-def _best_seconds(fn: Callable[[], Any], repeats: int) -> float:
-    """Best wall-clock time of ``repeats`` calls of ``fn``."""
-    return _best_times(fn, repeats)[0]
+CLOCKS = ("wall", "cpu")
+
+
+def _check_clock(clock: str) -> str:
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be 'cpu' or 'wall', got {clock!r}")
+    return clock
+
+
+def best_seconds(fn: Callable[[], Any], repeats: int, clock: str = "wall") -> float:
+    """Best time (seconds) of ``repeats`` calls of ``fn`` at one thread, on ``clock``: ``"wall"`` (wall
+    clock) or ``"cpu"`` (the calling thread's CPU time: it leaves out the time other jobs held the core)."""
+    _check_clock(clock)
+    with retrieval.thread_limit(1):
+        wall, cpu = _best_times(fn, repeats)
+    return cpu if clock == "cpu" else wall
 
 
 def _best_times(fn: Callable[[], Any], repeats: int) -> tuple[float, float]:
@@ -156,10 +180,22 @@ def measure_bandwidth(n_bytes: int = 512 * 2**20, repeats: int = 7, threads: int
             "gemv_GBps": gb / t_gemv[0], "n_bytes": int(a.nbytes), "threads": int(threads)}
 
 
-def measure_gflops(n: int = 1536, repeats: int = 3, threads: int = 1) -> float:
-    """Arithmetic peak seen through BLAS: GFLOP/s of a square float32 GEMM (n x n) @ (n x n), by the
-    wall clock (``run_study`` also records the CPU-time figure)."""
-    return _gflops(n, repeats, threads)[0]
+def read_bandwidth_GBps(n_bytes: int, repeats: int = 7, clock: str = "wall") -> float:
+    """Streaming read bandwidth (GB/s, 1e9 bytes) at one thread over a float32 array of ``n_bytes``:
+    the faster of NumPy ``sum`` and ``max``, each the best of ``repeats`` on ``clock`` ("wall" or "cpu").
+
+    On an array much larger than the caches this is main-memory bandwidth; on a smaller one, the
+    bandwidth of the cache level it fits in (the notebook's floor of an exact scan of that size).
+    """
+    a = np.ones(max(1, int(n_bytes) // 4), dtype=np.float32)  # (n_bytes / 4,)
+    return a.nbytes / min(best_seconds(a.sum, repeats, clock), best_seconds(a.max, repeats, clock)) / 1e9
+
+
+def measure_gflops(n: int = 1536, repeats: int = 3, threads: int = 1, clock: str = "wall") -> float:
+    """Arithmetic peak seen through BLAS: GFLOP/s of a square float32 GEMM (n x n) @ (n x n), best of
+    ``repeats``, on ``clock`` ("wall"; "cpu": the calling thread's CPU time)."""
+    wall, cpu = _gflops(n, repeats, threads)
+    return cpu if _check_clock(clock) == "cpu" else wall
 
 
 def _gflops(n: int, repeats: int, threads: int) -> tuple[float, float]:
@@ -171,7 +207,7 @@ def _gflops(n: int, repeats: int, threads: int) -> tuple[float, float]:
     return 2.0 * n**3 / wall / 1e9, 2.0 * n**3 / cpu / 1e9
 
 
-def _llc_bytes() -> int | None:
+def llc_bytes() -> int | None:
     """Size of the last-level cache from sysfs (None where it cannot be read)."""
     for index in ("index3", "index2"):
         try:
@@ -218,6 +254,19 @@ def time_single_queries(index: retrieval.Index, queries: np.ndarray, k: int = K,
     return Timed(np.asarray(wall), np.asarray(cpu), np.stack(ids))
 
 
+def single_query_p50(index: retrieval.Index, queries: np.ndarray, k: int = K, budget_s: float = 10.0,
+                     min_queries: int = 10, clock: str = "wall") -> tuple[float, float, np.ndarray]:
+    """Time ``queries`` (n, d) one at a time on one thread (:func:`time_single_queries`).
+
+    Returns (p50 ms on ``clock``, p50 wall-clock ms, ids (m, k) int64 of the m timed queries).
+    """
+    _check_clock(clock)
+    with retrieval.thread_limit(1):
+        t = time_single_queries(index, queries, k, budget_s=budget_s, min_queries=min_queries)
+    wall, cpu = float(np.median(t.wall_s) * 1e3), float(np.median(t.cpu_s) * 1e3)
+    return (cpu if clock == "cpu" else wall), wall, t.ids
+
+
 def _percentiles_ms(timed: Timed, prefix: str = "", cpu: bool = True) -> dict[str, float]:
     """p50/p95/p99 of the wall-clock latencies in ms (and the CPU-time p50 when ``cpu``)."""
     p50, p95, p99 = np.percentile(timed.wall_s, [50, 95, 99]) * 1e3
@@ -260,28 +309,194 @@ def measure_index(index: retrieval.Index, queries: np.ndarray, true_ids: np.ndar
 
 
 def pick_operating_point(rows: list[dict[str, Any]], target_recall: float = 0.95,
-                         recall_key: str = f"recall@{K}") -> dict[str, Any]:
-    """The fastest (lowest p50) row reaching ``target_recall``, else the row with the highest recall."""
+                         recall_key: str = f"recall@{K}", latency_key: str = "p50_ms") -> dict[str, Any]:
+    """The fastest (lowest ``latency_key``) row reaching ``target_recall``, else the row with the highest
+    recall (the faster one on a tie); ties in latency go to the earlier row."""
     if not rows:
         raise ValueError("pick_operating_point needs at least one measured row")
     ok = [r for r in rows if r[recall_key] >= target_recall]
     if ok:
-        return min(ok, key=lambda r: r["p50_ms"])
-    return max(rows, key=lambda r: (r[recall_key], -r["p50_ms"]))
+        return min(ok, key=lambda r: r[latency_key])
+    return max(rows, key=lambda r: (r[recall_key], -r[latency_key]))
 
 
 def sweep(index: retrieval.Index, settings: Iterable[dict[str, Any]], queries: np.ndarray,
-          true_ids: np.ndarray, budget_s: float, k: int = K) -> list[dict[str, Any]]:
-    """Recall@k and one-thread latency of ``index`` at each search setting (dicts for ``set_params``)."""
+          true_ids: np.ndarray, budget_s: float, k: int = K, min_queries: int = 5) -> list[dict[str, Any]]:
+    """Recall@k and one-thread latency of ``index`` at each search setting (dicts for ``set_params``).
+
+    One row per setting: kind, label, n, d, metric, ``param_<name>`` (the index's parameters then),
+    ``recall@k`` (over the timed queries), p50/p95/p99 wall-clock ms, ``p50_cpu_ms``, n_timed and
+    ``setting`` (the setting as JSON). ``budget_s`` and ``min_queries`` go to :func:`time_single_queries`.
+    """
     rows = []
     for setting in settings:
         index.set_params(**setting)
         with retrieval.thread_limit(1):
-            timed = time_single_queries(index, queries, k, budget_s)
+            timed = time_single_queries(index, queries, k, budget_s, min_queries=min_queries)
         rows.append({"kind": index.name, "label": index.describe(), "n": index.n, "d": index.d,
+                     "metric": index.metric,
                      **{f"param_{p}": v for p, v in index.params.items()},
                      f"recall@{k}": retrieval.recall_at_k(timed.ids, true_ids[: len(timed.ids)], k),
                      **_percentiles_ms(timed), "n_timed": len(timed.ids), "setting": json.dumps(setting)})
+    return rows
+
+
+# ----------------------------------------------------------------------------- building and tuning
+@dataclass(frozen=True)
+class SearchGrid:
+    """The search settings a sweep tries for each kind (:meth:`settings`), and LSH's bit counts.
+
+    ``nprobe``: IVF's lists scanned per query (values above the index's nlist are left out);
+    ``pq_nprobe``: IVF-PQ's (None: ``nprobe``), each with and without an exact re-ranking of a
+    ``shortlist``; ``ef_search``: HNSW's beam; ``lsh_bits``: the bits LSH is built with (a build
+    parameter: one index per value), each searched with and without the shortlist.
+    """
+
+    nprobe: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256)
+    ef_search: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
+    lsh_bits: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
+    shortlist: int = 100
+    pq_nprobe: tuple[int, ...] | None = None
+
+    def settings(self, index: retrieval.Index) -> list[dict[str, Any]]:
+        """The settings (dicts for ``index.set_params``) to sweep on ``index``; ``[{}]`` when it has none."""
+        if index.name == "ivf":
+            return [{"nprobe": v} for v in self.nprobe if v <= index.params["nlist"]]
+        if index.name == "hnsw":
+            return [{"efSearch": v} for v in self.ef_search]
+        if index.name == "ivfpq":
+            return [{"nprobe": v, "shortlist": sl} for sl in (0, self.shortlist)
+                    for v in (self.nprobe if self.pq_nprobe is None else self.pq_nprobe)
+                    if v <= index.params["nlist"]]
+        if index.name == "lsh":
+            return [{"shortlist": sl} for sl in (0, self.shortlist)]
+        return [{}]
+
+
+def build_timed(kind: str, vectors: np.ndarray, metric: str = "ip", threads: int | None = 1,
+                **params: Any) -> tuple[retrieval.Index, float]:
+    """:func:`ytrec_lib.retrieval.build_index` with ``threads`` threads -> (index, build wall seconds)."""
+    with retrieval.thread_limit(threads):
+        t0 = time.perf_counter()
+        index = retrieval.build_index(kind, vectors, metric, **params)
+        return index, time.perf_counter() - t0
+
+
+def build_params(kind: str, n: int, lists_per_sqrt_n: float = 4.0, hnsw: dict[str, Any] | None = None,
+                 pq_nbits: int = 8, niter: int = 10) -> dict[str, Any]:
+    """Build parameters of ``kind`` for ``n`` items (the notebook's; ``Scale.build_params`` is the study's).
+
+    IVF and IVF-PQ: ``niter`` k-means iterations and ``nlist`` = :func:`ytrec_lib.retrieval.default_nlist`
+    (``lists_per_sqrt_n``); IVF-PQ codes of ``pq_nbits`` bits, fewer for a tiny catalogue (Faiss wants
+    at least 39 training vectors per PQ centroid); HNSW: a copy of ``hnsw`` (M, efConstruction);
+    every other kind: ``{}``.
+    """
+    if kind == "ivf":
+        return {"niter": niter, "nlist": retrieval.default_nlist(n, lists_per_sqrt_n)}
+    if kind == "ivfpq":
+        return {"niter": niter, "nlist": retrieval.default_nlist(n, lists_per_sqrt_n),
+                "nbits": min(pq_nbits, max(1, int(math.log2(n / 39))))}
+    if kind == "hnsw":
+        return dict(hnsw or {})
+    return {}
+
+
+class Tuned(NamedTuple):
+    """An index at its operating point: ``index``, ``build_s`` (seconds), ``setting`` (its search
+    parameters, plus ``nbits`` for LSH) and ``rows`` (the tuning sweep, :func:`sweep` rows)."""
+
+    index: retrieval.Index
+    build_s: float
+    setting: dict[str, Any]
+    rows: list[dict[str, Any]]
+
+
+def tune(kind: str, x: np.ndarray, queries: np.ndarray, true_ids: np.ndarray, grid: SearchGrid,
+         build: dict[str, Any] | None = None, target_recall: float = 0.95, budget_s: float = 1.0,
+         threads: int | None = 1, latency_key: str = "p50_ms", min_queries: int = 5, k: int = K) -> Tuned:
+    """Build ``kind`` over ``x`` (N, d) and set it to its operating point (:func:`pick_operating_point`
+    over a :func:`sweep` of ``grid.settings`` on the tuning ``queries`` with their exact ``true_ids``).
+
+    ``build``: the build parameters. LSH is built once per ``grid.lsh_bits`` value, swept, and rebuilt
+    with the chosen bits (that last build's time is ``build_s``). Kinds without a search knob return
+    no rows.
+    """
+    build = dict(build or {})
+    if kind == "lsh":  # the bits are a build parameter: one build per value
+        rows = []
+        for nbits in grid.lsh_bits:
+            index, _ = build_timed(kind, x, threads=threads, **build, nbits=nbits)
+            rows.extend(sweep(index, grid.settings(index), queries, true_ids, budget_s, k, min_queries))
+        best = pick_operating_point(rows, target_recall, f"recall@{k}", latency_key)
+        index, build_s = build_timed(kind, x, threads=threads, **build, nbits=int(best["param_nbits"]))
+        search = json.loads(best["setting"])
+        index.set_params(**search)
+        return Tuned(index, build_s, {"nbits": int(best["param_nbits"]), **search}, rows)
+    index, build_s = build_timed(kind, x, threads=threads, **build)
+    settings = grid.settings(index)
+    if settings == [{}]:
+        return Tuned(index, build_s, {}, [])
+    rows = sweep(index, settings, queries, true_ids, budget_s, k, min_queries)
+    setting = json.loads(pick_operating_point(rows, target_recall, f"recall@{k}", latency_key)["setting"])
+    index.set_params(**setting)
+    return Tuned(index, build_s, setting, rows)
+
+
+def at_operating_point(kind: str, x: np.ndarray, setting: dict[str, Any], build: dict[str, Any] | None = None,
+                       threads: int | None = 1) -> tuple[retrieval.Index, float]:
+    """Build ``kind`` over ``x`` with ``build`` plus the build-time keys of ``setting`` (LSH's nbits) and
+    set the search keys of ``setting`` (a :class:`Tuned` setting found at another N; ``nprobe`` is cut
+    to the new index's nlist) -> (index, build seconds)."""
+    search_keys = retrieval.SEARCH_PARAMS[kind]
+    params = {**(build or {}), **{p: v for p, v in setting.items() if p not in search_keys}}
+    index, build_s = build_timed(kind, x, threads=threads, **params)
+    search = {p: v for p, v in setting.items() if p in search_keys}
+    if "nprobe" in search:
+        search["nprobe"] = min(search["nprobe"], index.params["nlist"])
+    index.set_params(**search)
+    return index, build_s
+
+
+BLAS_METHODS: dict[str, tuple[str, int | None]] = {
+    "exact (NumPy GEMM)": ("exact", None), "flat (Faiss default)": ("flat", None),
+    "flat (never BLAS)": ("flat", 2**31 - 1), "flat (always BLAS)": ("flat", 1)}
+"""The batch study's methods: name -> (index kind, Faiss BLAS threshold; None: Faiss's default)."""
+
+
+def blas_switch_batch(d: int) -> int:
+    """The first batch size that Faiss's flat search hands to BLAS at dimension ``d``
+    (``n_queries * d >= faiss.cvar.distance_compute_blas_threshold``)."""
+    return -(-int(faiss.cvar.distance_compute_blas_threshold) // d)
+
+
+def batch_qps(x: np.ndarray, queries: np.ndarray, batches: Iterable[int], k: int = K, clock: str = "wall",
+              budget_s: float = 2.4) -> list[dict[str, Any]]:
+    """Throughput of exact top-k search over ``x`` (N, d) for each batch size, one thread, for each of
+    :data:`BLAS_METHODS` -> rows {"method", "batch", "qps"}.
+
+    A batch of b queries (the first b of ``queries``) is one ``search`` call, timed on ``clock``
+    (best of 2 up to b = 256, else one, after one warm-up query). A method stops after the batch at
+    which its times add up to more than ``budget_s``. Faiss's BLAS threshold is restored afterwards.
+    """
+    _check_clock(clock)
+    threshold = int(faiss.cvar.distance_compute_blas_threshold)
+    indexes = {kind: retrieval.build_index(kind, x) for kind in ("exact", "flat")}
+    rows = []
+    try:
+        for method, (kind, thr) in BLAS_METHODS.items():
+            faiss.cvar.distance_compute_blas_threshold = threshold if thr is None else thr
+            spent = 0.0
+            for b in batches:
+                index, qb = indexes[kind], queries[:b]
+                with retrieval.thread_limit(1):
+                    index.search(qb[:1], k)  # warm-up
+                best_s = best_seconds(lambda i=index, qb=qb: i.search(qb, k), 2 if b <= 256 else 1, clock)
+                spent += best_s
+                rows.append({"method": method, "batch": b, "qps": b / best_s})
+                if spent > budget_s:
+                    break
+    finally:
+        faiss.cvar.distance_compute_blas_threshold = threshold
     return rows
 
 
@@ -344,27 +559,15 @@ class _Study:
             _, t_tune = retrieval.exact_search(x, q_tune, K)
         return x, q_eval, t_eval, q_tune, t_tune
 
-    def _build(self, kind: str, x: np.ndarray, **params: Any) -> tuple[retrieval.Index, float]:
-        p = {**self.s.build_params.get(kind, {}), **params}
-        if kind in ("ivf", "ivfpq"):
-            p.setdefault("nlist", retrieval.default_nlist(len(x), self.s.lists_per_sqrt_n))
-        with retrieval.thread_limit(self.threads):
-            t0 = time.perf_counter()
-            index = retrieval.build_index(kind, x, "ip", **p)
-            return index, time.perf_counter() - t0
+    def _grid(self) -> SearchGrid:
+        return SearchGrid(self.s.nprobe_grid, self.s.ef_grid, self.s.lsh_bits, self.s.shortlist)
 
-    def _settings(self, index: retrieval.Index) -> list[dict[str, Any]]:
-        s = self.s
-        if index.name == "ivf":
-            return [{"nprobe": v} for v in s.nprobe_grid if v <= index.params["nlist"]]
-        if index.name == "hnsw":
-            return [{"efSearch": v} for v in s.ef_grid]
-        if index.name == "ivfpq":
-            return [{"nprobe": v, "shortlist": sl} for sl in (0, s.shortlist)
-                    for v in s.nprobe_grid if v <= index.params["nlist"]]
-        if index.name == "lsh":
-            return [{"shortlist": sl} for sl in (0, s.shortlist)]
-        return [{}]
+    def _params(self, kind: str, n: int) -> dict[str, Any]:
+        """The scale's build parameters of ``kind`` for ``n`` items (IVF lists per sqrt(N) by default)."""
+        p = dict(self.s.build_params.get(kind, {}))
+        if kind in ("ivf", "ivfpq"):
+            p.setdefault("nlist", retrieval.default_nlist(n, self.s.lists_per_sqrt_n))
+        return p
 
     def main_table(self, bar: tqdm) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
         s = self.s
@@ -386,26 +589,10 @@ class _Study:
     def _tuned(self, kind: str, x: np.ndarray, q: np.ndarray, t: np.ndarray,
                sweeps: list[dict[str, Any]]) -> tuple[retrieval.Index, float, dict[str, Any]]:
         """Build ``kind`` over ``x`` at its operating point (swept on the tuning queries ``q``)."""
-        if kind == "lsh":  # the bits are a build parameter: one build per value
-            rows = []
-            for nbits in self.s.lsh_bits:
-                index, _ = self._build(kind, x, nbits=nbits)
-                rows.extend(sweep(index, self._settings(index), q, t, self.s.budget_s))
-            sweeps.extend(rows)
-            best = pick_operating_point(rows, self.s.target_recall)
-            index, build_s = self._build(kind, x, nbits=int(best["param_nbits"]))
-            setting = {"nbits": int(best["param_nbits"]), **json.loads(best["setting"])}
-            index.set_params(**json.loads(best["setting"]))
-            return index, build_s, setting
-        index, build_s = self._build(kind, x)
-        settings = self._settings(index)
-        if settings == [{}]:
-            return index, build_s, {}
-        rows = sweep(index, settings, q, t, self.s.budget_s)
-        sweeps.extend(rows)
-        setting = json.loads(pick_operating_point(rows, self.s.target_recall)["setting"])
-        index.set_params(**setting)
-        return index, build_s, setting
+        tuned = tune(kind, x, q, t, self._grid(), self._params(kind, len(x)), self.s.target_recall,
+                     self.s.budget_s, self.threads)
+        sweeps.extend(tuned.rows)
+        return tuned.index, tuned.build_s, tuned.setting
 
     def _exact_min_ms(self, index: retrieval.Index, queries: np.ndarray) -> float:
         with retrieval.thread_limit(1):
@@ -419,12 +606,8 @@ class _Study:
             x, q_eval, t_eval, _, _ = self._data(n, self.s.d_main)
             for kind in retrieval.KINDS:
                 bar.set_postfix_str(f"scaling: {kind} N={n:,}")
-                build = {"nbits": self.op[kind]["nbits"]} if kind == "lsh" else {}
-                index, build_s = self._build(kind, x, **build)
-                search = {k: v for k, v in self.op[kind].items() if k != "nbits"}
-                if "nprobe" in search:
-                    search["nprobe"] = min(search["nprobe"], index.params["nlist"])
-                index.set_params(**search)
+                index, build_s = at_operating_point(kind, x, self.op[kind], self._params(kind, n),
+                                                    self.threads)
                 with retrieval.thread_limit(1):
                     timed = time_single_queries(index, q_eval, K, self.s.budget_s)
                 rows.append({"kind": kind, "n": n, "d": self.s.d_main, **_percentiles_ms(timed),
@@ -545,7 +728,7 @@ def run_study(scale: Scale | str, out_dir: str | Path, threads: int | None = Non
     out.mkdir(parents=True, exist_ok=True)
     (out / "manifest.json").unlink(missing_ok=True)  # a half-written study is never read back
     study = _Study(s, threads, seed, progress)
-    t_start, cpu_start, load_start = time.perf_counter(), time.process_time(), _loadavg()
+    t_start, cpu_start, load_start = time.perf_counter(), time.process_time(), loadavg()
     dim_points = len(s.d_grid) + sum(sum(d <= dm for d in s.d_grid) for _, dm in s.extra_dim_studies)
     steps = 1 + len(retrieval.KINDS) + sum(n != s.n_main for n in s.n_grid) + dim_points + 4 + 2
     with tqdm(total=steps, desc=f"bench-ann ({s.name})", disable=not progress) as bar:
@@ -565,7 +748,7 @@ def run_study(scale: Scale | str, out_dir: str | Path, threads: int | None = Non
     machine = _machine_info(s, threads, seed, bw1, bwn, gf1, main, extra)
     machine.update({"wall_s": time.perf_counter() - t_start, "cpu_s": time.process_time() - cpu_start,
                     "loadavg_start": load_start,
-                    "loadavg_end": _loadavg()})
+                    "loadavg_end": loadavg()})
     tables = {"main": main, "sweep": sweeps, "scaling_n": scaling_n, "scaling_d": scaling_d, "batch": batch,
               "blas_switch": switch}
     frames = {name: pd.DataFrame(rows) for name, rows in tables.items()}
@@ -588,7 +771,8 @@ def _check_threads(threads: int | None) -> int:
     return n
 
 
-def _loadavg() -> list[float] | None:
+def loadavg() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages rounded to 2 decimals (None where the system has none)."""
     try:
         return [round(v, 2) for v in os.getloadavg()]
     except OSError:
@@ -601,7 +785,7 @@ def _machine_info(s: Scale, threads: int, seed: int, bw1: dict[str, float], bwn:
     exact = next(r for r in main if r["kind"] == "exact")
     bound_ms = s.n_main * s.d_main * 4 / (bw1["read_GBps"] * 1e9) * 1e3
     bound_cpu_ms = s.n_main * s.d_main * 4 / (bw1["read_GBps_cpu"] * 1e9) * 1e3
-    llc = _llc_bytes()
+    llc = llc_bytes()
     return {
         "scale": asdict(s), "seed": seed, "threads": threads, "cpus": os.cpu_count(),
         "cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
@@ -619,7 +803,7 @@ def _machine_info(s: Scale, threads: int, seed: int, bw1: dict[str, float], bwn:
 
 
 def summarize(frames: dict[str, pd.DataFrame], machine: dict[str, Any]) -> dict[str, Any]:
-    """The headline numbers and the issue's targets (met or not) from the study's tables."""
+    """The headline numbers and the study's targets (met or not) from its tables."""
     main = frames["main"].set_index("kind")
     out: dict[str, Any] = {"n_items": int(main["n"].iloc[0]), "dim": int(main["d"].iloc[0])}
     for kind, r in main.iterrows():
@@ -650,7 +834,7 @@ def summarize(frames: dict[str, pd.DataFrame], machine: dict[str, Any]) -> dict[
 
 
 def _targets(main: pd.DataFrame, exact_over_bound: float, col: str) -> dict[str, bool]:
-    """The issue's three checks, on the latency column ``col`` (wall-clock or CPU time)."""
+    """The study's three targets, on the latency column ``col`` (wall-clock or CPU time)."""
     rk = f"recall@{K}"
     hnsw, ivf = main.loc["hnsw"], main.loc["ivf"]
     return {
@@ -689,6 +873,24 @@ def load_results(out_dir: str | Path = "build/bench-ann") -> dict[str, Any] | No
                          "re-run `python -m ytrec_lib bench-ann`") from err
     res["plots"] = {name: out / f"{name}.png" for name in files.get("plots", [])}
     return res
+
+
+def load_largest(folders: Iterable[str | Path]) -> tuple[dict[str, Any] | None, Path | None, list[str]]:
+    """The finished study with the most items among ``folders`` -> (results, its folder, errors).
+
+    ``results`` is :func:`load_results` of that folder (None and None when no folder holds one);
+    ``errors`` has one line per damaged folder (skipped).
+    """
+    best, best_dir, errors = None, None, []
+    for folder in folders:
+        try:
+            res = load_results(folder)
+        except ValueError as err:
+            errors.append(f"{folder}: {err}")
+            continue
+        if res is not None and (best is None or res["summary"]["n_items"] > best["summary"]["n_items"]):
+            best, best_dir = res, Path(folder)
+    return best, best_dir, errors
 
 
 def markdown_table(main: pd.DataFrame, machine: dict[str, Any]) -> str:
@@ -762,6 +964,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["Scale", "SCALES", "synthetic_embeddings", "synthetic_queries", "measure_bandwidth",
-           "measure_gflops", "Timed", "time_single_queries", "batch_throughput", "measure_index", "sweep",
-           "pick_operating_point", "run_study", "load_results", "summarize", "markdown_table", "main"]
+__all__ = ["Scale", "SCALES", "synthetic_embeddings", "synthetic_queries", "shaped_like", "measure_bandwidth",
+           "read_bandwidth_GBps", "best_seconds", "measure_gflops", "llc_bytes", "loadavg", "Timed",
+           "time_single_queries", "single_query_p50", "batch_throughput", "measure_index", "sweep",
+           "pick_operating_point", "SearchGrid", "build_timed", "build_params", "Tuned", "tune",
+           "at_operating_point", "BLAS_METHODS", "blas_switch_batch", "batch_qps", "run_study",
+           "load_results", "load_largest", "summarize", "markdown_table", "main"]

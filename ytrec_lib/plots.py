@@ -347,6 +347,128 @@ def purity_figure(table: pd.DataFrame, chance: float, k: int, n_videos: int) -> 
 # ----------------------------------------------------------------------------------------------------
 
 
+def nb05_norms(norms: Any, max_norm: float, d: int) -> Figure:
+    """Histogram of the video vectors' Euclidean norms ``norms`` (n,), with the largest one ``max_norm``
+    (the radius of the MIPS-to-L2 transform) marked; ``d`` is their dimension (for the title)."""
+    fig = Figure(figsize=(7, 3), layout="constrained")
+    ax = fig.add_subplot()
+    ax.hist(norms, bins=60, color="C0")
+    ax.axvline(max_norm, color="k", ls=":", label=f"M = largest norm = {max_norm:.2f}")
+    ax.set(title=f"Norms of the {len(norms):,} real video vectors [v, b] (d = {d})",
+           xlabel="Euclidean norm |x|", ylabel="videos")
+    ax.legend()
+    return fig
+
+
+def nb05_real_pareto(sweep: pd.DataFrame, latency: str, k: int, n: int, d: int) -> Figure:
+    """Recall@k against single-query latency of every index on the real vectors: ``sweep`` holds
+    :func:`ytrec_lib.ann_bench.sweep` rows (one per index and search setting; HNSW with ``metric`` "l2"
+    is the one on the transformed vectors); ``latency`` is the latency column (ms) to plot."""
+    fig = Figure(figsize=(9, 5), layout="constrained")
+    ax = fig.add_subplot()
+    shortlist = sweep["param_shortlist"].fillna(0) if "param_shortlist" in sweep else 0
+    sw = sweep.assign(shortlist=shortlist)
+    for (kind, metric), g in sw[sw["kind"] != "lsh"].groupby(["kind", "metric"], sort=False):
+        label = kind + (" (transformed, L2)" if metric == "l2" else "")
+        parts = [("", g)] if kind != "ivfpq" else [(" (PQ scores)", g[g["shortlist"] == 0]),
+                                                   (" + exact re-ranking of 100", g[g["shortlist"] > 0])]
+        for tag, gg in parts:
+            ax.plot(gg[latency], gg[f"recall@{k}"], "o-", ms=4, label=label + tag)
+    lsh = sw[(sw["kind"] == "lsh") & (sw["shortlist"] > 0)]
+    if len(lsh):
+        bits = lsh["param_nbits"].astype(int)
+        ax.plot(lsh[latency], lsh[f"recall@{k}"], "x--",
+                label=f"lsh {bits.min()}…{bits.max()} bits + re-ranking of {int(lsh['shortlist'].iloc[0])}")
+    ax.set(xscale="log", xlabel="single-query latency p50 (ms, one thread, log scale)", ylabel=f"recall@{k}",
+           title=f"Recall against latency on the real video vectors (N = {n:,}, d = {d})", ylim=(0, 1.03))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def nb05_latency_vs_n(scaling: pd.DataFrame, slopes: dict[str, float], d: int) -> Figure:
+    """Single-query p50 against catalogue size, log-log: ``scaling`` has columns index, N, p50_ms;
+    ``slopes`` the fitted log-log slope of each index (in the legend)."""
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    for kind, g in scaling.groupby("index", sort=False):
+        ax.plot(g["N"], g["p50_ms"], "o-", label=f"{kind} (slope {slopes[kind]:.2f})")
+    ax.set(xscale="log", yscale="log", xlabel="catalogue size N (items, log scale)",
+           ylabel="single-query p50 latency (ms, log scale)",
+           title=f"Latency against catalogue size (d = {d}, one thread)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def nb05_trees_vs_dim(dims: pd.DataFrame, n: int) -> Figure:
+    """Two panels over the dimension d: p50 of each index, and each tree's p50 over the exact scan's.
+    ``dims`` has columns d, index, p50_ms, over_exact; ``n`` is the catalogue size (title)."""
+    fig = Figure(figsize=(12, 4), layout="constrained")
+    ax = fig.subplots(1, 2)
+    for kind, g in dims.groupby("index", sort=False):
+        ax[0].plot(g["d"], g["p50_ms"], "o-", label=kind)
+        if kind != "exact":
+            ax[1].plot(g["d"], g["over_exact"], "o-", label=kind)
+    ax[0].set(xscale="log", yscale="log", xlabel="dimension d (log scale)",
+              ylabel="p50 latency (ms, log scale)",
+              title=f"Single-query latency against d (N = {n:,})")
+    ax[1].axhline(1, color="k", ls=":", label="as fast as the exact scan")
+    ax[1].set(xscale="log", yscale="log", xlabel="dimension d (log scale)",
+              ylabel="p50 / exact-scan p50 (log scale)",
+              title="Trees relative to the exact scan")
+    grid = sorted(dims["d"].unique())
+    for a in ax:
+        a.set_xticks(grid, [str(d) for d in grid])
+        a.grid(alpha=0.3, which="both")
+        a.legend(fontsize=8)
+    return fig
+
+
+def nb05_lsh(lsh: pd.DataFrame, latency: str, k: int, n: int, d: int) -> Figure:
+    """LSH recall@k (left, drawn by the benchmark's LSH plot) and single-query latency (right, column
+    ``latency``) against its bits, with and without re-ranking: ``lsh`` holds the LSH rows of a
+    :func:`ytrec_lib.ann_bench.sweep` (param_nbits, param_shortlist)."""
+    fig = Figure(figsize=(12, 4), layout="constrained")
+    ax = fig.subplots(1, 2)
+    _plot_lsh(ax[0], {"sweep": lsh}, {}, k)
+    ax[0].set_title(f"LSH recall (N = {n:,}, d = {d})")
+    for sl, g in lsh.groupby("param_shortlist"):
+        label = "hash order only" if sl == 0 else f"exact re-ranking of a {int(sl)}-item shortlist"
+        ax[1].plot(g["param_nbits"], g[latency], "o-", label=label)
+    bits = sorted(lsh["param_nbits"].unique())
+    ax[1].set(xscale="log", yscale="log", xlabel="hash bits (log scale)",
+              ylabel="p50 latency (ms, log scale)",
+              title="LSH single-query latency")
+    ax[1].set_xticks(bits, [str(int(b)) for b in bits])
+    ax[1].minorticks_off()
+    ax[1].legend(fontsize=7)
+    ax[1].grid(alpha=0.3, which="both")
+    return fig
+
+
+def nb05_batch(qps: pd.DataFrame, scan_s: float, arith_qps: float, switch: int, n: int, d: int,
+               k: int) -> Figure:
+    """Throughput against batch size, log-log: ``qps`` (batch x method, queries/s), the memory limit
+    (one read of the matrix, ``scan_s`` seconds, per batch), the arithmetic limit ``arith_qps`` and the
+    batch ``switch`` where Faiss starts to use BLAS."""
+    fig = Figure(figsize=(9, 4.8), layout="constrained")
+    ax = fig.add_subplot()
+    for m in qps.columns:
+        ax.plot(qps.index, qps[m], "o-", ms=4, label=m)
+    ax.plot(qps.index, qps.index / scan_s, "k--", lw=1,
+            label="memory limit: one read of the matrix per batch")
+    ax.axhline(arith_qps, color="k", ls=":", lw=1, label="arithmetic limit (GEMM peak)")
+    ax.axvline(switch, color="grey", lw=0.8, label=f"Faiss default switches to BLAS (batch {switch})")
+    ax.set(xscale="log", yscale="log", xlabel="queries per batch (log scale)",
+           ylabel="throughput (queries/s, log scale)",
+           title=f"Exact top-{k} throughput against batch size (N = {n:,}, d = {d}, one thread)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    return fig
+
+
+
 # ----------------------------------------------------------------------------------------------------
 # Figures of notebook 06 (negative sampling)
 # ----------------------------------------------------------------------------------------------------

@@ -138,6 +138,16 @@ def recall_at_k(ids: np.ndarray, true_ids: np.ndarray, k: int | None = None) -> 
     return float(hits.any(axis=2).sum() / (len(a) * k))
 
 
+def valid_answer(scores: np.ndarray, ids: np.ndarray, n: int, metric: str = "ip", tol: float = 1e-6) -> bool:
+    """True when an answer (scores (q, k), ids (q, k)) over ``n`` items is well formed: every id in
+    ``[0, n)``, distinct within its row, every score finite and each row sorted best first (largest
+    for ``"ip"``, smallest for ``"l2"``, up to ``tol``)."""
+    scores, ids = np.asarray(scores), np.asarray(ids)
+    ok_ids = bool(((ids >= 0) & (ids < n)).all()) and all(len(set(r)) == len(r) for r in ids.tolist())
+    step = np.diff(scores, axis=1) * (1 if metric == "ip" else -1)  # (q, k - 1) <= 0 when sorted
+    return ok_ids and bool(np.isfinite(scores).all() and (step <= tol).all())
+
+
 def _as_matrix(x: np.ndarray, what: str, d: int | None = None) -> np.ndarray:
     """Validate and return ``x`` as a C-contiguous float32 (n, d) array (1-D -> one row)."""
     arr = np.asarray(x)

@@ -258,3 +258,112 @@ def test_only_plots_and_widgets_import_matplotlib():
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "matplotlib"]
     assert not offenders, offenders
+
+
+# ----------------------------------------------------------------------------- the pieces notebook 05 calls
+NB_GRID = ab.SearchGrid(nprobe=(1, 4, 64), ef_search=(8, 32), lsh_bits=(16, 64), shortlist=30,
+                        pq_nprobe=(2, 8))
+
+
+def test_search_grid_settings_per_kind():
+    x = ab.synthetic_embeddings(2000, 16, seed=0)
+    ivf = rt.build_index("ivf", x, nlist=16, niter=5)
+    assert NB_GRID.settings(ivf) == [{"nprobe": 1}, {"nprobe": 4}]  # 64 > nlist is left out
+    pq = rt.build_index("ivfpq", x, nlist=16, niter=5, nbits=5)
+    assert NB_GRID.settings(pq) == [{"nprobe": p, "shortlist": s} for s in (0, 30) for p in (2, 8)]
+    assert NB_GRID.settings(rt.build_index("hnsw", x, M=8)) == [{"efSearch": 8}, {"efSearch": 32}]
+    assert NB_GRID.settings(rt.build_index("lsh", x)) == [{"shortlist": 0}, {"shortlist": 30}]
+    assert NB_GRID.settings(rt.build_index("exact", x)) == [{}]
+
+
+def test_build_params_follow_n():
+    assert ab.build_params("ivf", 100_000, 1.0) == {"niter": 10, "nlist": 256}
+    assert ab.build_params("ivfpq", 100_000, 1.0, pq_nbits=6)["nbits"] == 6
+    assert ab.build_params("ivfpq", 2000, 1.0, pq_nbits=6)["nbits"] == 5  # 2000 / 39 < 2^6
+    hnsw = {"M": 16}
+    got = ab.build_params("hnsw", 10, hnsw=hnsw)
+    assert got == hnsw and got is not hnsw
+    assert ab.build_params("exact", 10) == {} and ab.build_params("lsh", 10) == {}
+
+
+def test_tune_picks_the_fastest_setting_reaching_the_target_and_reuses_it():
+    x, q = ab.synthetic_embeddings(2000, 16, seed=0), ab.synthetic_queries(30, 16, seed=0, stream=1)
+    _, truth = rt.exact_search(x, q, ab.K)
+    t = ab.tune("ivf", x, q, truth, NB_GRID, {"nlist": 16, "niter": 5}, target_recall=0.5, budget_s=0.05,
+                latency_key="p50_cpu_ms")
+    assert [r["setting"] for r in t.rows] == [json.dumps(s) for s in NB_GRID.settings(t.index)]
+    ok = [r for r in t.rows if r[f"recall@{ab.K}"] >= 0.5]
+    assert ok and t.setting == json.loads(min(ok, key=lambda r: r["p50_cpu_ms"])["setting"])
+    assert t.index.params["nprobe"] == t.setting["nprobe"] and t.build_s >= 0
+    lsh = ab.tune("lsh", x, q, truth, NB_GRID, target_recall=2.0, budget_s=0.05)  # unreachable: best recall
+    assert len(lsh.rows) == 4 and set(lsh.setting) == {"nbits", "shortlist"}
+    assert lsh.index.params["nbits"] == lsh.setting["nbits"]
+    assert ab.tune("exact", x, q, truth, NB_GRID).rows == []
+    small = ab.synthetic_embeddings(500, 16, seed=0)
+    index, _ = ab.at_operating_point("ivf", small, {"nprobe": 64}, {"nlist": 8, "niter": 5})
+    assert index.params["nprobe"] == 8  # cut to nlist
+    index, _ = ab.at_operating_point("lsh", small, lsh.setting)
+    assert {p: index.params[p] for p in ("nbits", "shortlist")} == lsh.setting
+
+
+def test_shaped_like_takes_the_given_norm_distribution():
+    norms = np.random.default_rng(0).lognormal(size=300)
+    x = ab.shaped_like(norms, 1000, 8, seed=0)
+    assert x.shape == (1000, 8) and x.dtype == np.float32
+    got = np.linalg.norm(x, axis=1)
+    qs = [0.1, 0.5, 0.9]
+    np.testing.assert_allclose(np.quantile(got, qs), np.quantile(norms, qs), rtol=0.05)
+    base = np.linalg.norm(ab.synthetic_embeddings(1000, 8, seed=0), axis=1)
+    assert spearmanr(base, got).statistic > 0.999  # rank for rank
+
+
+def test_single_query_p50_clocks_and_measuring_helpers():
+    x, q = ab.synthetic_embeddings(500, 8, seed=0), ab.synthetic_queries(20, 8, seed=0)
+    index = rt.build_index("exact", x)
+    p50, wall, ids = ab.single_query_p50(index, q, budget_s=0.01, min_queries=5, clock="cpu")
+    assert p50 > 0 and wall > 0 and ids.shape[1] == ab.K and len(ids) >= 5
+    with pytest.raises(ValueError, match="clock"):
+        ab.single_query_p50(index, q, clock="sundial")
+    assert ab.best_seconds(lambda: None, 2, "cpu") >= 0
+    assert ab.read_bandwidth_GBps(2**20, repeats=1, clock="wall") > 0
+    assert ab.measure_gflops(64, repeats=1, clock="cpu") > 0
+    rows = ab.batch_qps(x, q, [1, 4], clock="cpu", budget_s=10)
+    assert {r["method"] for r in rows} == set(ab.BLAS_METHODS) and all(r["qps"] > 0 for r in rows)
+    assert ab.blas_switch_batch(64) * 64 >= int(ab.faiss.cvar.distance_compute_blas_threshold)
+
+
+def test_load_largest_picks_the_most_items_and_reports_damage(study, tmp_path):
+    res, folder, errors = ab.load_largest([tmp_path / "none"])
+    assert res is None and folder is None and errors == []
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "manifest.json").write_text("{not json")
+    res, folder, errors = ab.load_largest([bad, study[0]])
+    assert folder == study[0] and res["summary"]["n_items"] == TINY.n_main
+    assert len(errors) == 1 and str(bad) in errors[0]
+
+
+def test_notebook_05_figures_have_titles_and_labelled_axes():
+    x = ab.synthetic_embeddings(1000, 8, seed=0)
+    q = ab.synthetic_queries(20, 8, seed=0)
+    _, truth = rt.exact_search(x, q, ab.K)
+    rows = []
+    for kind, params in (("exact", {}), ("hnsw", {"M": 8}), ("ivfpq", {"nlist": 8, "niter": 5, "nbits": 4})):
+        index = rt.build_index(kind, x, **params)
+        rows += ab.sweep(index, NB_GRID.settings(index), q, truth, 0.01)
+    for bits in (16, 64):
+        index = rt.build_index("lsh", x, nbits=bits)
+        rows += ab.sweep(index, NB_GRID.settings(index), q, truth, 0.01)
+    sw = pd.DataFrame(rows)
+    scaling = pd.DataFrame({"index": ["exact", "exact"], "N": [10, 100], "p50_ms": [0.1, 1.0]})
+    dims = pd.DataFrame({"d": [2, 2, 8, 8], "index": ["exact", "kdtree"] * 2, "p50_ms": [1.0, 0.5, 1.0, 3.0],
+                         "over_exact": [1.0, 0.5, 1.0, 3.0]})
+    qps = pd.DataFrame({"exact (NumPy GEMM)": [10.0, 30.0]}, index=pd.Index([1, 4], name="batch"))
+    figures = [plots.nb05_norms(np.linalg.norm(x, axis=1), 2.0, 8),
+               plots.nb05_real_pareto(sw, "p50_cpu_ms", ab.K, 1000, 8),
+               plots.nb05_latency_vs_n(scaling, {"exact": 1.0}, 8), plots.nb05_trees_vs_dim(dims, 1000),
+               plots.nb05_lsh(sw[sw["kind"] == "lsh"], "p50_cpu_ms", ab.K, 1000, 8),
+               plots.nb05_batch(qps, 0.01, 100.0, 2000, 1000, 8, ab.K)]
+    for fig in figures:
+        for ax in fig.axes:
+            assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()

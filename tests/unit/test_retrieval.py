@@ -328,3 +328,17 @@ def test_block_threshold_topk_equals_full_sort_even_with_ties(b, n, k, seed):
     np.testing.assert_array_equal(vals, -np.sort(-scores, axis=1)[:, :k])
     np.testing.assert_array_equal(np.take_along_axis(scores, ids, axis=1), vals)
     assert all(len(set(row)) == k for row in ids.tolist())
+
+
+def test_valid_answer_checks_ids_and_order():
+    x = np.random.default_rng(0).standard_normal((50, 4)).astype(np.float32)
+    q = x[:3]
+    assert rt.valid_answer(*rt.exact_search(x, q, 5), 50)
+    assert rt.valid_answer(*rt.exact_search(x, q, 5, metric="l2"), 50, metric="l2")
+    scores, ids = rt.exact_search(x, q, 5)
+    assert not rt.valid_answer(scores[:, ::-1], ids, 50)  # worst first
+    assert not rt.valid_answer(scores, np.where(ids == ids[0, 0], 50, ids), 50)  # out of range
+    dup = ids.copy()
+    dup[:, 1] = dup[:, 0]
+    assert not rt.valid_answer(scores, dup, 50)
+    assert not rt.valid_answer(np.full_like(scores, np.nan), ids, 50)

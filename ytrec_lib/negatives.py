@@ -25,6 +25,7 @@ import scipy.stats
 import torch
 from tqdm.auto import tqdm
 
+from ytrec_lib import ranking
 from ytrec_lib.candidate import CandidateModel, rank_videos
 from ytrec_lib.features import ExampleFeatures
 from ytrec_lib.sampling import (
@@ -87,6 +88,17 @@ class PooledSampler(NegativeSampler):
 # ----------------------------------------------------------------------------------------------------
 # Training the retrieval model with any sampler
 # ----------------------------------------------------------------------------------------------------
+
+
+def subsample_examples(feats: ExampleFeatures, labels: Any, n_max: int | None, seed: int = 0
+                       ) -> tuple[ExampleFeatures, np.ndarray]:
+    """A seeded random subset of ``n_max`` of the examples ``feats`` (n examples) and their ``labels``
+    (n,), kept in their original order; both unchanged when ``n_max`` is None or at least n."""
+    y = np.asarray(labels)
+    if n_max is None or n_max >= len(y):
+        return feats, y
+    keep = np.sort(np.random.default_rng(seed).choice(len(y), n_max, replace=False))   # (n_max,)
+    return feats.subset(keep), y[keep]
 
 
 @dataclass(frozen=True)
@@ -237,6 +249,21 @@ def recall_and_popularity(ranked: np.ndarray, labels: Any, pct: np.ndarray) -> t
     return float(hit.mean()), float(pct[ranked[valid]].mean())
 
 
+def recall_by_popularity_band(ranked: np.ndarray, labels: Any, pct: np.ndarray,
+                              bands: Sequence[str] = ("tail", "torso", "head")) -> dict[str, float]:
+    """recall@k by the popularity of the label: the labels (n,) are split into ``len(bands)`` equal
+    groups (quantiles of their popularity percentile ``pct[labels]``, least popular first), and each
+    band's share of examples whose label is in ``ranked`` (n, k) is returned as ``{band: recall}``."""
+    y = np.asarray(labels, dtype=np.int64)
+    ranked = np.asarray(ranked)
+    if ranked.ndim != 2 or len(ranked) != len(y) or len(y) == 0 or len(bands) < 1:
+        raise ValueError(f"recall_by_popularity_band: ranked must be (n, k) with n = {len(y)} labels")
+    edges = np.quantile(pct[y], [b / len(bands) for b in range(1, len(bands))])  # (n_bands - 1,)
+    band = np.digitize(pct[y], edges)                                              # (n,) band index
+    hit = (ranked == y[:, None]).any(axis=1)                                       # (n,)
+    return {name: hit[band == b].mean() for b, name in enumerate(bands)}
+
+
 def evaluate_retrieval(model: CandidateModel, feats: ExampleFeatures, labels: Any, pct: np.ndarray,
                        k: int = 100) -> dict[str, float]:
     """``{"recall": recall@k, "popularity_pct": mean popularity percentile of the top-k}`` over the
@@ -337,6 +364,20 @@ def global_negative_impressions(
     return out
 
 
+def fit_click_ranker(train: ranking.ImpressionFeatures, test: ranking.ImpressionFeatures, n_videos: int,
+                     n_languages: int, spec: ranking.RankingSpec, *, hidden: Sequence[int] = (64, 32),
+                     epochs: int = 2, seed: int = 0) -> tuple[ranking.RankingModel, dict[str, float]]:
+    """Train a ranker on ``train`` with the plain click objective (its own quantile normaliser) and
+    score ``test``: returns the model and :func:`ytrec_lib.ranking.evaluate_scores` of its logits
+    (``gauc``: AUC within each user's impressions, ``auc``: overall, ...)."""
+    norm = ranking.fit_normalizer(train)
+    model = ranking.RankingModel(n_videos, n_languages, spec, hidden=hidden, seed=seed)
+    ranking.train_ranker(model, ranking.RankingInputs.make(train, norm, spec),
+                         ranking.RankTrainConfig(objective="plain", epochs=epochs, seed=seed), progress=False)
+    scores = ranking.predict_logits(model, ranking.RankingInputs.make(test, norm, spec))   # (n_test,)
+    return model, ranking.evaluate_scores(test, scores)
+
+
 # ----------------------------------------------------------------------------------------------------
 # The streaming frequency estimate on a stream whose distribution shifts
 # ----------------------------------------------------------------------------------------------------
@@ -391,3 +432,19 @@ def track_estimates(estimator: StreamingFrequencyEstimator, stream: ShiftingStre
         estimator.update(batch)
         out[step] = estimator.draw_probability(ids)
     return out
+
+
+def stream_recovery_table(errors: dict[float, np.ndarray], shift_at: int, within: float = 1.5
+                          ) -> pd.DataFrame:
+    """One row per learning rate of the estimator's error curve ``errors[alpha]`` (n_steps,) float64
+    (the median ``|log(estimate / truth)|``) on a stream shifting at ``shift_at``: the error just before
+    the shift, its peak after, at the end, and the steps after the shift until it is back under
+    ``log(within)`` (NaN when it never is). Indexed by ``alpha``."""
+    threshold = np.log(within)
+    rows = []
+    for alpha, e in errors.items():
+        after = np.flatnonzero(e[shift_at:] < threshold)
+        rows.append({"alpha": alpha, "error before the shift": e[shift_at - 1],
+                     "peak error after": e[shift_at:].max(), "error at the end": e[-1],
+                     f"steps to get back within x{within:g}": int(after[0]) if len(after) else None})
+    return pd.DataFrame(rows).set_index("alpha")

@@ -474,6 +474,92 @@ def nb05_batch(qps: pd.DataFrame, scan_s: float, arith_qps: float, switch: int, 
 # ----------------------------------------------------------------------------------------------------
 
 
+def strategy_figure(table: pd.DataFrame, k: int, n_videos: int) -> Figure:
+    """Notebook 06: recall@k of each retrieval strategy (bars; exposed red, references grey) and recall
+    against the mean popularity percentile of its top k (scatter). ``table``: one row per strategy
+    (index), columns ``recall@{k}`` and ``top{k} popularity pct``."""
+    recall, pop = table[f"recall@{k}"], table[f"top{k} popularity pct"]
+    order = table.sort_values(f"recall@{k}").index
+    fig = Figure(figsize=(12, 4.2), layout="tight")
+    ax1, ax2 = fig.subplots(1, 2)
+    grey = ("full_softmax", "hard_only")                                  # the references
+    colors = ["tab:red" if n == "exposed" else "tab:gray" if n in grey else "tab:blue" for n in order]
+    ax1.barh(order, recall[order], color=colors)
+    ax1.set_xlabel(f"recall@{k} of the next watch (fraction of test users)")
+    ax1.set_ylabel("negatives of the strategy")
+    ax1.set_title(f"Retrieval over all {n_videos:,} videos, same budget")
+    for name in table.index:
+        ax2.scatter(pop[name], recall[name], s=40)
+        ax2.annotate(name, (pop[name], recall[name]), textcoords="offset points", xytext=(4, 3), fontsize=8)
+    ax2.set_xlabel(f"mean popularity percentile of the top {k} (100 = most watched)")
+    ax2.set_ylabel(f"recall@{k}")
+    ax2.set_title("What each strategy recommends")
+    return fig
+
+
+def popularity_histogram_figure(pct: dict[str, Any], colors: dict[str, str], k: int) -> Figure:
+    """Notebook 06: density of the popularity percentile of the videos each strategy recommends.
+    ``pct``: {strategy: (n,) percentiles in (0, 100] of its top-k videos}; ``colors``: {strategy: colour}."""
+    fig = Figure(figsize=(7.5, 4), layout="tight")
+    ax = fig.subplots()
+    bins = [2.5 * i for i in range(41)]                                  # 40 bins over (0, 100]
+    for name, color in colors.items():
+        ax.hist(pct[name], bins=bins, histtype="step", lw=2, color=color, density=True, label=name)
+    ax.set_xlabel("popularity percentile of a recommended video (100 = most watched)")
+    ax.set_ylabel("density")
+    ax.set_title(f"What the top {k} is made of: in-batch with and without logQ")
+    ax.legend()
+    return fig
+
+
+def crossover_figure(retrieval: Any, ranking: Any, cross_check: Any, k: int) -> Figure:
+    """Notebook 06: the 2 x 2 crossover as three bar panels, each (global, exposed) negatives: the
+    retrieval model's recall@k, the ranking model's grouped AUC, and the retrieval models' grouped AUC
+    as rankers (a cross-check). AUC axes start at chance (0.5) or just below the lowest bar."""
+    fig = Figure(figsize=(13, 3.8), layout="tight")
+    axes = fig.subplots(1, 3)
+    kinds, colors = ["global", "exposed"], ["tab:blue", "tab:red"]
+    panels = [(axes[0], retrieval, f"recall@{k}", "Retrieval model, retrieval task"),
+              (axes[1], ranking, "grouped AUC", "Ranking model, ranking task"),
+              (axes[2], cross_check, "grouped AUC", "Cross-check: retrieval model as a ranker")]
+    for ax, values, ylab, title in panels:
+        vals = [float(v) for v in values]                                 # (global, exposed)
+        ax.bar_label(ax.bar(kinds, vals, color=colors), fmt="%.3f", padding=2)
+        ax.set_ylabel(ylab)
+        ax.set_xlabel("negatives used in training")
+        ax.set_title(title, fontsize=10)
+        low = min(0.5, min(vals) - 0.01) if "AUC" in ylab else 0.0
+        ax.set_ylim(low, low + (max(vals) - low) * 1.15)                 # room above the bars for the labels
+    fig.suptitle("The 2 x 2 crossover: which negatives each stage wants")
+    return fig
+
+
+def stream_figure(errors: dict[float, Any], shift_at: int, curves: list[tuple[str, str, Any, Any]],
+                  alpha: float) -> Figure:
+    """Notebook 06: the streaming frequency estimator on a stream reshuffled at step ``shift_at``.
+    Left: ``errors`` {alpha: (n_steps,) median |log(estimate / truth)|}; right, log scale: ``curves``
+    (label, colour, (n_steps,) true probability, (n_steps,) estimate at ``alpha``) of a few videos."""
+    fig = Figure(figsize=(13, 4), layout="tight")
+    ax1, ax2 = fig.subplots(1, 2)
+    for a, e in errors.items():
+        ax1.plot(e, label=f"alpha = {a}")
+    ax1.axvline(shift_at, color="k", ls="--", lw=1, label="popularity reshuffled")
+    ax1.set_xlabel("step (batches seen)")
+    ax1.set_ylabel("median |log(estimate / truth)|")
+    ax1.set_title("Estimator error on a shifting stream")
+    ax1.legend()
+    for label, color, truth, est in curves:
+        ax2.plot(truth, color=color, ls="--", label=f"{label}: truth")
+        ax2.plot(est, color=color, label=f"{label}: estimate (alpha={alpha})")
+    ax2.axvline(shift_at, color="k", ls="--", lw=1)
+    ax2.set_yscale("log")
+    ax2.set_xlabel("step (batches seen)")
+    ax2.set_ylabel("probability of one draw")
+    ax2.set_title("Two videos through the shift")
+    ax2.legend(fontsize=8)
+    return fig
+
+
 # ----------------------------------------------------------------------------------------------------
 # Figures of notebook 07 (ranking)
 # ----------------------------------------------------------------------------------------------------

@@ -363,3 +363,100 @@ def test_the_estimator_converges_then_tracks_a_shift_faster_with_a_larger_alpha(
     slow, fast = error(0.01, moved), error(0.2, moved)
     assert slow[s.shift_at + 10] > 1.0 and fast[s.shift_at + 10] > 0.5   # the shift throws both off
     assert fast[s.shift_at + 150] < 0.5 < slow[s.shift_at + 150]         # the larger alpha recovers first
+
+
+# ---------------------------------------------------------------------------- helpers of notebook 06
+
+
+def test_subsample_examples_is_seeded_and_keeps_the_order(task):
+    feats, labels, _ = task
+    same_f, same_y = N.subsample_examples(feats, labels, None, seed=0)
+    assert same_f is feats and np.array_equal(same_y, labels)
+    assert N.subsample_examples(feats, labels, len(labels), seed=0)[0] is feats
+    sub_f, sub_y = N.subsample_examples(feats, labels, 50, seed=3)
+    keep = np.sort(np.random.default_rng(3).choice(len(labels), 50, replace=False))
+    assert len(sub_f) == 50 and np.array_equal(sub_y, labels[keep])
+    assert np.array_equal(sub_f.users, feats.users[keep])
+    again_f, again_y = N.subsample_examples(feats, labels, 50, seed=3)
+    assert np.array_equal(again_y, sub_y) and np.array_equal(again_f.users, sub_f.users)
+
+
+def test_recall_by_popularity_band_against_a_loop():
+    rng = np.random.default_rng(1)
+    pct = rng.uniform(0, 100, size=40)
+    labels = rng.integers(0, 40, size=300)
+    ranked = rng.integers(-1, 40, size=(300, 8))
+    got = N.recall_by_popularity_band(ranked, labels, pct)
+    assert list(got) == ["tail", "torso", "head"]
+    lo, hi = np.quantile(pct[labels], [1 / 3, 2 / 3])
+    for name, keep in (("tail", pct[labels] < lo), ("torso", (pct[labels] >= lo) & (pct[labels] < hi)),
+                       ("head", pct[labels] >= hi)):
+        hits = [labels[i] in ranked[i] for i in np.flatnonzero(keep)]
+        assert got[name] == pytest.approx(np.mean(hits)), name
+    halves = N.recall_by_popularity_band(ranked, labels, pct, bands=("low", "high"))
+    assert list(halves) == ["low", "high"]
+    with pytest.raises(ValueError, match="ranked"):
+        N.recall_by_popularity_band(ranked[:, 0], labels, pct)
+
+
+def _click_log(n_imp: int = 4000, seed: int = 0):
+    """Users and videos of 2 languages; P(click) = 0.35 when the languages match, else 0.05."""
+    rng = np.random.default_rng(seed)
+    users = pd.DataFrame({"user_id": np.arange(40), "language": np.arange(40) % 2})
+    videos = pd.DataFrame({"video_id": np.arange(30), "creator_id": np.arange(30) // 3,
+                           "topic": np.arange(30) % 5, "upload_time": -rng.random(30) * 10,
+                           "duration": rng.uniform(20, 600, 30), "language": (np.arange(30) // 3) % 2})
+    u, v = rng.integers(0, 40, n_imp), rng.integers(0, 30, n_imp)
+    match = users["language"].to_numpy()[u] == videos["language"].to_numpy()[v]
+    clicked = rng.random(n_imp) < np.where(match, 0.35, 0.05)
+    imp = pd.DataFrame({"user_id": u, "video_id": v, "time": np.sort(rng.random(n_imp) * 20),
+                        "session_id": np.arange(n_imp) // 4, "position": np.arange(n_imp) % 4,
+                        "source": pd.Categorical(["home"] * n_imp), "clicked": clicked,
+                        "watch_time": np.where(clicked, 60.0, 0.0)})
+    return users, videos, imp
+
+
+def test_fit_click_ranker_learns_the_clicks_and_is_deterministic():
+    from ytrec_lib import ranking
+
+    users, videos, imp = _click_log()
+    feats = ranking.RankingFeatureBuilder(users, videos, imp, 2).build(imp)
+    train, test = feats.subset(np.arange(3000)), feats.subset(np.arange(3000, 4000))
+    spec = ranking.RankingSpec(groups=("language", "duration", "video_age"))
+    model, res = N.fit_click_ranker(train, test, 30, 2, spec, hidden=(8,), epochs=25, seed=0)
+    assert isinstance(model, ranking.RankingModel)
+    assert res["auc"] > 0.65 and 0.5 < res["gauc"] <= 1.0     # chance 0.5; knowing the languages ~0.73
+    _, again = N.fit_click_ranker(train, test, 30, 2, spec, hidden=(8,), epochs=25, seed=0)
+    assert again["auc"] == res["auc"] and again["gauc"] == res["gauc"]
+
+
+def test_stream_recovery_table():
+    errors = {0.1: np.array([3.0, 0.3, 0.2, 2.0, 0.5, 0.1]), 0.01: np.array([3.0, 1.0, 0.9, 2.5, 1.2, 1.1])}
+    t = N.stream_recovery_table(errors, shift_at=3, within=1.5)
+    assert list(t.index) == [0.1, 0.01] and t.index.name == "alpha"
+    assert t.loc[0.1, "error before the shift"] == 0.2 and t.loc[0.1, "peak error after"] == 2.0
+    assert t.loc[0.1, "error at the end"] == 0.1
+    assert t.loc[0.1, "steps to get back within x1.5"] == 2         # 0.1 < log(1.5) two steps after the shift
+    assert pd.isna(t.loc[0.01, "steps to get back within x1.5"])     # never back within x1.5
+    assert "steps to get back within x2" in N.stream_recovery_table(errors, 3, within=2.0)
+
+
+def test_negative_sampling_figures_have_titles_and_labelled_axes():
+    from ytrec_lib import plots
+
+    names = ["uniform", "inbatch", "exposed", "full_softmax"]
+    table = pd.DataFrame({"recall@10": [0.2, 0.15, 0.03, 0.22], "top10 popularity pct": [90.0, 60, 30, 88]},
+                         index=pd.Index(names, name="strategy"))
+    rng = np.random.default_rng(0)
+    figures = [
+        plots.strategy_figure(table, 10, 500),
+        plots.popularity_histogram_figure({n: rng.uniform(0, 100, 50) for n in names},
+                                          {"inbatch": "tab:orange", "uniform": "tab:gray"}, 10),
+        plots.crossover_figure([0.17, 0.04], [0.70, 0.75], [0.56, 0.62], 10),
+        plots.stream_figure({0.01: rng.random(20), 0.1: rng.random(20)}, 10,
+                            [("rising video", "tab:green", rng.random(20), rng.random(20))], 0.1),
+    ]
+    for fig in figures:
+        for ax in fig.axes:
+            assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel(), fig.axes.index(ax)
+    assert figures[2]._suptitle.get_text().startswith("The 2 x 2 crossover")

@@ -911,10 +911,86 @@ def step_time_table(
     return rows
 
 
+# ----------------------------------------------------------------------------------------------------
+# Experiments of notebook 03: small-run budgets, evaluation subset, ranking quality, freshness by age
+# ----------------------------------------------------------------------------------------------------
+
+SMALL_RUN_BUDGETS: dict[str, tuple[int, int]] = {
+    "tiny": (3, 5_000), "ci": (5, 15_000), "small": (3, 40_000), "large": (2, 60_000),
+}
+"""(epochs, max_train_examples) of notebook 03's small experiments per simulator preset."""
+DEFAULT_SMALL_RUN_BUDGET: tuple[int, int] = (4, 80_000)
+"""The small-run budget of a dataset that is not a simulator preset (a real dataset)."""
+
+
+def small_run_budget(preset: str) -> tuple[int, int]:
+    """(epochs, max_train_examples) of a cheap version of the default model on dataset ``preset``."""
+    return SMALL_RUN_BUDGETS.get(preset, DEFAULT_SMALL_RUN_BUDGET)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of scalar parameters (trainable or not) of ``module``."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def evaluation_subset(n: int, max_users: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices (m,) int64 of the examples to evaluate: all ``n`` of them, or a seeded random
+    subset of ``max_users`` when there are more."""
+    if n > max_users:
+        return np.sort(np.random.default_rng(seed).choice(n, max_users, replace=False))
+    return np.arange(n)
+
+
+def ranking_quality(
+    ranked: np.ndarray, labels: Any, k_list: Sequence[int] = (10, 50, 100, 200)
+) -> dict[str, float]:
+    """recall@K for each K of ``k_list``, MAP@100 and NDCG@100 of a ranking ``ranked`` (n, >= max K)
+    against one label per row ``labels`` (n,)."""
+    from ytrec_lib import metrics
+
+    out = {f"recall@{k}": metrics.recall_at_k(ranked, labels, k) for k in k_list}
+    out["MAP@100"] = metrics.map_at_k(ranked, labels, 100)
+    out["NDCG@100"] = metrics.ndcg_at_k(ranked, labels, 100)
+    return out
+
+
+@torch.no_grad()
+def probability_by_age(
+    run: CandidateRun, users: np.ndarray, times: np.ndarray, upload: np.ndarray, eligible: np.ndarray,
+    window_end: float, age_days: int = 14, batch_size: int = 256,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean class probability the model gives a video of age a (whole days since upload) at the
+    example's time, over the examples (``users``, ``times``: (n,)) and the ``eligible`` videos
+    ((n_videos,) bool) of age 0 .. ``age_days`` - 1; features as in training (example age
+    ``window_end - time``). ``upload``: (n_videos,) upload day of each video.
+
+    Returns (mean probability (age_days,) float64, number of (example, video) pairs (age_days,)).
+    """
+    feats = run.builder.examples(users, times, window_end=window_end)
+    num, den = np.zeros(age_days), np.zeros(age_days)
+    for start in range(0, len(feats), batch_size):
+        idx = np.arange(start, min(start + batch_size, len(feats)))
+        p = run.model.probabilities(feats.batch(idx)).numpy()  # (b, V)
+        age = times[idx, None] - upload[None, :]  # (b, V) days since upload
+        ok = (age >= 0) & (age < age_days) & eligible[None, :]
+        bins = age[ok].astype(int)
+        num += np.bincount(bins, weights=p[ok], minlength=age_days)
+        den += np.bincount(bins, minlength=age_days)
+    return num / np.maximum(den, 1), den
+
+
+def fresh_lift(curve: np.ndarray) -> float:
+    """How much more likely a video is in its first two days than in its second week: the mean of
+    ``curve`` (a probability by age in days, at least 8 values) over days 0-1 over its mean from day 7."""
+    return curve[:2].mean() / max(curve[7:].mean(), 1e-12)
+
+
 __all__ = [
     "CandidateModel", "TiedOutput", "TrainConfig", "TrainHistory", "make_sampler", "augment_users",
     "inner_product_scores", "sequential_dot", "batch_loss", "train_candidate", "evaluate_recall",
     "rank_videos", "average_embedding_rank", "save_checkpoint", "load_checkpoint", "config_key",
     "softmax_step_time", "step_time_table", "synthetic_batch", "DEFAULT_CONFIG", "CandidateRun",
     "trained_candidate_model", "split_examples", "dataset_before", "pretrained_video_vectors",
+    "SMALL_RUN_BUDGETS", "small_run_budget", "count_parameters", "evaluation_subset", "ranking_quality",
+    "probability_by_age", "fresh_lift",
 ]

@@ -285,6 +285,83 @@ def recall_bars_figure(recall: dict[str, float], k: int, n_users: int) -> Figure
 # ----------------------------------------------------------------------------------------------------
 
 
+def candidate_recall_at_k(table: pd.DataFrame, k_list: list[int], n_users: int, preset: str) -> Figure:
+    """Recall@K against K (log axis) for every method, a row of ``table`` (columns ``recall@K`` for
+    each K of ``k_list``), measured on ``n_users`` test users of dataset ``preset``."""
+    fig = Figure(figsize=(8, 3.4), layout="tight")
+    ax = fig.add_subplot()
+    for name in table.index:
+        ax.plot(k_list, [table.loc[name, f"recall@{k}"] for k in k_list], marker="o", label=name)
+    ax.set(title=f"Next-watch recall@K, {n_users:,} test users ({preset})", xlabel="K (videos retrieved)",
+           ylabel="recall@K", xscale="log")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def candidate_step_times(steps: pd.DataFrame, n_negatives: int) -> Figure:
+    """Two panels from ``candidate.step_time_table`` rows (n_classes, full_ms, sampled_ms, speedup):
+    the time of one training step against the catalogue size, and the sampled softmax's speed-up."""
+    fig = Figure(figsize=(10, 3.4), layout="tight")
+    ax = fig.subplots(1, 2)
+    ax[0].loglog(steps["n_classes"], steps["full_ms"], marker="o", label="full softmax")
+    ax[0].loglog(steps["n_classes"], steps["sampled_ms"], marker="o",
+                 label=f"sampled, {n_negatives} negatives")
+    ax[0].set(title="Time of one training step", xlabel="catalogue size (videos)", ylabel="ms per step")
+    ax[0].legend(fontsize=8)
+    ax[1].semilogx(steps["n_classes"], steps["speedup"], marker="o")
+    ax[1].set(title="Speed-up of the sampled softmax", xlabel="catalogue size (videos)",
+              ylabel="full / sampled step time (×)")
+    return fig
+
+
+def candidate_map_by_depth(map_by_depth: dict[str, list[float]], depths: list[int]) -> Figure:
+    """Holdout MAP@100 against tower depth, one line per feature set (``{name: [MAP at each depth]}``),
+    as in the paper's Figure 6."""
+    fig = Figure(figsize=(7, 3.8), layout="tight")
+    ax = fig.add_subplot()
+    for name, values in map_by_depth.items():
+        ax.plot(list(depths), values, marker="o", label=name)
+    ax.set(title="Holdout MAP@100 by features and depth (cf. paper Fig. 6)", xlabel="depth (ReLU layers)",
+           ylabel="MAP@100", xticks=list(depths))
+    ax.legend(fontsize=8)
+    return fig
+
+
+def candidate_freshness(curves: dict[str, Any]) -> Figure:
+    """Class probability of a video against its age in days (log scale), one line per curve
+    (``{name: (days,) probabilities}``; the curve named "empirical" in black), as in the paper's Figure 4."""
+    fig = Figure(figsize=(8, 3.6), layout="tight")
+    ax = fig.add_subplot()
+    for name, c in curves.items():
+        ax.semilogy([day + 0.5 for day in range(len(c))], c, marker="o", label=name,
+                    **({"color": "k"} if name == "empirical" else {}))
+    ax.set(title="Probability of a video against its age (cf. paper Fig. 4)", xlabel="days since upload",
+           ylabel="class probability (per video)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def candidate_label_recall(label_recall: dict[str, float]) -> Figure:
+    """Recall@100 on the next watch of models trained on different labels (``{label: recall}``), as bars."""
+    return _candidate_bars(label_recall, "Trained on which label? Both evaluated on the next watch",
+                           "recall@100", (7, 2.4))
+
+
+def candidate_age_transforms(map_by_transform: dict[str, float]) -> Figure:
+    """Holdout MAP@100 of models fed different transforms of age (``{transforms: MAP}``), as bars."""
+    return _candidate_bars(map_by_transform, "Holdout MAP@100 by the age transforms fed", "MAP@100", (7, 2.6))
+
+
+def _candidate_bars(values: dict[str, float], title: str, xlabel: str,
+                    figsize: tuple[float, float]) -> Figure:
+    """Horizontal bars of ``values`` ({label: value}), one per label."""
+    fig = Figure(figsize=figsize, layout="tight")
+    ax = fig.add_subplot()
+    ax.barh(list(values), list(values.values()))
+    ax.set(title=title, xlabel=xlabel)
+    return fig
+
+
 # ----------------------------------------------------------------------------------------------------
 # Figures of notebook 04 (video embeddings)
 # ----------------------------------------------------------------------------------------------------

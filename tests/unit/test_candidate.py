@@ -353,3 +353,68 @@ def test_trained_candidate_model_is_cached_by_configuration(tmp_path, monkeypatc
     assert not torch.equal(reseeded.model.output.weight, first.model.output.weight)
     with pytest.raises(KeyError, match="unknown setting"):
         trained_candidate_model("tiny", 0, progress=False, epoch=3)
+
+
+# ----------------------------------------------------------------------------- notebook 03's experiments
+def test_small_run_budget_per_preset_and_a_default_for_real_datasets():
+    from ytrec_lib.candidate import DEFAULT_SMALL_RUN_BUDGET, small_run_budget
+
+    assert small_run_budget("ci") == (5, 15_000) and small_run_budget("tiny") == (3, 5_000)
+    assert small_run_budget("movielens-1m") == DEFAULT_SMALL_RUN_BUDGET
+
+
+def test_count_parameters_counts_every_scalar():
+    from ytrec_lib.candidate import count_parameters
+
+    assert count_parameters(torch.nn.Linear(3, 4)) == 3 * 4 + 4
+    model = small_model()
+    assert count_parameters(model) == sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_evaluation_subset_is_all_or_a_sorted_seeded_sample():
+    from ytrec_lib.candidate import evaluation_subset
+
+    np.testing.assert_array_equal(evaluation_subset(7, 10), np.arange(7))
+    sub = evaluation_subset(1000, 50, seed=3)
+    assert len(sub) == 50 == len(set(sub.tolist())) and (np.diff(sub) > 0).all() and sub.max() < 1000
+    np.testing.assert_array_equal(sub, evaluation_subset(1000, 50, seed=3))
+    np.testing.assert_array_equal(sub, np.sort(np.random.default_rng(3).choice(1000, 50, replace=False)))
+
+
+def test_ranking_quality_gives_recall_map_and_ndcg():
+    from ytrec_lib.candidate import ranking_quality
+
+    ranked = np.tile(np.arange(100), (3, 1))  # (3, 100): every row ranks video 0 first, 3 fourth
+    q = ranking_quality(ranked, np.array([0, 3, 500]), k_list=[1, 4])
+    assert list(q) == ["recall@1", "recall@4", "MAP@100", "NDCG@100"]
+    assert q["recall@1"] == pytest.approx(1 / 3) and q["recall@4"] == pytest.approx(2 / 3)
+    assert q["MAP@100"] == pytest.approx((1 + 1 / 4) / 3)
+
+
+def test_probability_by_age_matches_a_direct_computation():
+    from types import SimpleNamespace
+
+    from ytrec_lib.candidate import probability_by_age
+
+    fb, feats, _ = planted_features()
+    run = SimpleNamespace(model=small_model(), builder=fb)
+    users, times = feats.users[:50], feats.times[:50]
+    upload = np.random.default_rng(0).uniform(-2, 8, N_VIDEOS)
+    eligible = upload >= 0
+    curve, pairs = probability_by_age(run, users, times, upload, eligible, window_end=8.0, age_days=5,
+                                      batch_size=16)
+    with torch.no_grad():
+        p = run.model.probabilities(fb.examples(users, times, window_end=8.0).batch()).numpy()  # (50, V)
+    age = times[:, None] - upload[None, :]
+    for a in range(5):
+        mask = (age >= 0) & (age < 5) & eligible[None, :] & (age.astype(int) == a)
+        assert pairs[a] == mask.sum()
+        assert curve[a] == pytest.approx(p[mask].mean() if mask.any() else 0.0)
+
+
+def test_fresh_lift_compares_the_first_two_days_with_the_second_week():
+    from ytrec_lib.candidate import fresh_lift
+
+    curve = np.array([4.0, 2.0] + [1.0] * 5 + [0.5] * 7)
+    assert fresh_lift(curve) == pytest.approx(3.0 / 0.5)
+    assert fresh_lift(np.array([1.0, 1.0] + [0.0] * 12)) == pytest.approx(1e12)

@@ -1,4 +1,5 @@
-"""Executed notebooks carry no warning blocks: no stderr output mentioning a warning.
+"""Executed notebooks carry no warning blocks (no stderr output mentioning a warning), and every
+figure they display is an image, not the text ``<Figure size ...>``.
 
 The test reads the executed copies the ``notebook_results`` fixture leaves in ``<build>/notebooks``
 (each notebook runs once per session; the notebook tests before this file have run them already).
@@ -30,7 +31,8 @@ def warning_outputs(executed: Path) -> list[str]:
         if cell.cell_type != "code":
             continue
         for out in cell.get("outputs", []):
-            text = out.get("text", "") if out.get("output_type") == "stream" and out.get("name") == "stderr" else ""
+            is_stderr = out.get("output_type") == "stream" and out.get("name") == "stderr"
+            text = out.get("text", "") if is_stderr else ""
             if not WARNING_RE.search(text):
                 continue
             line = next(ln for ln in text.splitlines() if WARNING_RE.search(ln))
@@ -38,6 +40,41 @@ def warning_outputs(executed: Path) -> list[str]:
             count = cell.get("execution_count") or f"#{index}"
             found.append(f"{executed.stem} cell In [{count}] ({source[:60]!r}): {line.strip()[:200]}")
     return found
+
+
+def text_only_figures(executed: Path) -> list[str]:
+    """One line per displayed output of ``executed`` that is a matplotlib figure shown only as its text
+    (``<Figure size ...>``, no image): ``<notebook> cell In [n] (<first source line>)``."""
+    nb = nbformat.read(executed, as_version=4)
+    found = []
+    for index, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            data = out.get("data", {})
+            as_text = str(data.get("text/plain", "")).startswith("<Figure size")
+            if as_text and "image/png" not in data:
+                source = next((ln.strip() for ln in cell.source.splitlines() if ln.strip()), "")
+                count = cell.get("execution_count") or f"#{index}"
+                found.append(f"{executed.stem} cell In [{count}] ({source[:60]!r})")
+    return found
+
+
+@pytest.mark.parametrize("path", runner.list_notebooks(), ids=lambda p: p.stem)
+def test_executed_notebook_shows_figures_as_images(path, notebook_results, notebook_build):
+    notebook_results(path.stem)  # runs it at the ci preset unless this session already has
+    found = text_only_figures(notebook_build / "notebooks" / f"{path.stem}.ipynb")
+    assert not found, "figures shown as text, not images (add %matplotlib inline?):\n" + "\n".join(found)
+
+
+def test_text_only_figures_finds_a_figure_without_an_image(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    shown = nbformat.v4.new_code_cell("display(fig)", execution_count=2)
+    figure = "<Figure size 640x480 with 1 Axes>"
+    shown.outputs = [nbformat.v4.new_output("display_data", data={"text/plain": figure, "image/png": "iVBOR"})]
+    lost = nbformat.v4.new_code_cell("display(fig2)", execution_count=3)
+    lost.outputs = [nbformat.v4.new_output("display_data", data={"text/plain": figure})]
+    nb.cells = [shown, lost]
+    nbformat.write(nb, tmp_path / "06_demo.ipynb")
+    assert text_only_figures(tmp_path / "06_demo.ipynb") == ["06_demo cell In [3] ('display(fig2)')"]
 
 
 @pytest.mark.parametrize("path", runner.list_notebooks(), ids=lambda p: p.stem)

@@ -20,8 +20,10 @@ Pieces, each usable on its own (the notebook shows them one at a time):
   product. ``neg_share=1`` gives one set of negatives per pair.
 - :func:`train_gensim` trains gensim's ``Word2Vec`` (sg=1, negative sampling) on the same
   sequences with the same settings, for the side-by-side comparison.
+- :func:`fit_sweep` trains one model per (alpha, subsample) setting, each once, for the sweeps.
 - :func:`topic_purity_at_k` scores any embedding by the fraction of its nearest neighbours that
-  share the item's topic, overall and per popularity band (:func:`popularity_bands`).
+  share the item's topic, overall and per popularity band (:func:`popularity_bands`);
+  :func:`token_topics` gives search tokens a topic (the majority topic of the titles they occur in).
 
 Sequences shorter than two items are skipped (they make no pairs) and are not counted in the
 vocabulary; how many were skipped is in ``model.stats["skipped_sequences"]``.
@@ -39,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
@@ -628,6 +631,25 @@ class Item2Vec:
         return model
 
 
+def fit_sweep(sequences: Sequence[Any], config: SGNSConfig, settings: Sequence[tuple[float, float]],
+              reuse: Sequence[Item2Vec] = (), progress: bool = False) -> dict[tuple[float, float], Item2Vec]:
+    """One model per ``(alpha, subsample)`` of ``settings``, all else from ``config``, each trained once.
+
+    A setting listed twice (the default one in both an alpha and a subsampling sweep) is trained
+    once; a model of ``reuse`` (fitted on the same ``sequences``) whose config is exactly the one
+    wanted is taken as it is instead of being retrained. Models train in the order of ``settings``.
+    Returns ``{(alpha, subsample): model}`` in that order, one entry per distinct setting.
+    """
+    models: dict[tuple[float, float], Item2Vec] = {}
+    for alpha, t in settings:
+        if (alpha, t) in models:
+            continue
+        wanted = replace(config, alpha=alpha, subsample=t)
+        done = [m for m in reuse if m.config == wanted and m.id_map is not None]
+        models[alpha, t] = done[0] if done else Item2Vec(wanted).fit(sequences, progress=progress)
+    return models
+
+
 # ----------------------------------------------------------------------------------------------
 # gensim, the reference peer
 
@@ -762,6 +784,22 @@ def chance_purity(topics: np.ndarray) -> float:
     topics = np.asarray(topics)
     _, inverse, sizes = np.unique(topics, return_inverse=True, return_counts=True)
     return float(((sizes[inverse] - 1) / max(len(topics) - 1, 1)).mean())
+
+
+def token_topics(title_tokens: Sequence[np.ndarray], topics: np.ndarray, n_tokens: int) -> np.ndarray:
+    """The topic (n_tokens,) int64 of each search token: the topic of most of the titles it occurs in.
+
+    ``title_tokens``: one int array of token ids per video (e.g. ``ds.videos.title_tokens``);
+    ``topics`` (n_videos,) the videos' topics. Each occurrence of a token in a title is one vote
+    for that video's topic; ties go to the smallest topic; a token in no title gets -1.
+    """
+    title_tokens = list(title_tokens)
+    title_tok = np.concatenate(title_tokens)  # (total title tokens,)
+    title_topic = np.repeat(np.asarray(topics), [len(t) for t in title_tokens])  # (total title tokens,)
+    votes = pd.crosstab(title_tok, title_topic)  # (tokens in a title, topics) counts, both sorted
+    token_topic = np.full(int(n_tokens), -1)
+    token_topic[votes.index.to_numpy()] = votes.columns.to_numpy()[votes.to_numpy().argmax(1)]
+    return token_topic
 
 
 def as_mapping(result: Embedding) -> Mapping[str, Any]:

@@ -14,6 +14,7 @@ in markdown and tables, which the browser renders with its own fonts.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -278,6 +279,78 @@ def recall_bars_figure(recall: dict[str, float], k: int, n_users: int) -> Figure
 # ----------------------------------------------------------------------------------------------------
 # Figures of notebook 02 (item2vec)
 # ----------------------------------------------------------------------------------------------------
+
+
+def item2vec_noise_figure(noise: Mapping[float, np.ndarray], keep: Mapping[float, np.ndarray],
+                          counts: np.ndarray) -> Figure:
+    """Two panels: the noise distribution (n,) of each alpha of ``noise`` against popularity rank
+    (log-log), and the keep probability (n,) of each subsampling threshold t of ``keep`` against the
+    item's frequency; ``counts`` (n,) are the items' watch counts."""
+    counts = np.asarray(counts)
+    order = np.argsort(-counts)  # most watched first
+    fig = Figure(figsize=(11, 3.8), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    for alpha, p in noise.items():
+        left.loglog(np.arange(1, len(p) + 1), np.asarray(p)[order], label=f"alpha = {alpha}")
+    left.set(title="Noise distribution count^alpha", xlabel="video popularity rank",
+             ylabel="probability of a draw")
+    left.legend()
+    freq = counts / counts.sum()
+    for t, k in keep.items():
+        right.semilogx(freq[order], np.asarray(k)[order], label=f"t = {t:g}")
+    right.set(title="Subsampling: chance to keep an occurrence",
+              xlabel="item frequency f (share of all watches)", ylabel="keep probability")
+    right.legend()
+    return fig
+
+
+def item2vec_loss_figure(history: Sequence[Mapping[str, float]]) -> Figure:
+    """The SGNS training loss of ``Item2Vec.history`` (dicts with "words" and "loss") against the
+    corpus words processed."""
+    hist = pd.DataFrame(list(history))
+    fig = Figure(figsize=(7, 3.5), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(hist["words"] / 1e3, hist["loss"])
+    ax.set(title="item2vec training loss", xlabel="corpus words processed (thousands)",
+           ylabel="SGNS loss per pair")
+    return fig
+
+
+def item2vec_purity_figure(table: pd.DataFrame, chance: float, k: int = 10) -> Figure:
+    """Bars of topic purity@k per method (rows of ``table``) and band (its columns: overall, head,
+    torso, tail), with the purity of random neighbours ``chance`` as a dashed line."""
+    fig = Figure(figsize=(8, 3.5), layout="constrained")
+    ax = fig.add_subplot()
+    table.plot.bar(ax=ax, rot=0)
+    ax.set(title=f"Topic purity@{k} by popularity band", xlabel="method",
+           ylabel=f"share of {k} neighbours on topic")
+    ax.axhline(chance, color="grey", ls="--", lw=1)
+    return fig
+
+
+def item2vec_map_figure(xy: np.ndarray, categories: np.ndarray) -> Figure:
+    """Scatter of a 2-D map ``xy`` (n, 2) of item vectors (t-SNE), coloured by ``categories`` (n,) ints."""
+    fig = Figure(figsize=(7, 6), layout="constrained")
+    ax = fig.add_subplot()
+    sc = ax.scatter(xy[:, 0], xy[:, 1], c=categories, cmap="tab10", s=8)
+    ax.legend(*sc.legend_elements(), title="category", fontsize=7, loc="best")
+    ax.set(title=f"t-SNE of item2vec vectors ({len(xy)} most watched videos)", xlabel="t-SNE 1 (a.u.)",
+           ylabel="t-SNE 2 (a.u.)")
+    return fig
+
+
+def item2vec_sweep_figure(by_alpha: Mapping[float, float], by_subsample: Mapping[float, float],
+                          k: int = 10) -> Figure:
+    """Two panels: tail purity@k against the noise exponent alpha (``by_alpha``), and against the
+    subsampling threshold t (``by_subsample``, t = 0: off)."""
+    fig = Figure(figsize=(10, 3.5), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.plot(list(by_alpha), list(by_alpha.values()), "o-")
+    left.set(title=f"Tail purity@{k} against the noise exponent", xlabel="alpha", ylabel=f"tail purity@{k}")
+    right.bar([f"t = {t:g}" for t in by_subsample], list(by_subsample.values()))
+    right.set(title="Tail purity with and without subsampling", xlabel="subsampling threshold",
+              ylabel=f"tail purity@{k}")
+    return fig
 
 
 # ----------------------------------------------------------------------------------------------------

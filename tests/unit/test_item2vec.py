@@ -441,6 +441,38 @@ def test_chance_purity_formula() -> None:
     assert iv.chance_purity(topics) == pytest.approx((3 * 2 + 2 * 1 + 0) / 5 / 6)
 
 
+def test_token_topics_take_the_majority_of_title_votes() -> None:
+    # token 0: in titles of topics 5, 5, 7 -> 5; token 1: one vote each for 7 and 5 -> the smaller, 5;
+    # token 2: topic 7 twice in one title -> 7; token 3: in no title -> -1
+    titles = [np.array([0, 1]), np.array([0]), np.array([0, 1, 2, 2])]
+    got = iv.token_topics(titles, np.array([5, 5, 7]), n_tokens=4)
+    assert got.tolist() == [5, 5, 7, -1] and got.dtype == np.int64
+
+
+def test_fit_sweep_trains_each_setting_once_and_reuses_a_matching_model(corpus: tuple,
+                                                                        monkeypatch) -> None:
+    sequences, _ = corpus
+    config = iv.SGNSConfig(dim=8, epochs=1, seed=0)
+    done = iv.Item2Vec(config).fit(sequences, progress=False)
+    other = iv.Item2Vec(config, epochs=2).fit(sequences, progress=False)  # not the config wanted
+    fitted = []
+    real_fit = iv.Item2Vec.fit
+
+    def counting_fit(self: iv.Item2Vec, *args, **kwargs) -> iv.Item2Vec:
+        fitted.append(self.config)
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(iv.Item2Vec, "fit", counting_fit)
+    settings = [(0.0, 1e-3), (0.75, 1e-3), (0.75, 0.0), (0.75, 1e-3)]
+    models = iv.fit_sweep(sequences, config, settings, reuse=[other, done])
+    assert list(models) == [(0.0, 1e-3), (0.75, 1e-3), (0.75, 0.0)]
+    assert models[0.75, 1e-3] is done
+    assert [(c.alpha, c.subsample) for c in fitted] == [(0.0, 1e-3), (0.75, 0.0)]
+    assert all(c.epochs == 1 and c.dim == 8 for c in fitted)
+    again = iv.Item2Vec(config, alpha=0.0).fit(sequences, progress=False)
+    np.testing.assert_array_equal(models[0.0, 1e-3].vectors, again.vectors)
+
+
 # ---------------------------------------------------------------------------------------------
 # co-occurrence SVD
 

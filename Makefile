@@ -25,7 +25,7 @@ run: $(STAMP)
 	$(BIN)/python -m ytrec_lib run-notebooks --preset $(PRESET)
 
 lint: $(STAMP)
-	$(BIN)/ruff check ytrec_lib tests
+	$(BIN)/ruff check ytrec_lib tests notebooks
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit -q

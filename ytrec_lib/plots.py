@@ -22,7 +22,16 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-__all__ = ["ann_bench_figures", "cjk_font", "cjk_title"]
+__all__ = ["cjk_font", "cjk_title", "ann_bench_figures", "catalogue_growth_figure", "long_tail_figure",
+           "interest_by_age_figure", "watch_timelines_figure", "search_figure", "impression_log_figure",
+           "split_timeline_figure", "recall_bars_figure", "item2vec_noise_figure", "item2vec_loss_figure",
+           "item2vec_purity_figure", "item2vec_map_figure", "item2vec_sweep_figure", "candidate_recall_at_k",
+           "candidate_step_times", "candidate_map_by_depth", "candidate_freshness", "candidate_label_recall",
+           "candidate_age_transforms", "softmax_matrix_figure", "serve_steps_figure", "purity_figure",
+           "nb05_norms", "nb05_real_pareto", "nb05_latency_vs_n", "nb05_trees_vs_dim", "nb05_lsh",
+           "nb05_batch", "strategy_figure", "popularity_histogram_figure", "crossover_figure",
+           "stream_figure", "quantile_normalisation_figure", "calibration_figure", "hidden_layers_figure",
+           "drop_one_figure"]
 
 CJK_FONT_HINTS = re.compile(r"CJK|Source Han|WenQuanYi|Droid Sans Fallback|Hei|PingFang|Song|Ming|Kai",
                             re.IGNORECASE)

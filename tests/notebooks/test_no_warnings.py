@@ -69,7 +69,7 @@ def test_text_only_figures_finds_a_figure_without_an_image(tmp_path):
     nb = nbformat.v4.new_notebook()
     shown = nbformat.v4.new_code_cell("display(fig)", execution_count=2)
     figure = "<Figure size 640x480 with 1 Axes>"
-    shown.outputs = [nbformat.v4.new_output("display_data", data={"text/plain": figure, "image/png": "iVBOR"})]
+    shown.outputs = [nbformat.v4.new_output("display_data", data={"text/plain": figure, "image/png": "iV"})]
     lost = nbformat.v4.new_code_cell("display(fig2)", execution_count=3)
     lost.outputs = [nbformat.v4.new_output("display_data", data={"text/plain": figure})]
     nb.cells = [shown, lost]

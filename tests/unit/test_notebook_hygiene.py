@@ -40,3 +40,34 @@ def test_strip_removes_outputs(tmp_path):
 def test_course_map_lists_every_notebook_on_disk():
     mapped = {c.stem for c in course.CHAPTERS}
     assert {p.stem for p in NOTEBOOKS} <= mapped
+
+
+MAX_CELL_LINES = 25
+"""A code cell holds the few lines worth reading; anything longer belongs in ytrec_lib."""
+
+
+def code_cell_lengths(path) -> list[tuple[int, int]]:
+    """``(cell index, non-blank lines)`` of every code cell of the notebook at ``path``."""
+    cells = nbformat.read(path, as_version=4).cells
+    return [(i, sum(1 for ln in c.source.splitlines() if ln.strip()))
+            for i, c in enumerate(cells) if c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_code_cells_are_short(path):
+    long = [(i, n) for i, n in code_cell_lengths(path) if n > MAX_CELL_LINES]
+    assert not long, (f"{path.name}: code cells over {MAX_CELL_LINES} non-blank lines (cell, lines): {long}; "
+                      "move the logic into ytrec_lib")
+
+
+def test_cell_length_counts_non_blank_lines(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("x\n" * 40), nbformat.v4.new_code_cell("a = 1\n\n  \nb = 2\n")]
+    nbformat.write(nb, tmp_path / "00_x.ipynb")
+    assert code_cell_lengths(tmp_path / "00_x.ipynb") == [(1, 2)]
+
+
+def test_no_notebook_points_outside_the_repository():
+    for path in NOTEBOOKS:
+        text = path.read_text()
+        assert "shared/seed" not in text and "../shared" not in text, f"{path.name} cites a path outside"

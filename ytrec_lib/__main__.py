@@ -1,7 +1,7 @@
-"""``python -m ytrec_lib``: see :mod:`ytrec_lib.cli`."""
+"""``python -m ytrec_lib``: see :mod:`ytrec_lib.course.cli`."""
 
 import sys
 
-from ytrec_lib.cli import main
+from ytrec_lib.course.cli import main
 
 sys.exit(main())

@@ -521,7 +521,8 @@ def nb05_norms(norms: Any, max_norm: float, d: int) -> Figure:
 
 def nb05_real_pareto(sweep: pd.DataFrame, latency: str, k: int, n: int, d: int) -> Figure:
     """Recall@k against single-query latency of every index on the real vectors: ``sweep`` holds
-    :func:`ytrec_lib.ann_bench.sweep` rows (one per index and search setting; HNSW with ``metric`` "l2"
+    :func:`ytrec_lib.studies.ann_bench.sweep` rows (one per index and search setting;
+    HNSW with ``metric`` "l2"
     is the one on the transformed vectors); ``latency`` is the latency column (ms) to plot."""
     fig = Figure(figsize=(9, 5), layout="constrained")
     ax = fig.add_subplot()
@@ -587,7 +588,7 @@ def nb05_trees_vs_dim(dims: pd.DataFrame, n: int) -> Figure:
 def nb05_lsh(lsh: pd.DataFrame, latency: str, k: int, n: int, d: int) -> Figure:
     """LSH recall@k (left, drawn by the benchmark's LSH plot) and single-query latency (right, column
     ``latency``) against its bits, with and without re-ranking: ``lsh`` holds the LSH rows of a
-    :func:`ytrec_lib.ann_bench.sweep` (param_nbits, param_shortlist)."""
+    :func:`ytrec_lib.studies.ann_bench.sweep` (param_nbits, param_shortlist)."""
     fig = Figure(figsize=(12, 4), layout="constrained")
     ax = fig.subplots(1, 2)
     _plot_lsh(ax[0], {"sweep": lsh}, {}, k)

@@ -1,6 +1,6 @@
 """Interactive explorers (the only module besides ``plots`` that imports ipywidgets).
 
-:class:`SystemExplorer` puts the two-stage system (:mod:`ytrec_lib.system`) under the reader's hands:
+:class:`SystemExplorer` puts the two-stage system (:mod:`ytrec_lib.serving.system`) under the reader's hands:
 choose a user (their demographics and recent history with topics are shown), see the stage-1
 candidates and the final ranked list with both scores and topics, change ``k``, the number of
 candidates and the index's search parameter (``efSearch`` / ``nprobe``), and watch the quality
@@ -30,14 +30,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ytrec_lib import system as S
 from ytrec_lib.data import titles as T
+from ytrec_lib.serving import system as S
 
 ERROR_STYLE = "color:#b00020;font-weight:bold"
 
 
 class SystemExplorer:
-    """An explorer of a :class:`ytrec_lib.system.TwoStageRecommender`.
+    """An explorer of a :class:`ytrec_lib.serving.system.TwoStageRecommender`.
 
     Args:
         system: the recommender; dataset: its Dataset (users, videos, truth for quality).

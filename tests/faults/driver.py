@@ -82,7 +82,7 @@ def install_rename_hook(pattern: str, partial: bool) -> None:
 
 def install_sqlite_hook(mode: str) -> None:
     """Kill inside ``EmbeddingStore.write_version``'s transaction: at COMMIT, or before the 2nd INSERT."""
-    from ytrec_lib.store import EmbeddingStore
+    from ytrec_lib.serving.store import EmbeddingStore
 
     state = {"armed": False, "writes": 0}
 

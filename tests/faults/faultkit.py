@@ -96,28 +96,28 @@ def write(writer: str, root: Path) -> Any:
 
         return datasets.load(PRESET, SEED, progress=False)
     if writer == "candidate":
-        from ytrec_lib.candidate import trained_candidate_model
+        from ytrec_lib.models.candidate import trained_candidate_model
 
         return trained_candidate_model(PRESET, SEED, progress=False, **CANDIDATE)
     if writer == "item2vec":
-        from ytrec_lib import item2vec
         from ytrec_lib.data import datasets
+        from ytrec_lib.models import item2vec
 
         return item2vec.pretrained_embeddings(datasets.load(PRESET, SEED, progress=False), **ITEM2VEC)
     if writer == "ranker":
-        from ytrec_lib import system
         from ytrec_lib.data import datasets
+        from ytrec_lib.serving import system
 
         ds = datasets.load(PRESET, SEED, progress=False)
         return system.trained_ranker(ds, PRESET, SEED, progress=False, **RANKER)
     if writer == "store":               # a second version into a store that holds version "v1"
-        from ytrec_lib.store import EmbeddingStore
+        from ytrec_lib.serving.store import EmbeddingStore
 
         with EmbeddingStore(store_path(root)) as store:
             store.write_version("v2", *vectors(2), meta={"n": 2})
         return None
     if writer == "write_store":         # a new store file over the one written from vectors(1)
-        from ytrec_lib import system
+        from ytrec_lib.serving import system
 
         return system.write_store(store_path(root), *vectors(2), {"n": 2})
     if writer == "results":             # a second key into a results file that holds "first"
@@ -125,11 +125,11 @@ def write(writer: str, root: Path) -> Any:
 
         return report.record("second", 2, notebook=NOTEBOOK)
     if writer == "html_page":
-        from ytrec_lib import html_report
+        from ytrec_lib.course import html_report
 
         return html_report.write_notebook_page(f["build"], NOTEBOOK)
     if writer == "html_index":
-        from ytrec_lib import html_report
+        from ytrec_lib.course import html_report
 
         return html_report.write_index(f["build"])
     raise ValueError(f"unknown write path {writer!r}; use one of {WRITERS}")

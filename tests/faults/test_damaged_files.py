@@ -144,7 +144,7 @@ def test_damaged_model_file_is_retrained(writer, kind, workspace, reference, mar
 @pytest.mark.parametrize("kind", ["truncate", "flip", "raw-pickle"])
 def test_damaged_system_store_is_rebuilt(kind, workspace, reference, marker):
     """``build_system``'s embedding store is a cache of the candidate model: rebuilt when damaged."""
-    from ytrec_lib import system
+    from ytrec_lib.serving import system
 
     reference.copy_to(workspace)
 
@@ -179,7 +179,7 @@ def test_damaged_system_store_is_rebuilt(kind, workspace, reference, marker):
 
 def _read_everything(path: Path) -> None:
     """Every read path of every version of the store at ``path`` (bulk blocks and per-id rows)."""
-    from ytrec_lib.store import EmbeddingStore
+    from ytrec_lib.serving.store import EmbeddingStore
 
     users, videos = vectors(1)
     with EmbeddingStore(path) as store:
@@ -197,7 +197,7 @@ def _read_everything(path: Path) -> None:
 @pytest.mark.parametrize("kind", ["truncate", "flip", "raw-pickle"])
 def test_damaged_embedding_store_is_refused(kind, workspace, marker):
     """A damaged store raises a ValueError naming the file on open or on a read, or reads back whole."""
-    from ytrec_lib.store import EmbeddingStore
+    from ytrec_lib.serving.store import EmbeddingStore
 
     path = store_path(workspace)
     with EmbeddingStore(path) as store:

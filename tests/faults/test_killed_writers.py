@@ -216,7 +216,7 @@ def test_killed_model_write(writer, mode, workspace, reference):
 
 
 def _assert_store_holds(path: Path, version: str, number: int) -> None:
-    from ytrec_lib.store import EmbeddingStore
+    from ytrec_lib.serving.store import EmbeddingStore
 
     users, videos = vectors(number)
     with EmbeddingStore(path) as store:
@@ -232,7 +232,7 @@ def _assert_store_holds(path: Path, version: str, number: int) -> None:
 @pytest.mark.parametrize("mode", ["commit", "insert"])
 def test_killed_store_version_write(mode, workspace):
     """A version committed before survives a killed ``write_version`` of the next; the next rerun works."""
-    from ytrec_lib.store import EmbeddingStore
+    from ytrec_lib.serving.store import EmbeddingStore
 
     path = store_path(workspace)
     with EmbeddingStore(path) as store:
@@ -254,7 +254,7 @@ def test_killed_store_version_write(mode, workspace):
 @pytest.mark.parametrize("mode", ["rename", "partial"])
 def test_killed_system_store_write(mode, workspace):
     """``system.write_store`` over an existing store: killed, the old file is intact; rerun, the new one."""
-    from ytrec_lib import system
+    from ytrec_lib.serving import system
 
     path = store_path(workspace)
     system.write_store(path, *vectors(1), {"n": 1})

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from ytrec_lib import report, runner
+from ytrec_lib import report
+from ytrec_lib.course import runner
 
 TEST_PRESET = "ci"
 

@@ -61,10 +61,10 @@ def test_item2vec_beats_svd_on_the_tail_at_small() -> None:
     Costs ~2-3 min (generating the small dataset on a fresh clone included)."""
     from pathlib import Path
 
-    from ytrec_lib import item2vec as iv
-    from ytrec_lib.cooccurrence_svd import cooccurrence_svd
+    from ytrec_lib.course.runner import notebook_parameters
     from ytrec_lib.data import datasets
-    from ytrec_lib.runner import notebook_parameters
+    from ytrec_lib.models import item2vec as iv
+    from ytrec_lib.models.cooccurrence_svd import cooccurrence_svd
 
     p = notebook_parameters(Path(__file__).parents[2] / "notebooks" / f"{STEM}.ipynb")
     ds = datasets.load("small", seed=p["SEED"], progress=False)

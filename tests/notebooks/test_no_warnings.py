@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ytrec_lib import runner
+from ytrec_lib.course import runner
 
 WARNING_RE = re.compile(r"warning", re.IGNORECASE)
 

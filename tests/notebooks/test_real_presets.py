@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ytrec_lib import report, runner
+from ytrec_lib import report
+from ytrec_lib.course import runner
 from ytrec_lib.data import datasets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))

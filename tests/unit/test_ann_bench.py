@@ -1,4 +1,4 @@
-"""ytrec_lib.ann_bench: the synthetic data, the measuring helpers and a tiny end-to-end study."""
+"""ytrec_lib.studies.ann_bench: the synthetic data, the measuring helpers and a tiny end-to-end study."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from ytrec_lib import ann_bench as ab
 from ytrec_lib import plots
-from ytrec_lib import retrieval as rt
+from ytrec_lib.serving import retrieval as rt
+from ytrec_lib.studies import ann_bench as ab
 
 TINY = ab.Scale("tiny", n_main=2000, n_grid=(500, 2000), d_grid=(4, 16), n_dim_study=600, n_queries=30,
                 n_tune=20, d_main=16, n_batch_study=2000, batch_grid=(1, 8, 64), budget_s=0.2,

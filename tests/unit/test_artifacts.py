@@ -1,7 +1,7 @@
 """Cached model artefacts: never executed, rebuilt when damaged, retrained when the world changes.
 
 Every model cached under ``<data dir>/models/`` (candidate checkpoint, item2vec ``.npz``, ranker ``.pt``)
-and the embedding store of :func:`ytrec_lib.system.build_system` are read weights/arrays-only through
+and the embedding store of :func:`ytrec_lib.serving.system.build_system` are read weights/arrays-only through
 ``ytrec_lib.data.cache.load_or_build``, and keyed by :func:`ytrec_lib.data.cache.data_fingerprint`.
 """
 
@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 import torch
 
-from ytrec_lib import candidate, ranking
-from ytrec_lib import item2vec as iv
-from ytrec_lib import system as S
 from ytrec_lib.data import datasets, presets
 from ytrec_lib.data.cache import data_fingerprint
+from ytrec_lib.models import candidate, ranking
+from ytrec_lib.models import item2vec as iv
+from ytrec_lib.serving import system as S
 
 CANDIDATE = {"epochs": 1, "tower": [16], "n_negatives": 50, "dim": 8}
 RANKER = {"epochs": 1, "hidden": [8], "dim": 8, "max_train_impressions": 4000}

@@ -1,4 +1,4 @@
-"""Tests of ytrec_lib.baselines on small hand-built logs with known answers, against brute force."""
+"""Tests of ytrec_lib.models.baselines on small hand-built logs with known answers, against brute force."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ytrec_lib.baselines import ItemKNN, MostPopular, Oracle, as_watch_log, cooccurrence_similarity
 from ytrec_lib.metrics import top_k
+from ytrec_lib.models.baselines import ItemKNN, MostPopular, Oracle, as_watch_log, cooccurrence_similarity
 
 # user 0 watches 0, 1; user 1 watches 0, 1; user 2 watches 1, 2, 3; user 3 watches 3
 LOG = pd.DataFrame(

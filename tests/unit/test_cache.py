@@ -18,8 +18,8 @@ def test_cache_key_is_pinned_to_sorted_json_sha256() -> None:
 
 
 def test_every_cache_uses_the_shared_key() -> None:
-    from ytrec_lib import candidate
     from ytrec_lib.data import real
+    from ytrec_lib.models import candidate
 
     config = {"preset": "ci", "seed": 0, "tower": [256, 128], "path": Path("x")}
     assert candidate.config_key(**config) == cache_key(config)

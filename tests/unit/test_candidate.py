@@ -1,4 +1,4 @@
-"""Tests of ytrec_lib.candidate: shapes, softmax = inner product, cold start, training, checkpoints."""
+"""Tests of ytrec_lib.models.candidate: shapes, softmax = inner product, cold start, training, checkpoints."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ytrec_lib.candidate import (
+from ytrec_lib.features import FeatureBuilder, FeatureEncoder, FeatureSpec, feature_set
+from ytrec_lib.metrics import top_k
+from ytrec_lib.models.candidate import (
     CandidateModel,
     TrainConfig,
     average_embedding_rank,
@@ -25,8 +27,6 @@ from ytrec_lib.candidate import (
     train_candidate,
     trained_candidate_model,
 )
-from ytrec_lib.features import FeatureBuilder, FeatureEncoder, FeatureSpec, feature_set
-from ytrec_lib.metrics import top_k
 
 N_CLUSTERS, PER_CLUSTER = 6, 10
 N_VIDEOS, N_TOKENS, N_REGIONS = N_CLUSTERS * PER_CLUSTER, 12, 4
@@ -357,14 +357,14 @@ def test_trained_candidate_model_is_cached_by_configuration(tmp_path, monkeypatc
 
 # ----------------------------------------------------------------------------- notebook 03's experiments
 def test_small_run_budget_per_preset_and_a_default_for_real_datasets():
-    from ytrec_lib.candidate import DEFAULT_SMALL_RUN_BUDGET, small_run_budget
+    from ytrec_lib.models.candidate import DEFAULT_SMALL_RUN_BUDGET, small_run_budget
 
     assert small_run_budget("ci") == (5, 15_000) and small_run_budget("tiny") == (3, 5_000)
     assert small_run_budget("movielens-1m") == DEFAULT_SMALL_RUN_BUDGET
 
 
 def test_count_parameters_counts_every_scalar():
-    from ytrec_lib.candidate import count_parameters
+    from ytrec_lib.models.candidate import count_parameters
 
     assert count_parameters(torch.nn.Linear(3, 4)) == 3 * 4 + 4
     model = small_model()
@@ -372,7 +372,7 @@ def test_count_parameters_counts_every_scalar():
 
 
 def test_evaluation_subset_is_all_or_a_sorted_seeded_sample():
-    from ytrec_lib.candidate import evaluation_subset
+    from ytrec_lib.models.candidate import evaluation_subset
 
     np.testing.assert_array_equal(evaluation_subset(7, 10), np.arange(7))
     sub = evaluation_subset(1000, 50, seed=3)
@@ -382,7 +382,7 @@ def test_evaluation_subset_is_all_or_a_sorted_seeded_sample():
 
 
 def test_ranking_quality_gives_recall_map_and_ndcg():
-    from ytrec_lib.candidate import ranking_quality
+    from ytrec_lib.models.candidate import ranking_quality
 
     ranked = np.tile(np.arange(100), (3, 1))  # (3, 100): every row ranks video 0 first, 3 fourth
     q = ranking_quality(ranked, np.array([0, 3, 500]), k_list=[1, 4])
@@ -394,7 +394,7 @@ def test_ranking_quality_gives_recall_map_and_ndcg():
 def test_probability_by_age_matches_a_direct_computation():
     from types import SimpleNamespace
 
-    from ytrec_lib.candidate import probability_by_age
+    from ytrec_lib.models.candidate import probability_by_age
 
     fb, feats, _ = planted_features()
     run = SimpleNamespace(model=small_model(), builder=fb)
@@ -413,7 +413,7 @@ def test_probability_by_age_matches_a_direct_computation():
 
 
 def test_fresh_lift_compares_the_first_two_days_with_the_second_week():
-    from ytrec_lib.candidate import fresh_lift
+    from ytrec_lib.models.candidate import fresh_lift
 
     curve = np.array([4.0, 2.0] + [1.0] * 5 + [0.5] * 7)
     assert fresh_lift(curve) == pytest.approx(3.0 / 0.5)

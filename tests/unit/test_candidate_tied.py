@@ -1,4 +1,4 @@
-"""Tests of the tied output layer of ytrec_lib.candidate (output weight = the input video table)."""
+"""Tests of the tied output layer of ytrec_lib.models.candidate (output weight = the input video table)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ytrec_lib.candidate import (
+from ytrec_lib.features import FeatureSpec
+from ytrec_lib.metrics import top_k
+from ytrec_lib.models.candidate import (
     CandidateModel,
     TrainConfig,
     batch_loss,
@@ -18,8 +20,6 @@ from ytrec_lib.candidate import (
     synthetic_batch,
     train_candidate,
 )
-from ytrec_lib.features import FeatureSpec
-from ytrec_lib.metrics import top_k
 
 N_VIDEOS, N_TOKENS, N_REGIONS, DIM = 30, 7, 3, 8
 

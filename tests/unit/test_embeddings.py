@@ -1,4 +1,4 @@
-"""Tests of ytrec_lib.embeddings: the model's top-k and the inner-product top-k, chunk by chunk."""
+"""Tests of ytrec_lib.models.embeddings: the model's top-k and the inner-product top-k, chunk by chunk."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from ytrec_lib.candidate import CandidateModel, inner_product_scores, synthetic_batch
-from ytrec_lib.embeddings import inner_product_top, users_and_model_top
 from ytrec_lib.metrics import top_k
+from ytrec_lib.models.candidate import CandidateModel, inner_product_scores, synthetic_batch
+from ytrec_lib.models.embeddings import inner_product_top, users_and_model_top
 
 N_VIDEOS, N_TOKENS, N_REGIONS = 40, 5, 3
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ytrec_lib import html_report, runner
+from ytrec_lib.course import html_report, runner
 
 CHROMIUM = "/usr/bin/chromium"
 STATE = {

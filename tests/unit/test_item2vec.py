@@ -1,4 +1,5 @@
-"""Tests of ytrec_lib.item2vec and ytrec_lib.cooccurrence_svd on a seeded corpus with planted topics."""
+"""Tests of ytrec_lib.models.item2vec and ytrec_lib.models.cooccurrence_svd
+on a seeded corpus with planted topics."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.neighbors import NearestNeighbors
 
-from ytrec_lib import item2vec as iv
-from ytrec_lib.cooccurrence_svd import cooccurrence_matrix, cooccurrence_svd, normalise
+from ytrec_lib.models import item2vec as iv
+from ytrec_lib.models.cooccurrence_svd import cooccurrence_matrix, cooccurrence_svd, normalise
 
 # ---------------------------------------------------------------------------------------------
 # a planted corpus: items have topics, a user's sequence mostly stays in one topic, Zipf popularity

@@ -1,4 +1,4 @@
-"""Tests of ytrec_lib.negatives: pooled sampler, the any-sampler training loop, evaluation helpers,
+"""Tests of ytrec_lib.studies.negatives: pooled sampler, the any-sampler training loop, evaluation helpers,
 global negatives for the ranker, and the shifting stream for the frequency estimator."""
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ytrec_lib import negatives as N
-from ytrec_lib.candidate import CandidateModel
 from ytrec_lib.features import FeatureBuilder, FeatureEncoder, FeatureSpec
-from ytrec_lib.sampling import (
+from ytrec_lib.models.candidate import CandidateModel
+from ytrec_lib.models.sampling import (
     ExposedSampler,
     HardNegativeSampler,
     InBatchSampler,
@@ -25,6 +24,7 @@ from ytrec_lib.sampling import (
     full_softmax_loss,
     sampled_softmax_loss,
 )
+from ytrec_lib.studies import negatives as N
 
 N_CLUSTERS, PER_CLUSTER = 6, 10
 N_VIDEOS, N_TOKENS, N_REGIONS = N_CLUSTERS * PER_CLUSTER, 12, 4
@@ -417,7 +417,7 @@ def _click_log(n_imp: int = 4000, seed: int = 0):
 
 
 def test_fit_click_ranker_learns_the_clicks_and_is_deterministic():
-    from ytrec_lib import ranking
+    from ytrec_lib.models import ranking
 
     users, videos, imp = _click_log()
     feats = ranking.RankingFeatureBuilder(users, videos, imp, 2).build(imp)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from ytrec_lib import course, notebooks, runner
+from ytrec_lib import course
+from ytrec_lib.course import notebooks, runner
 
 NOTEBOOKS = runner.list_notebooks()
 

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ytrec_lib import ann_bench
 from ytrec_lib.data import datasets, download
 from ytrec_lib.data.cache import file_sha256
 from ytrec_lib.data.simulator import GENERATOR_VERSION
+from ytrec_lib.studies import ann_bench
 
 NPZ = ("users.npz", "videos.npz", "impressions.npz", "searches.npz", "world.npz")
 DAY = 24 * 3600

@@ -11,7 +11,8 @@ import pytest
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
-from ytrec_lib import course, runner
+from ytrec_lib import course
+from ytrec_lib.course import runner
 
 NOTEBOOKS = runner.list_notebooks()
 

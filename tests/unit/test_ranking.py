@@ -1,5 +1,5 @@
-"""Tests of ytrec_lib.ranking: quantile normaliser, features strictly before each impression, the weighted
-logistic loss, training on a planted task, evaluation helpers and clear errors."""
+"""Tests of ytrec_lib.models.ranking: quantile normaliser, features strictly before each impression,
+the weighted logistic loss, training on a planted task, evaluation helpers and clear errors."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import ndcg_score
 
-from ytrec_lib import ranking as R
-from ytrec_lib.candidate import CandidateModel
 from ytrec_lib.features import FeatureBuilder, FeatureSpec
+from ytrec_lib.models import ranking as R
+from ytrec_lib.models.candidate import CandidateModel
 
 # ----------------------------------------------------------------------------------------------------
 # QuantileNormalizer

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ytrec_lib import cli
+from ytrec_lib.course import cli
 from ytrec_lib.data import datasets, download, real
 from ytrec_lib.data.rawio import DataFileError, MissingDataError
 from ytrec_lib.data.realtables import reindex, sessionize

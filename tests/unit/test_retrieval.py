@@ -1,4 +1,4 @@
-"""ytrec_lib.retrieval against NumPy brute force (in the style of Faiss's contrib tests)."""
+"""ytrec_lib.serving.retrieval against NumPy brute force (in the style of Faiss's contrib tests)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ytrec_lib import retrieval as rt
+from ytrec_lib.serving import retrieval as rt
 
 faiss = rt.faiss  # imported through retrieval, which sets passive OpenMP waiting first
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ytrec_lib import cli, html_report, report, runner
+from ytrec_lib import report
+from ytrec_lib.course import cli, html_report, runner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import fake_notebooks  # noqa: E402

@@ -15,7 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from ytrec_lib import cli, course, html_report, report, runner
+from ytrec_lib import course, report
+from ytrec_lib.course import cli, html_report, runner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import fake_notebooks  # noqa: E402

@@ -1,4 +1,4 @@
-"""Tests of ytrec_lib.sampling: sampler distributions (chi-square), the sampled softmax with logQ
+"""Tests of ytrec_lib.models.sampling: sampler distributions (chi-square), the sampled softmax with logQ
 correction against the full softmax and a naive implementation, and the streaming frequency estimate."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import chisquare
 
-from ytrec_lib.sampling import (
+from ytrec_lib.models.sampling import (
     ExposedSampler,
     HardNegativeSampler,
     InBatchSampler,

@@ -1,4 +1,5 @@
-"""Tests of ytrec_lib.serving: exact search against NumPy, served top-k = model top-k, no torch imported."""
+"""Tests of ytrec_lib.serving.server: exact search against NumPy, served top-k = model top-k,
+no torch imported."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ytrec_lib.candidate import CandidateModel, sequential_dot, synthetic_batch
-from ytrec_lib.serving import (
+from ytrec_lib.models.candidate import CandidateModel, sequential_dot, synthetic_batch
+from ytrec_lib.serving.server import (
     ExactIndex,
     StoreServer,
     check_id,
@@ -24,7 +25,7 @@ from ytrec_lib.serving import (
     serve_in_fresh_process,
     timing_summary,
 )
-from ytrec_lib.store import EmbeddingStore
+from ytrec_lib.serving.store import EmbeddingStore
 
 
 def brute_force_top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -255,8 +256,8 @@ def test_serving_imports_no_torch(tmp_path):
     code = textwrap.dedent(f"""
         import sys
         import numpy as np
-        from ytrec_lib.serving import StoreServer
-        from ytrec_lib.store import EmbeddingStore
+        from ytrec_lib.serving.server import StoreServer
+        from ytrec_lib.serving.store import EmbeddingStore
         with EmbeddingStore({str(path)!r}) as s:
             ids, _ = StoreServer(s).recommend_many(np.arange(4), 7, progress=False)
         print("torch" in sys.modules)

@@ -1,4 +1,5 @@
-"""Tests of ytrec_lib.store: exact round trip, versions, refusals, and reads during a concurrent write."""
+"""Tests of ytrec_lib.serving.store: exact round trip, versions, refusals,
+and reads during a concurrent write."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ytrec_lib import store as store_mod
-from ytrec_lib.store import EmbeddingStore
+from ytrec_lib.serving import store as store_mod
+from ytrec_lib.serving.store import EmbeddingStore
 
 
 def _bits(a: np.ndarray) -> np.ndarray:

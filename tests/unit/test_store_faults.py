@@ -1,4 +1,4 @@
-"""Faults of ytrec_lib.store: a writer mid-transaction, a lock timeout, a full disk, an unwritable or
+"""Faults of ytrec_lib.serving.store: a writer mid-transaction, a lock timeout, a full disk, an unwritable or
 corrupt file, read-only opening and use from another thread. Every failure names the file."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ytrec_lib.store import EmbeddingStore, StoreCorrupt, StoreLocked, StoreWriteError
+from ytrec_lib.serving.store import EmbeddingStore, StoreCorrupt, StoreLocked, StoreWriteError
 
 
 def _marked(k: float, n_users: int = 4, n_videos: int = 6, dim: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -236,8 +236,8 @@ def test_store_is_usable_from_other_threads(path):
 
 def test_damaged_cached_store_is_rebuilt_by_the_system(path):
     """The system's cache check calls a damaged store damaged (so ``load_or_build`` rebuilds it)."""
-    from ytrec_lib import system
     from ytrec_lib.data.cache import DamagedArtifact, file_sha256
+    from ytrec_lib.serving import system
 
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) // 2])

@@ -1,4 +1,5 @@
-"""Tests of ytrec_lib.system: the two-stage recommender against NumPy brute force and the ranker itself."""
+"""Tests of ytrec_lib.serving.system: the two-stage recommender against NumPy brute force
+and the ranker itself."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from ytrec_lib import system as S
+from ytrec_lib.serving import system as S
 
 CANDIDATE = {"epochs": 1, "tower": [16], "n_negatives": 50, "dim": 8}
 RANKER = {"epochs": 1, "hidden": [8], "dim": 8, "max_train_impressions": 4000}

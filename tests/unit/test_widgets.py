@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ytrec_lib import system as S
+from ytrec_lib.serving import system as S
 from ytrec_lib.widgets import SystemExplorer
 
 CANDIDATE = {"epochs": 1, "tower": [16], "n_negatives": 50, "dim": 8}

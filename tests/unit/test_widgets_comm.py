@@ -27,7 +27,7 @@ jupyter_client = pytest.importorskip("jupyter_client")
 BUILD = """
 import json, threading
 import torch
-from ytrec_lib import system as S
+from ytrec_lib.serving import system as S
 from ytrec_lib.widgets import SystemExplorer
 torch.set_num_threads(1)
 bundle = S.build_system("tiny", 0, index_kind="hnsw", progress=False,

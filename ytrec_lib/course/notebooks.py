@@ -6,7 +6,7 @@ from pathlib import Path
 
 import nbformat
 
-from ytrec_lib.runner import list_notebooks
+from ytrec_lib.course.runner import list_notebooks
 
 
 def dirty_cells(path: Path) -> list[int]:

@@ -4,7 +4,8 @@ The lecture's serving idea (Covington et al. 2016, §3.2): the softmax layer's w
 matrix whose columns are the video embeddings and the last ReLU layer is the user embedding, so at
 serving time no network runs. A request is three steps, each timed here:
 
-1. **lookup** -- the user's embedding from the embedding store (:class:`ytrec_lib.store.EmbeddingStore`);
+1. **lookup** -- the user's embedding from the embedding store
+   (:class:`ytrec_lib.serving.store.EmbeddingStore`);
 2. **score** -- its inner product with every stored video embedding (exact, NumPy);
 3. **select** -- the top-k videos by score (:func:`ytrec_lib.metrics.top_k`: best first, ties to the
    lower video id, the same rule the model uses).
@@ -44,7 +45,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ytrec_lib.metrics import top_k
-from ytrec_lib.store import EmbeddingStore
+from ytrec_lib.serving.store import EmbeddingStore
 
 STEPS = ("lookup_ms", "score_ms", "select_ms", "total_ms")
 """The timed steps of one request, in milliseconds (``total_ms`` = their sum)."""
@@ -366,8 +367,8 @@ def same_sets(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 _FRESH_SCRIPT = """
 import json, sys
 import numpy as np
-from ytrec_lib.serving import StoreServer
-from ytrec_lib.store import EmbeddingStore
+from ytrec_lib.serving.server import StoreServer
+from ytrec_lib.serving.store import EmbeddingStore
 users = np.load({users!r})
 with EmbeddingStore({store!r}) as s:
     server = StoreServer(s, version={version!r})

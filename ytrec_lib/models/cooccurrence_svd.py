@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
-from ytrec_lib.item2vec import Embedding, encode_corpus, session_pairs, window_pairs
+from ytrec_lib.models.item2vec import Embedding, encode_corpus, session_pairs, window_pairs
 
 
 def cooccurrence_matrix(tokens: np.ndarray, lengths: np.ndarray, n: int,
@@ -46,9 +46,9 @@ def cooccurrence_svd(sequences: Sequence[Any], dim: int = 64, window: int | None
                      seed: int = 0) -> Embedding:
     """Item vectors (rows of U S^1/2) from the truncated SVD of the normalised co-occurrence matrix.
 
-    ``sequences``: list of 1-D integer id arrays (filtered like :class:`ytrec_lib.item2vec.Item2Vec`:
+    ``sequences``: list of 1-D integer id arrays (filtered like :class:`ytrec_lib.models.item2vec.Item2Vec`:
     one-item sequences skipped). ``dim`` must be below the vocabulary size. Returns an
-    :class:`~ytrec_lib.item2vec.Embedding` with ids (n,) int64 and vectors (n, dim) float32.
+    :class:`~ytrec_lib.models.item2vec.Embedding` with ids (n,) int64 and vectors (n, dim) float32.
     """
     if window is not None and window < 1:
         raise ValueError(f"window must be >= 1 (or None for the whole session), got {window}")

@@ -3,7 +3,7 @@
 What it measures, on synthetic embeddings shaped like the candidate model's video vectors
 (:func:`synthetic_embeddings`: clustered directions, popular items with larger norms):
 
-- **main table** at N = ``scale.n_main``, d = 64: for every kind of :mod:`ytrec_lib.retrieval` its
+- **main table** at N = ``scale.n_main``, d = 64: for every kind of :mod:`ytrec_lib.serving.retrieval` its
   build time (all threads), memory, single-query latency p50/p95/p99 at one thread and at all threads,
   batch throughput (queries/s, all threads) and recall@10 against the exact answer. IVF, HNSW, IVF-PQ
   and LSH run at the operating point picked on a separate tuning query set (:func:`pick_operating_point`);
@@ -42,8 +42,9 @@ import pandas as pd
 from scipy.special import ndtri
 from tqdm.auto import tqdm
 
-from ytrec_lib import report, retrieval
+from ytrec_lib import report
 from ytrec_lib.data.cache import atomic_path, load_json
+from ytrec_lib.serving import retrieval
 
 K = 10
 NORM_PROFILES = ("softmax", "lognormal", "unit")
@@ -375,7 +376,8 @@ class SearchGrid:
 
 def build_timed(kind: str, vectors: np.ndarray, metric: str = "ip", threads: int | None = 1,
                 **params: Any) -> tuple[retrieval.Index, float]:
-    """:func:`ytrec_lib.retrieval.build_index` with ``threads`` threads -> (index, build wall seconds)."""
+    """:func:`ytrec_lib.serving.retrieval.build_index` with ``threads`` threads
+    -> (index, build wall seconds)."""
     with retrieval.thread_limit(threads):
         t0 = time.perf_counter()
         index = retrieval.build_index(kind, vectors, metric, **params)
@@ -386,7 +388,8 @@ def build_params(kind: str, n: int, lists_per_sqrt_n: float = 4.0, hnsw: dict[st
                  pq_nbits: int = 8, niter: int = 10) -> dict[str, Any]:
     """Build parameters of ``kind`` for ``n`` items (the notebook's; ``Scale.build_params`` is the study's).
 
-    IVF and IVF-PQ: ``niter`` k-means iterations and ``nlist`` = :func:`ytrec_lib.retrieval.default_nlist`
+    IVF and IVF-PQ: ``niter`` k-means iterations and ``nlist`` =
+    :func:`ytrec_lib.serving.retrieval.default_nlist`
     (``lists_per_sqrt_n``); IVF-PQ codes of ``pq_nbits`` bits, fewer for a tiny catalogue (Faiss wants
     at least 39 training vectors per PQ centroid); HNSW: a copy of ``hnsw`` (M, efConstruction);
     every other kind: ``{}``.

@@ -2,12 +2,12 @@
 
 One request for one user runs four timed stages:
 
-1. **lookup** -- the user's embedding ``[u, 1]`` from the embedding store (:mod:`ytrec_lib.store`) and
+1. **lookup** -- the user's embedding ``[u, 1]`` from the embedding store (:mod:`ytrec_lib.serving.store`) and
    the videos the user already watched (never recommended again);
 2. **ann** -- the ``n_candidates`` videos with the largest inner product ``[u, 1] . [v, b]`` (the
-   candidate model's logits, paper §3.2) from a retrieval index (:mod:`ytrec_lib.retrieval`: exact,
+   candidate model's logits, paper §3.2) from a retrieval index (:mod:`ytrec_lib.serving.retrieval`: exact,
    HNSW, IVF, ...; its search parameter ``efSearch`` / ``nprobe`` can change at any time);
-3. **features** -- the ranking features of every (user, candidate) pair (:mod:`ytrec_lib.ranking`);
+3. **features** -- the ranking features of every (user, candidate) pair (:mod:`ytrec_lib.models.ranking`);
 4. **ranking** -- the ranker's logit of each candidate (weighted logistic regression: ``exp(logit)``
    ~ expected watch time, paper §4.2), sorted; the top ``k`` are shown.
 
@@ -16,7 +16,7 @@ embeddings are computed from the history before it and written to the store; onl
 before it are in the index. A user with no history gets the embedding of their demographics alone.
 
 :func:`build_system` builds (or loads from caches under the data dir) everything for a preset and a
-seed: the candidate model (:func:`ytrec_lib.candidate.trained_candidate_model`), the store, the index
+seed: the candidate model (:func:`ytrec_lib.models.candidate.trained_candidate_model`), the store, the index
 and the ranker (trained here, cached by preset / seed / configuration, written atomically).
 :func:`evaluate` scores shown lists against the simulator's true expected watch time.
 """
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ytrec_lib import metrics, retrieval
+from ytrec_lib import metrics
 from ytrec_lib.data.cache import (
     DamagedArtifact,
     atomic_path,
@@ -45,8 +45,9 @@ from ytrec_lib.data.cache import (
     load_or_build,
     load_torch,
 )
-from ytrec_lib.serving import check_id, check_ids
-from ytrec_lib.store import EmbeddingStore
+from ytrec_lib.serving import retrieval
+from ytrec_lib.serving.server import check_id, check_ids
+from ytrec_lib.serving.store import EmbeddingStore
 
 STAGES: tuple[str, ...] = ("lookup", "ann", "features", "ranking")
 """The timed stages of one request, in order (milliseconds each; ``total`` is their sum)."""
@@ -114,11 +115,11 @@ class TwoStageRecommender:
 
     Args:
         store: the embedding store holding ``[u, 1]`` per user and ``[v, b]`` per video (active version).
-        ranker: a trained :class:`ytrec_lib.ranking.Ranker` (its builder holds the watch log).
+        ranker: a trained :class:`ytrec_lib.models.ranking.Ranker` (its builder holds the watch log).
         serve_time: the moment of every request (days); features use events strictly before it.
         index_kind: a kind of :data:`SEARCH_PARAM` (``"hnsw"``, ``"ivf"``, ``"exact"``, ...).
         video_ids: the video ids the index may return (default: every stored video).
-        index_params: build parameters for :func:`ytrec_lib.retrieval.build_index`.
+        index_params: build parameters for :func:`ytrec_lib.serving.retrieval.build_index`.
     """
 
     def __init__(self, store: EmbeddingStore, ranker: Any, serve_time: float, *, index_kind: str = "hnsw",
@@ -156,7 +157,8 @@ class TwoStageRecommender:
 
     def check_user(self, user_id: Any) -> int:
         """``user_id`` as an int when it is an integer (``int`` or NumPy integer; not a bool, float or
-        string) in ``0..n_users-1``; else :class:`ytrec_lib.serving.InvalidIdError` (a ValueError, and a
+        string) in ``0..n_users-1``; else :class:`ytrec_lib.serving.server.InvalidIdError`
+        (a ValueError, and a
         KeyError) naming it and the valid range."""
         return check_id(user_id, "user", self.n_users, "this system")
 
@@ -168,7 +170,7 @@ class TwoStageRecommender:
     def watched(self, user_id: int) -> np.ndarray:
         """Every video the user watched before ``serve_time``: (w,) int64, oldest first.
 
-        Raises :class:`ytrec_lib.serving.InvalidIdError` for a bad user id (see :meth:`check_user`)."""
+        Raises :class:`ytrec_lib.serving.server.InvalidIdError` for a bad user id (see :meth:`check_user`)."""
         return self.features.watched(self.check_user(user_id))
 
     # ------------------------------------------------------------------ serving
@@ -176,7 +178,8 @@ class TwoStageRecommender:
     def recommend(self, user_id: int, k: int = 10, n_candidates: int = 300) -> Recommendation:
         """The top ``k`` of ``n_candidates`` stage-1 candidates re-ranked by the ranker, each stage timed.
 
-        Raises :class:`ytrec_lib.serving.InvalidIdError` (a ValueError and a KeyError) for a user id that
+        Raises :class:`ytrec_lib.serving.server.InvalidIdError` (a ValueError and a KeyError)
+        for a user id that
         is not an integer in ``0..n_users-1``, ValueError for k < 1 or n_candidates < k.
         """
         uid = self.check_user(user_id)
@@ -207,13 +210,13 @@ class TwoStageRecommender:
         return ids[keep][:n], scores[keep][:n]
 
     def _ranking_inputs(self, uid: int, cand: np.ndarray) -> Any:
-        from ytrec_lib.ranking import RankingInputs
+        from ytrec_lib.models.ranking import RankingInputs
 
         feats = self.features.build(uid, cand)
         return RankingInputs.make(feats, self.ranker.normalizer, self.ranker.spec)
 
     def _rank(self, inputs: Any) -> np.ndarray:
-        from ytrec_lib.ranking import predict_logits
+        from ytrec_lib.models.ranking import predict_logits
 
         if len(inputs) == 0:
             return np.zeros(0)
@@ -243,13 +246,13 @@ class TwoStageRecommender:
 
 class ServingFeatures:
     """The ranking features of (user, video) pairs at one moment ``serve_time``, per request in
-    microseconds: :meth:`ytrec_lib.ranking.RankingFeatureBuilder.build` re-sorts the whole log on each
+    microseconds: :meth:`ytrec_lib.models.ranking.RankingFeatureBuilder.build` re-sorts the whole log on each
     call (right for millions of training impressions, far too slow for one request of 300), so here
     the per-key state at ``serve_time`` is computed once (sorted keys + last time / count) and each
     request only binary-searches its keys. :meth:`build` equals ``builder.build`` on the same rows.
 
     Args:
-        builder: the ranker's :class:`ytrec_lib.ranking.RankingFeatureBuilder`.
+        builder: the ranker's :class:`ytrec_lib.models.ranking.RankingFeatureBuilder`.
         serve_time: the moment of every request (days); only events strictly before it count.
     """
 
@@ -268,7 +271,7 @@ class ServingFeatures:
     def watched(self, user_id: int) -> np.ndarray:
         """Every video ``user_id`` watched before ``serve_time``: (w,) int64, oldest first.
 
-        Raises :class:`ytrec_lib.serving.InvalidIdError` for an id that is not an integer user id."""
+        Raises :class:`ytrec_lib.serving.server.InvalidIdError` for an id that is not an integer user id."""
         user_id = check_id(user_id, "user", len(self._all[0]), "this log")
         log = self.b.watch_log
         b, n = int(self._all[0][user_id]), int(self._all[1][user_id])
@@ -276,10 +279,12 @@ class ServingFeatures:
         return items[items != log.pad]
 
     def build(self, user_id: int, videos: np.ndarray) -> Any:
-        """:class:`ytrec_lib.ranking.ImpressionFeatures` of showing ``videos`` (c,) int64 to ``user_id``
+        """:class:`ytrec_lib.models.ranking.ImpressionFeatures` of showing ``videos`` (c,) int64
+        to ``user_id``
         on the home feed at ``serve_time`` (labels: not clicked). Raises
-        :class:`ytrec_lib.serving.InvalidIdError` for a user or video id that is not a known integer id."""
-        from ytrec_lib.ranking import NEVER_DAYS, ImpressionFeatures
+        :class:`ytrec_lib.serving.server.InvalidIdError` for a user or video id that is not a known
+        integer id."""
+        from ytrec_lib.models.ranking import NEVER_DAYS, ImpressionFeatures
 
         b, t = self.b, self.t
         user_id = check_id(user_id, "user", len(self._all[0]), "this log")
@@ -461,7 +466,7 @@ class SystemBundle:
 
 
 def _config_key(**config: Any) -> str:
-    from ytrec_lib.candidate import config_key
+    from ytrec_lib.models.candidate import config_key
 
     return config_key(**config)
 
@@ -486,7 +491,7 @@ def _ranker_payload(ranker: Any, cfg: dict[str, Any]) -> dict[str, Any]:
 
 def _load_ranker(path: Path, builder: Any, cfg: dict[str, Any], seed: int) -> Any:
     """The ranker in ``path`` (weights only, never executed); ``DamagedArtifact`` if it is not usable."""
-    from ytrec_lib import ranking
+    from ytrec_lib.models import ranking
 
     payload = load_torch(path, "ranker")
     try:
@@ -509,8 +514,8 @@ def trained_ranker(ds: Any, preset: str, seed: int, *, cache: bool = True, progr
     before ``0.8 * t_end``; cached under ``<data dir>/models/`` by preset, seed, the data
     (:func:`ytrec_lib.data.cache.data_fingerprint`) and configuration. The file holds weights only; a
     damaged or foreign one is retrained with one warning, never executed."""
-    from ytrec_lib import ranking
     from ytrec_lib.data import datasets
+    from ytrec_lib.models import ranking
 
     unknown = sorted(set(overrides) - set(RANKER_DEFAULTS))
     if unknown:
@@ -584,10 +589,10 @@ def build_system(preset: str = "ci", seed: int = 0, *, index_kind: str = "hnsw",
     """Build (or load from the caches) the candidate model, the store, the index and the ranker.
 
     ``serve_time`` is the candidate split's training cutoff; ``test_users`` are the split's test users
-    (a watch after the cutoff). ``index_params`` go to :func:`ytrec_lib.retrieval.build_index`.
+    (a watch after the cutoff). ``index_params`` go to :func:`ytrec_lib.serving.retrieval.build_index`.
     """
-    from ytrec_lib.candidate import trained_candidate_model
     from ytrec_lib.data import datasets
+    from ytrec_lib.models.candidate import trained_candidate_model
 
     if index_kind not in SEARCH_PARAM:
         raise ValueError(f"index_kind must be one of {sorted(SEARCH_PARAM)}, got {index_kind!r}")

@@ -6,7 +6,7 @@ Commands:
   update-readme   write the recorded results into README.md's results section
   strip-notebooks remove outputs and execution counts from notebooks/ (what gets committed)
   generate        generate (or load from the cache) a preset's dataset and print its table sizes
-  bench-ann       the approximate-nearest-neighbour benchmark (see ytrec_lib.ann_bench)
+  bench-ann       the approximate-nearest-neighbour benchmark (see ytrec_lib.studies.ann_bench)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ytrec_lib import report
 
 
 def _run_notebooks(args: argparse.Namespace) -> int:
-    from ytrec_lib import runner
+    from ytrec_lib.course import runner
 
     return runner.run_notebooks(args.preset, args.only, args.param,
                                 Path(args.build) if args.build else None, html=not args.no_html)
@@ -43,7 +43,8 @@ def _results(args: argparse.Namespace) -> int:
 def _update_readme(args: argparse.Namespace) -> int:
     """Write the recorded results into README.md; refuse (README untouched) when there are none or
     when the preset they were recorded at cannot be told or is not one preset."""
-    from ytrec_lib import course, html_report
+    from ytrec_lib import course
+    from ytrec_lib.course import html_report
 
     folder = (Path(args.results) if args.results else report.results_dir()).resolve()
     readme = report.REPO_ROOT / "README.md"
@@ -70,7 +71,7 @@ def _update_readme(args: argparse.Namespace) -> int:
 
 
 def _strip(args: argparse.Namespace) -> int:
-    from ytrec_lib import notebooks
+    from ytrec_lib.course import notebooks
 
     changed = notebooks.strip_all()
     print(f"stripped {len(changed)} notebook(s)" + (": " + ", ".join(changed) if changed else ""))
@@ -101,7 +102,7 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _bench_ann(argv: list[str]) -> int:
-    from ytrec_lib import ann_bench
+    from ytrec_lib.studies import ann_bench
 
     return ann_bench.main(argv)
 

@@ -428,7 +428,7 @@ def _papermill(src: Path, out: Path, params: dict[str, Any], env: dict[str, str]
     On a timeout, and when anything (SIGTERM, Ctrl-C) interrupts the wait, the child and its kernel
     are killed before this returns or re-raises.
     """
-    cmd = [sys.executable, "-m", "ytrec_lib.runner", str(src), str(out), json.dumps(params)]
+    cmd = [sys.executable, "-m", "ytrec_lib.course.runner", str(src), str(out), json.dumps(params)]
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
     try:
         try:
@@ -730,11 +730,11 @@ def _run_plan(plan: dict[Path, dict[str, Any]], preset: str, build: Path, html: 
         print(f"[{i}/{len(plan)}] {path.stem} done in {outcome.seconds:.1f} s "
               f"(total {time.perf_counter() - total:.1f} s)", flush=True)
         if html:
-            from ytrec_lib import html_report
+            from ytrec_lib.course import html_report
 
             html_report.write_notebook_page(build, path.stem)
     if html:
-        from ytrec_lib import html_report
+        from ytrec_lib.course import html_report
 
         index = html_report.write_index(build)
         print(f"Report: {index}  (open it in a browser)")

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ytrec_lib.candidate import CandidateModel, inner_product_scores
 from ytrec_lib.metrics import top_k
+from ytrec_lib.models.candidate import CandidateModel, inner_product_scores
 
 CHUNK = 512
 """Examples per chunk: bounds the (chunk, n_videos) float64 score matrices held at once."""
@@ -49,7 +49,7 @@ def inner_product_top(users_aug: np.ndarray, videos_aug: np.ndarray, k: int,
     """Top-``k`` videos by ``[u, 1]·[v, b]`` over the extracted arrays only (no network): (n, k) int64.
 
     users_aug: (n, m+1) float; videos_aug: (n_videos, m+1) float. Scores are
-    :func:`ytrec_lib.candidate.inner_product_scores` (float64, coordinate order), ties to the lower id.
+    :func:`ytrec_lib.models.candidate.inner_product_scores` (float64, coordinate order), ties to the lower id.
     """
     return np.vstack([top_k(inner_product_scores(users_aug[s:s + chunk], videos_aug), k)  # (c, k) each
                       for s in range(0, len(users_aug), chunk)])

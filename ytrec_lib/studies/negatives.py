@@ -1,11 +1,11 @@
 """Negative-sampling experiments (notebook 06): one retrieval model trained with any sampler, the
 ranking model trained with exposed-not-clicked or global negatives, and the measurements.
 
-The retrieval side reuses :class:`ytrec_lib.candidate.CandidateModel` and
-:func:`ytrec_lib.sampling.sampled_softmax_loss`; what this module adds is a training loop that
-accepts *any* :class:`ytrec_lib.sampling.NegativeSampler` (shared or per row, with or without the
+The retrieval side reuses :class:`ytrec_lib.models.candidate.CandidateModel` and
+:func:`ytrec_lib.models.sampling.sampled_softmax_loss`; what this module adds is a training loop that
+accepts *any* :class:`ytrec_lib.models.sampling.NegativeSampler` (shared or per row, with or without the
 positive among the draws: in-batch and mixed), so every strategy trains with the same loop, the same
-model and the same budget. The ranking side reuses :mod:`ytrec_lib.ranking`; it only builds the
+model and the same budget. The ranking side reuses :mod:`ytrec_lib.models.ranking`; it only builds the
 "global negatives" version of the impression log (:func:`global_negative_impressions`).
 
 Strategy names (:data:`STRATEGIES`): ``uniform``, ``popularity``, ``inbatch``, ``inbatch_logq``,
@@ -25,10 +25,10 @@ import scipy.stats
 import torch
 from tqdm.auto import tqdm
 
-from ytrec_lib import ranking
-from ytrec_lib.candidate import CandidateModel, rank_videos
 from ytrec_lib.features import ExampleFeatures
-from ytrec_lib.sampling import (
+from ytrec_lib.models import ranking
+from ytrec_lib.models.candidate import CandidateModel, rank_videos
+from ytrec_lib.models.sampling import (
     InBatchSampler,
     MixedSampler,
     NegativeSampler,
@@ -50,7 +50,8 @@ STRATEGIES: tuple[str, ...] = ("uniform", "popularity", "inbatch", "inbatch_logq
 class PooledSampler(NegativeSampler):
     """Per row, ``k_c`` draws from each part sampler c, concatenated: (B, sum k_c) int64.
 
-    ``log_q`` is the pooled mixture ``sum_c k_c q_c / sum_c k_c`` (:func:`ytrec_lib.sampling.mixture_log_q`),
+    ``log_q`` is the pooled mixture ``sum_c k_c q_c / sum_c k_c``
+    (:func:`ytrec_lib.models.sampling.mixture_log_q`),
     so ``K q`` is an id's expected count among the row's K negatives. Huang et al. (2020) pool hard
     negatives (ranks 101-500 of a previous model) with easy random ones this way.
 
@@ -368,7 +369,7 @@ def fit_click_ranker(train: ranking.ImpressionFeatures, test: ranking.Impression
                      n_languages: int, spec: ranking.RankingSpec, *, hidden: Sequence[int] = (64, 32),
                      epochs: int = 2, seed: int = 0) -> tuple[ranking.RankingModel, dict[str, float]]:
     """Train a ranker on ``train`` with the plain click objective (its own quantile normaliser) and
-    score ``test``: returns the model and :func:`ytrec_lib.ranking.evaluate_scores` of its logits
+    score ``test``: returns the model and :func:`ytrec_lib.models.ranking.evaluate_scores` of its logits
     (``gauc``: AUC within each user's impressions, ``auc``: overall, ...)."""
     norm = ranking.fit_normalizer(train)
     model = ranking.RankingModel(n_videos, n_languages, spec, hidden=hidden, seed=seed)

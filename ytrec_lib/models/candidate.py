@@ -46,7 +46,7 @@ from ytrec_lib.data.cache import (
 )
 from ytrec_lib.features import ExampleFeatures, FeatureBuilder, FeatureSpec, feature_set
 from ytrec_lib.metrics import top_k
-from ytrec_lib.sampling import NegativeSampler, PopularitySampler, UniformSampler, sampled_softmax_loss
+from ytrec_lib.models.sampling import NegativeSampler, PopularitySampler, UniformSampler, sampled_softmax_loss
 
 CHECKPOINT_FORMAT = "ytrec-candidate-v1"
 DEFAULT_TOWER: tuple[int, ...] = (256, 128, 64)
@@ -326,7 +326,7 @@ def sequential_dot(a: np.ndarray, b: np.ndarray, chunk: int = 4096) -> np.ndarra
 
 
 # ----------------------------------------------------------------------------------------------------
-# Negative sampling (ytrec_lib.sampling)
+# Negative sampling (ytrec_lib.models.sampling)
 # ----------------------------------------------------------------------------------------------------
 
 
@@ -746,8 +746,8 @@ def pretrained_video_vectors(
     ds: Any, cutoff: float, dim: int = 32, seed: int = 0, kind: str = "videos"
 ) -> np.ndarray:
     """Item2vec vectors ((n_videos or n_tokens), dim) float32 trained only on the log before ``cutoff``
-    (``ytrec_lib.item2vec.pretrained_embeddings`` on :func:`dataset_before`; cached there)."""
-    from ytrec_lib import item2vec  # imported here: only needed for pretraining
+    (``ytrec_lib.models.item2vec.pretrained_embeddings`` on :func:`dataset_before`; cached there)."""
+    from ytrec_lib.models import item2vec  # imported here: only needed for pretraining
 
     vectors = item2vec.pretrained_embeddings(dataset_before(ds, cutoff), kind=kind, dim=dim, seed=seed)
     return np.asarray(vectors, dtype=np.float32)

@@ -449,7 +449,7 @@ def candidate_scores(model: Any, builder: Any, users: Any, videos: Any, times: A
                      batch_size: int = 4096, progress: bool = False) -> np.ndarray:
     """The candidate model's logit of each video for its user at its time (serving view: example age 0).
 
-    ``model`` a :class:`ytrec_lib.candidate.CandidateModel`, ``builder`` the
+    ``model`` a :class:`ytrec_lib.models.candidate.CandidateModel`, ``builder`` the
     :class:`ytrec_lib.features.FeatureBuilder` it was trained with; ``users``, ``videos`` (n,) int,
     ``times`` (n,) float days -> (n,) float64 ``u(user, time) . w_video + b_video``. The user embedding
     is computed once per distinct (user, time) pair (pass :func:`session_start_times` to score a page's
@@ -487,16 +487,16 @@ def candidate_scores(model: Any, builder: Any, users: Any, videos: Any, times: A
 def train_candidate_scorer(ds: Any, cutoff: float, *, epochs: int = 3, tower: Sequence[int] = (64,),
                            dim: int = 32, loss: str = "full", seed: int = 0, threads: int = 1,
                            progress: bool = True) -> tuple[Any, Any]:
-    """Train a small candidate model (:mod:`ytrec_lib.candidate`) on the next-watch examples before
+    """Train a small candidate model (:mod:`ytrec_lib.models.candidate`) on the next-watch examples before
     ``cutoff`` days, for the ranker's ``candidate_score`` feature. ``loss``: "full" softmax, or
     "sampled" (the paper's importance-weighted sampled softmax, far cheaper on a large catalogue).
 
     Returns ``(model, builder)`` for :func:`candidate_scores`. Train it on watches before the ranker's
     training impressions, so its score is out-of-sample for every impression the ranker sees.
     """
-    from ytrec_lib.candidate import CandidateModel, TrainConfig, train_candidate
     from ytrec_lib.data.splits import next_watch_split
     from ytrec_lib.features import FeatureBuilder, FeatureSpec
+    from ytrec_lib.models.candidate import CandidateModel, TrainConfig, train_candidate
 
     config = TrainConfig(loss=loss, epochs=epochs, seed=seed)  # checks the settings before any work
     spec = FeatureSpec()

@@ -1,7 +1,7 @@
 """The reports of recorded results: ``build/index.html``, the notebook pages and the README's results.
 
 ``build/index.html`` shows, per executed notebook: how it ran (preset, date, commit, run time, from
-the run record :func:`ytrec_lib.runner.write_run_info` writes), its summary sentences, its figures and
+the run record :func:`ytrec_lib.course.runner.write_run_info` writes), its summary sentences, its figures and
 its recorded results as tables. The summary is what the notebook's ``## Summary`` section shows: the
 text its code cells print there and any prose under the heading (every notebook of the collection
 prints its conclusions in that section from measured values). The figures are the PNG outputs of
@@ -323,8 +323,8 @@ def write_notebook_page(build: Path, stem: str) -> Path:
 
 
 def run_info(build: Path, stem: str) -> dict[str, Any]:
-    """The run record of ``stem`` (see :func:`ytrec_lib.runner.write_run_info`); empty when missing."""
-    from ytrec_lib.runner import RUN_INFO_DIR
+    """The run record of ``stem`` (see :func:`ytrec_lib.course.runner.write_run_info`); empty when missing."""
+    from ytrec_lib.course.runner import RUN_INFO_DIR
 
     path = build / "results" / RUN_INFO_DIR / f"{stem}.json"
     try:
@@ -435,12 +435,12 @@ def results_preset(folder: Path, stems: list[str], claimed: str | None = None) -
     """The one preset the results of ``stems`` in ``folder`` were recorded at.
 
     Read from the run records ``run-notebooks`` writes beside the results (see
-    :func:`ytrec_lib.runner.recorded_preset`). ``claimed`` (``update-readme --preset``) stands for
+    :func:`ytrec_lib.course.runner.recorded_preset`). ``claimed`` (``update-readme --preset``) stands for
     notebooks whose preset was not recorded and must agree with those whose preset was. Raises
     ``ValueError`` saying which notebook ran at which preset when they differ, or when a preset is
     unknown and none is claimed.
     """
-    from ytrec_lib import runner
+    from ytrec_lib.course import runner
 
     recorded, unknown = {}, {}
     for stem in stems:

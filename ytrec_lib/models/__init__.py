@@ -1,0 +1,1 @@
+"""Models: pure functions of arrays and configs (item2vec, candidate, ranking, sampling, baselines)."""

@@ -1,0 +1,2 @@
+"""Serving: retrieval indexes, the SQLite embedding store, the store server and the two-stage
+system (no torch)."""

@@ -1,0 +1,1 @@
+"""Studies: the experiment code notebooks drive (ANN benchmark, negative-sampling study)."""

@@ -96,20 +96,20 @@ def write(writer: str, root: Path) -> Any:
 
         return datasets.load(PRESET, SEED, progress=False)
     if writer == "candidate":
-        from ytrec_lib.models.candidate import trained_candidate_model
+        from ytrec_lib import pipeline
 
-        return trained_candidate_model(PRESET, SEED, progress=False, **CANDIDATE)
+        return pipeline.candidate_model(PRESET, SEED, progress=False, **CANDIDATE)
     if writer == "item2vec":
+        from ytrec_lib import pipeline
         from ytrec_lib.data import datasets
-        from ytrec_lib.models import item2vec
 
-        return item2vec.pretrained_embeddings(datasets.load(PRESET, SEED, progress=False), **ITEM2VEC)
+        return pipeline.pretrained_embeddings(datasets.load(PRESET, SEED, progress=False), **ITEM2VEC)
     if writer == "ranker":
+        from ytrec_lib import pipeline
         from ytrec_lib.data import datasets
-        from ytrec_lib.serving import system
 
         ds = datasets.load(PRESET, SEED, progress=False)
-        return system.trained_ranker(ds, PRESET, SEED, progress=False, **RANKER)
+        return pipeline.ranker(ds, PRESET, SEED, progress=False, **RANKER)
     if writer == "store":               # a second version into a store that holds version "v1"
         from ytrec_lib.serving.store import EmbeddingStore
 

@@ -143,14 +143,15 @@ def test_damaged_model_file_is_retrained(writer, kind, workspace, reference, mar
 
 @pytest.mark.parametrize("kind", ["truncate", "flip", "raw-pickle"])
 def test_damaged_system_store_is_rebuilt(kind, workspace, reference, marker):
-    """``build_system``'s embedding store is a cache of the candidate model: rebuilt when damaged."""
-    from ytrec_lib.serving import system
+    """``pipeline.system``'s embedding store is a cache of the candidate model: rebuilt when damaged."""
 
     reference.copy_to(workspace)
 
     def build() -> tuple[Path, np.ndarray, np.ndarray]:
-        bundle = system.build_system(PRESET, SEED, index_kind="exact", progress=False,
-                                     candidate_config=CANDIDATE, ranker_config=RANKER)
+        from ytrec_lib import pipeline
+
+        bundle = pipeline.system(PRESET, SEED, index_kind="exact", progress=False,
+                                 candidate_config=CANDIDATE, ranker_config=RANKER)
         store = bundle.system.store
         users = store.get_users(np.arange(bundle.system.n_users))       # (U, d)
         _, videos = store.get_videos()                                   # (V, d)

@@ -1,7 +1,7 @@
 """Cached model artefacts: never executed, rebuilt when damaged, retrained when the world changes.
 
 Every model cached under ``<data dir>/models/`` (candidate checkpoint, item2vec ``.npz``, ranker ``.pt``)
-and the embedding store of :func:`ytrec_lib.serving.system.build_system` are read weights/arrays-only through
+and the embedding store of :func:`ytrec_lib.pipeline.system` are read weights/arrays-only through
 ``ytrec_lib.data.cache.load_or_build``, and keyed by :func:`ytrec_lib.data.cache.data_fingerprint`.
 """
 
@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 import torch
 
+from ytrec_lib import pipeline
 from ytrec_lib.data import datasets, presets
 from ytrec_lib.data.cache import data_fingerprint
 from ytrec_lib.models import candidate, ranking
 from ytrec_lib.models import item2vec as iv
-from ytrec_lib.serving import system as S
 
 CANDIDATE = {"epochs": 1, "tower": [16], "n_negatives": 50, "dim": 8}
 RANKER = {"epochs": 1, "hidden": [8], "dim": 8, "max_train_impressions": 4000}
@@ -80,31 +80,31 @@ def prebuilt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("YTREC_DATA_DIR", str(root))
         ds = datasets.load("tiny", 0, progress=False)
-        candidate.trained_candidate_model("tiny", 0, progress=False, init="random", **CANDIDATE)
-        S.trained_ranker(ds, "tiny", 0, progress=False, **RANKER)
-        iv.pretrained_embeddings(ds, **ITEM2VEC)
+        pipeline.candidate_model("tiny", 0, progress=False, init="random", **CANDIDATE)
+        pipeline.ranker(ds, "tiny", 0, progress=False, **RANKER)
+        pipeline.pretrained_embeddings(ds, **ITEM2VEC)
     return root
 
 
 def _candidate(calls: list[int]) -> tuple[Any, bool]:
-    run = candidate.trained_candidate_model("tiny", 0, progress=False, init="random", **CANDIDATE)
+    run = pipeline.candidate_model("tiny", 0, progress=False, init="random", **CANDIDATE)
     return {k: v.clone() for k, v in run.model.state_dict().items()}, run.from_cache
 
 
 def _ranker(calls: list[int]) -> tuple[Any, bool]:
     n = len(calls)
-    ranker = S.trained_ranker(datasets.load("tiny", 0, progress=False), "tiny", 0, progress=False, **RANKER)
+    ranker = pipeline.ranker(datasets.load("tiny", 0, progress=False), "tiny", 0, progress=False, **RANKER)
     return {k: v.clone() for k, v in ranker.model.state_dict().items()}, len(calls) == n
 
 
 def _item2vec(calls: list[int]) -> tuple[Any, bool]:
     n = len(calls)
-    table = iv.pretrained_embeddings(datasets.load("tiny", 0, progress=False), **ITEM2VEC)
+    table = pipeline.pretrained_embeddings(datasets.load("tiny", 0, progress=False), **ITEM2VEC)
     return {"table": torch.from_numpy(table)}, len(calls) == n
 
 
 ARTEFACTS = {  # name -> (file pattern under models/, what trains it, how to get it)
-    "candidate": ("candidate-tiny-*.pt", (candidate, "train_candidate"), _candidate),
+    "candidate": ("candidate-tiny-*.pt", (pipeline, "_train_candidate"), _candidate),
     "ranker": ("ranker-tiny-*.pt", (ranking, "fit_ranker"), _ranker),
     "item2vec": ("item2vec-tiny-*-videos-*.npz", (iv.Item2Vec, "fit"), _item2vec),
 }
@@ -175,18 +175,19 @@ def test_load_checkpoint_refuses_a_hostile_file_with_a_value_error(tmp_path: Pat
     marker = tmp_path / "marker"
     _hostile(tmp_path / "m.pt", marker)
     with pytest.raises(ValueError, match=r"m\.pt is not a readable checkpoint"):
-        candidate.load_checkpoint(tmp_path / "m.pt")
+        pipeline.load_candidate_checkpoint(tmp_path / "m.pt")
     assert not marker.exists()
     torch.save({"format": candidate.CHECKPOINT_FORMAT, "hparams": {"n_videos": 3}, "state_dict": {},
                 "extra": {}}, tmp_path / "m.pt")
     with pytest.raises(ValueError, match=r"m\.pt is not a usable ytrec-candidate-v1 checkpoint"):
-        candidate.load_checkpoint(tmp_path / "m.pt")
+        pipeline.load_candidate_checkpoint(tmp_path / "m.pt")
 
 
 def test_the_ranker_file_loads_weights_only(prebuilt: Path) -> None:
     (path,) = (prebuilt / "models").glob("ranker-tiny-*.pt")
     payload = torch.load(path, weights_only=True)  # no numpy arrays or other objects inside
-    assert payload["format"] == S.RANKER_FORMAT and isinstance(payload["normalizer"]["quantiles"], list)
+    assert payload["format"] == pipeline.RANKER_FORMAT
+    assert isinstance(payload["normalizer"]["quantiles"], list)
     json.dumps({k: v for k, v in payload.items() if k != "state_dict"})
 
 
@@ -194,12 +195,12 @@ def test_a_damaged_store_is_rebuilt_with_one_warning(tmp_path: Path, monkeypatch
     monkeypatch.setenv("YTREC_DATA_DIR", str(tmp_path))
     kw = {"index_kind": "exact", "progress": False, "candidate_config": CANDIDATE | {"init": "random"},
           "ranker_config": RANKER}
-    first = S.build_system("tiny", 0, **kw)
+    first = pipeline.system("tiny", 0, **kw)
     uid = int(first.test_users[0])
     shown = first.system.recommend(uid).video_ids.tolist()
     first.system.store.close()
     first.store_path.write_bytes(b"garbage" * 100)
-    again, messages = _recorded(lambda: S.build_system("tiny", 0, **kw))
+    again, messages = _recorded(lambda: pipeline.system("tiny", 0, **kw))
     assert again.store_path == first.store_path
     named = [m for m in messages if str(first.store_path) in m]
     assert len(named) == 1 and "embedding store" in named[0], messages
@@ -220,21 +221,21 @@ def _files(root: Path) -> dict[str, int]:
 def test_a_changed_simulator_setting_retrains_every_model(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("YTREC_DATA_DIR", str(tmp_path))
-    trained = {"candidate": _counter(monkeypatch, candidate, "train_candidate"),
+    trained = {"candidate": _counter(monkeypatch, pipeline, "_train_candidate"),
                "ranker": _counter(monkeypatch, ranking, "fit_ranker"),
                "item2vec": _counter(monkeypatch, iv.Item2Vec, "fit")}
     kw = {"index_kind": "exact", "progress": False, "candidate_config": CANDIDATE, "ranker_config": RANKER}
-    first = S.build_system("tiny", 0, **kw)
+    first = pipeline.system("tiny", 0, **kw)
     before = _files(tmp_path)
     assert {k: len(v) for k, v in trained.items()} == {"candidate": 1, "ranker": 1, "item2vec": 2}
 
-    same = S.build_system("tiny", 0, **kw)  # the same world: everything comes from the caches
+    same = pipeline.system("tiny", 0, **kw)  # the same world: everything comes from the caches
     assert same.run.from_cache and _files(tmp_path) == before
     assert {k: len(v) for k, v in trained.items()} == {"candidate": 1, "ranker": 1, "item2vec": 2}
 
     monkeypatch.setitem(presets.PRESET_SIZES["tiny"], "quality_sd", 1.5)  # one setting of the world
     with pytest.warns(UserWarning, match="out of date"):  # the dataset cache is regenerated ...
-        edited = S.build_system("tiny", 0, **kw)
+        edited = pipeline.system("tiny", 0, **kw)
     assert edited.dataset.meta["world_key"] != first.dataset.meta["world_key"]
     assert data_fingerprint(edited.dataset) != data_fingerprint(first.dataset)
     # ... and so is every model: none of the old files is reused or overwritten

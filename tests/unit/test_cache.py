@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,15 @@ def test_cache_key_is_pinned_to_sorted_json_sha256() -> None:
 
 
 def test_every_cache_uses_the_shared_key() -> None:
+    from ytrec_lib import pipeline
     from ytrec_lib.data import real
-    from ytrec_lib.models import candidate
 
-    config = {"preset": "ci", "seed": 0, "tower": [256, 128], "path": Path("x")}
-    assert candidate.config_key(**config) == cache_key(config)
+    config = pipeline.CandidateConfig(tower=(256, 128))
+    upstream, data = {"preset": "ci", "seed": "0"}, "0123456789ab"
+    assert pipeline.stage_key("candidate", config, upstream, data) == cache_key(
+        {"stage": "candidate", "config": asdict(config), "upstream": upstream, "data": data})
+    assert pipeline.stage_key("candidate", replace(config, epochs=3), upstream, data) != pipeline.stage_key(
+        "candidate", config, upstream, data)
     assert real.files_fingerprint(Path(__file__).parent / "no-such-folder") == cache_key({"files": [],
                                                                                          "options": {}})
 

@@ -9,6 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ytrec_lib import pipeline
 from ytrec_lib.features import FeatureBuilder, FeatureEncoder, FeatureSpec, feature_set
 from ytrec_lib.metrics import top_k
 from ytrec_lib.models.candidate import (
@@ -18,14 +19,11 @@ from ytrec_lib.models.candidate import (
     batch_loss,
     evaluate_recall,
     inner_product_scores,
-    load_checkpoint,
     make_sampler,
     rank_videos,
-    save_checkpoint,
     softmax_step_time,
     synthetic_batch,
     train_candidate,
-    trained_candidate_model,
 )
 
 N_CLUSTERS, PER_CLUSTER = 6, 10
@@ -273,8 +271,8 @@ def test_frozen_pretrained_embeddings_stay_fixed():
 def test_checkpoint_round_trip(tmp_path):
     _, feats, _ = planted_features(feature_set("watches+searches"))
     model = small_model(spec=feature_set("watches+searches"), tower=(16,), seed=4)
-    path = save_checkpoint(tmp_path / "m.pt", model, {"preset": "tiny", "epochs": 3})
-    loaded, extra = load_checkpoint(path)
+    path = pipeline.save_candidate_checkpoint(tmp_path / "m.pt", model, {"preset": "tiny", "epochs": 3})
+    loaded, extra = pipeline.load_candidate_checkpoint(path)
     assert extra == {"preset": "tiny", "epochs": 3}
     assert loaded.spec == model.spec and loaded.hparams == model.hparams
     batch = feats.batch(np.arange(10))
@@ -282,9 +280,9 @@ def test_checkpoint_round_trip(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temp file left behind
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="not a readable checkpoint"):
-        load_checkpoint(tmp_path / "bad.pt")
+        pipeline.load_candidate_checkpoint(tmp_path / "bad.pt")
     with pytest.raises(FileNotFoundError):
-        load_checkpoint(tmp_path / "missing.pt")
+        pipeline.load_candidate_checkpoint(tmp_path / "missing.pt")
 
 
 def test_bad_configuration_gives_clear_errors():
@@ -337,22 +335,22 @@ def test_average_embedding_baseline_matches_a_direct_computation():
 def test_trained_candidate_model_is_cached_by_configuration(tmp_path, monkeypatch):
     monkeypatch.setenv("YTREC_DATA_DIR", str(tmp_path))
     settings_ = {"epochs": 1, "tower": [16], "n_negatives": 50, "dim": 8}
-    first = trained_candidate_model("tiny", 0, progress=False, **settings_)
+    first = pipeline.candidate_model("tiny", 0, progress=False, **settings_)
     assert not first.from_cache and first.path.exists() and len(first.history) == 1
-    again = trained_candidate_model("tiny", 0, progress=False, **settings_)
+    again = pipeline.candidate_model("tiny", 0, progress=False, **settings_)
     assert again.from_cache and again.path == first.path
     assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(),
                                                   again.model.state_dict().values(), strict=True))
-    other = trained_candidate_model("tiny", 0, progress=False, **(settings_ | {"features": "watches"}))
+    other = pipeline.candidate_model("tiny", 0, progress=False, **(settings_ | {"features": "watches"}))
     assert other.path != first.path and other.model.spec.n_dense == 0
     test = again.examples("test")
     assert len(test) == len(again.labels("test")) and (test.dense[:, -1] == 0).all()  # example age 0
     assert (again.examples("train").dense[:, -1] > 0).any()
-    reseeded = trained_candidate_model("tiny", 0, progress=False, **(settings_ | {"train_seed": 5}))
+    reseeded = pipeline.candidate_model("tiny", 0, progress=False, **(settings_ | {"train_seed": 5}))
     assert reseeded.path != first.path and len(reseeded.split.train) == len(first.split.train)
     assert not torch.equal(reseeded.model.output.weight, first.model.output.weight)
     with pytest.raises(KeyError, match="unknown setting"):
-        trained_candidate_model("tiny", 0, progress=False, epoch=3)
+        pipeline.candidate_model("tiny", 0, progress=False, epoch=3)
 
 
 # ----------------------------------------------------------------------------- notebook 03's experiments

@@ -8,6 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ytrec_lib import pipeline
 from ytrec_lib.features import FeatureSpec
 from ytrec_lib.metrics import top_k
 from ytrec_lib.models.candidate import (
@@ -15,8 +16,6 @@ from ytrec_lib.models.candidate import (
     TrainConfig,
     batch_loss,
     inner_product_scores,
-    load_checkpoint,
-    save_checkpoint,
     synthetic_batch,
     train_candidate,
 )
@@ -122,8 +121,8 @@ def test_tied_checkpoint_round_trip(tmp_path):
     with torch.no_grad():
         model.watch_emb.weight[:N_VIDEOS].normal_()
         model.output.bias.normal_()
-    path = save_checkpoint(tmp_path / "tied.pt", model)
-    loaded, _ = load_checkpoint(path)
+    path = pipeline.save_candidate_checkpoint(tmp_path / "tied.pt", model)
+    loaded, _ = pipeline.load_candidate_checkpoint(path)
     assert loaded.hparams["tie_output"] is True
     assert loaded.output.weight.data_ptr() == loaded.watch_emb.weight.data_ptr()
     batch, _ = synthetic_batch(N_VIDEOS, N_TOKENS, N_REGIONS, model.spec, 4)

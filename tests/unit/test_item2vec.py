@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.neighbors import NearestNeighbors
 
+from ytrec_lib import pipeline
 from ytrec_lib.models import item2vec as iv
 from ytrec_lib.models.cooccurrence_svd import cooccurrence_matrix, cooccurrence_svd, normalise
 
@@ -304,9 +305,9 @@ def test_unknown_ids_raise_keyerror(trained: iv.Item2Vec) -> None:
 
 
 def test_save_load_round_trip(trained: iv.Item2Vec, tmp_path) -> None:
-    path = trained.save(tmp_path / "sub" / "model.npz")
+    path = pipeline.save_item2vec(trained, tmp_path / "sub" / "model.npz")
     assert [p.name for p in path.parent.iterdir()] == ["model.npz"]  # no temp file left behind
-    back = iv.Item2Vec.load(path)
+    back = pipeline.load_item2vec(path)
     np.testing.assert_array_equal(back.vectors, trained.vectors)
     np.testing.assert_array_equal(back.context_vectors, trained.context_vectors)
     np.testing.assert_array_equal(back.ids, trained.ids)
@@ -318,14 +319,14 @@ def test_save_load_round_trip(trained: iv.Item2Vec, tmp_path) -> None:
 
 def test_load_rejects_missing_or_damaged_files(tmp_path) -> None:
     with pytest.raises(FileNotFoundError):
-        iv.Item2Vec.load(tmp_path / "nope.npz")
+        pipeline.load_item2vec(tmp_path / "nope.npz")
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a model")
     with pytest.raises(ValueError, match=r"bad\.npz is not a readable Item2Vec model"):
-        iv.Item2Vec.load(bad)
+        pipeline.load_item2vec(bad)
     np.savez(bad, ids=np.arange(3))  # arrays, but not a saved model
     with pytest.raises(ValueError, match=r"bad\.npz is not a saved Item2Vec model"):
-        iv.Item2Vec.load(bad)
+        pipeline.load_item2vec(bad)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -541,21 +542,21 @@ def test_pretrained_embeddings_are_cached_tables_indexed_by_id(corpus: tuple, tm
     monkeypatch.setenv("YTREC_DATA_DIR", str(tmp_path))
     sequences, _ = corpus
     ds = FakeDataset([s - 1000 for s in sequences[:300]], n_videos=700)
-    table = iv.pretrained_embeddings(ds, kind="videos", dim=8, seed=0, epochs=1)
+    table = pipeline.pretrained_embeddings(ds, kind="videos", dim=8, seed=0, epochs=1)
     assert table.shape == (700, 8) and table.dtype == np.float32
     seen = np.unique(np.concatenate(ds.watch_sequences()))
     assert np.all(table[650:] == 0)  # ids 600.. never occur
     assert np.all(np.linalg.norm(table[seen], axis=1) > 0)
     files = list((tmp_path / "models").iterdir())
     assert len(files) == 1
-    again = iv.pretrained_embeddings(ds, kind="videos", dim=8, seed=0, epochs=1)
+    again = pipeline.pretrained_embeddings(ds, kind="videos", dim=8, seed=0, epochs=1)
     np.testing.assert_array_equal(again, table)
     assert len(list((tmp_path / "models").iterdir())) == 1  # loaded, not retrained under a new name
     files[0].write_bytes(b"damaged")  # a damaged cache is retrained, with a warning naming it
     with pytest.warns(UserWarning, match=re.escape(f"item2vec model {files[0]} is unusable")):
-        rebuilt = iv.pretrained_embeddings(ds, kind="videos", dim=8, seed=0, epochs=1)
+        rebuilt = pipeline.pretrained_embeddings(ds, kind="videos", dim=8, seed=0, epochs=1)
     np.testing.assert_array_equal(rebuilt, table)
-    tokens = iv.pretrained_embeddings(ds, kind="tokens", dim=4, seed=0, epochs=1)
+    tokens = pipeline.pretrained_embeddings(ds, kind="tokens", dim=4, seed=0, epochs=1)
     assert tokens.shape == (30, 4) and np.all(tokens[6:] == 0)
     assert len(list((tmp_path / "models").iterdir())) == 2
 
@@ -564,6 +565,6 @@ def test_pretrained_embeddings_bad_kind_or_no_searches(tmp_path, monkeypatch) ->
     monkeypatch.setenv("YTREC_DATA_DIR", str(tmp_path))
     ds = FakeDataset([np.array([0, 1, 2])], n_videos=3, has_searches=False)
     with pytest.raises(ValueError, match="kind must be"):
-        iv.pretrained_embeddings(ds, kind="users")
+        pipeline.pretrained_embeddings(ds, kind="users")
     with pytest.raises(ValueError, match="no searches"):
-        iv.pretrained_embeddings(ds, kind="tokens")
+        pipeline.pretrained_embeddings(ds, kind="tokens")

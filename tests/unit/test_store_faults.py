@@ -242,7 +242,7 @@ def test_damaged_cached_store_is_rebuilt_by_the_system(path):
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) // 2])
     with pytest.raises(DamagedArtifact, match="does not match its checksum"):  # no digest beside it
-        system._load_store(path)
+        system.check_store(path)
     (path.parent / f"{path.name}.sha256").write_text(file_sha256(path))  # digest agrees: SQLite decides
     with pytest.raises(DamagedArtifact, match="not a usable embedding store"):
-        system._load_store(path)
+        system.check_store(path)

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
+from ytrec_lib import pipeline
+from ytrec_lib.models import candidate
 from ytrec_lib.serving import system as S
 
 CANDIDATE = {"epochs": 1, "tower": [16], "n_negatives": 50, "dim": 8}
@@ -17,17 +19,17 @@ RANKER = {"epochs": 1, "hidden": [8], "dim": 8, "max_train_impressions": 4000}
 
 
 @pytest.fixture(scope="module")
-def bundle() -> S.SystemBundle:
+def bundle() -> pipeline.SystemBundle:
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        yield S.build_system("tiny", 0, index_kind="exact", progress=False, candidate_config=CANDIDATE,
-                             ranker_config=RANKER)
+        yield pipeline.system("tiny", 0, index_kind="exact", progress=False, candidate_config=CANDIDATE,
+                              ranker_config=RANKER)
     finally:
         torch.set_num_threads(before)
 
 
-def _store_vectors(b: S.SystemBundle) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _store_vectors(b: pipeline.SystemBundle) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     store = b.system.store
     n_users = b.system.n_users
     users = store.get_users(np.arange(n_users))  # (U, d)
@@ -93,7 +95,8 @@ def test_user_without_history_gets_the_demographic_embedding(bundle):
     uid = empty[0]
     rec = sys_.recommend(uid, k=5, n_candidates=20)
     assert len(rec.video_ids) == 5
-    expected = S.user_embeddings(bundle.run, np.array([uid]), sys_.serve_time)[0]
+    run = bundle.run
+    expected = candidate.user_embeddings(run.model, run.builder, np.array([uid]), sys_.serve_time)[0]
     np.testing.assert_allclose(sys_.store.get_user(uid), expected, rtol=1e-5, atol=1e-6)  # batch rounding
 
 
@@ -228,10 +231,10 @@ def test_recall_realised_by_hand():
 
 def test_ranker_and_store_come_back_from_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("YTREC_DATA_DIR", str(tmp_path))
-    first = S.build_system("tiny", 0, index_kind="exact", progress=False, candidate_config=CANDIDATE,
-                           ranker_config=RANKER)
-    again = S.build_system("tiny", 0, index_kind="exact", progress=False, candidate_config=CANDIDATE,
-                           ranker_config=RANKER)
+    first = pipeline.system("tiny", 0, index_kind="exact", progress=False, candidate_config=CANDIDATE,
+                            ranker_config=RANKER)
+    again = pipeline.system("tiny", 0, index_kind="exact", progress=False, candidate_config=CANDIDATE,
+                            ranker_config=RANKER)
     assert again.store_path == first.store_path and first.store_path.exists()
     for a, b in zip(first.ranker.model.state_dict().values(), again.ranker.model.state_dict().values(),
                     strict=True):
@@ -240,4 +243,4 @@ def test_ranker_and_store_come_back_from_the_cache(tmp_path, monkeypatch):
     assert first.system.recommend(uid).video_ids.tolist() == again.system.recommend(uid).video_ids.tolist()
     assert not list(tmp_path.rglob("*.tmp"))
     with pytest.raises(KeyError, match="unknown setting"):
-        S.trained_ranker(first.dataset, "tiny", 0, epoch=3)
+        pipeline.ranker(first.dataset, "tiny", 0, epoch=3)

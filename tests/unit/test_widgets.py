@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ytrec_lib.serving import system as S
+from ytrec_lib import pipeline
 from ytrec_lib.widgets import SystemExplorer
 
 CANDIDATE = {"epochs": 1, "tower": [16], "n_negatives": 50, "dim": 8}
@@ -18,8 +18,8 @@ def explorer() -> SystemExplorer:
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        b = S.build_system("tiny", 0, index_kind="hnsw", progress=False, candidate_config=CANDIDATE,
-                           ranker_config=RANKER, efSearch=16)
+        b = pipeline.system("tiny", 0, index_kind="hnsw", progress=False, candidate_config=CANDIDATE,
+                            ranker_config=RANKER, efSearch=16)
         yield SystemExplorer(b.system, b.dataset, b.test_users[:20], eval_users=b.test_users[:8], k=5,
                              n_candidates=40)
     finally:

@@ -27,11 +27,11 @@ jupyter_client = pytest.importorskip("jupyter_client")
 BUILD = """
 import json, threading
 import torch
-from ytrec_lib.serving import system as S
+from ytrec_lib import pipeline
 from ytrec_lib.widgets import SystemExplorer
 torch.set_num_threads(1)
-bundle = S.build_system("tiny", 0, index_kind="hnsw", progress=False,
-                        candidate_config={"epochs": 1, "tower": [16], "n_negatives": 50, "dim": 8},
+bundle = pipeline.system("tiny", 0, index_kind="hnsw", progress=False,
+                         candidate_config={"epochs": 1, "tower": [16], "n_negatives": 50, "dim": 8},
                         ranker_config={"epochs": 1, "hidden": [8], "dim": 8, "max_train_impressions": 4000},
                         efSearch=16)
 ex = SystemExplorer(bundle.system, bundle.dataset, bundle.test_users[:20], eval_users=bundle.test_users[:8],

@@ -35,7 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TABLES = ("users", "videos", "impressions", "searches")
 _MANIFEST = "manifest.json"
 
-__all__ = ["Dataset", "load", "known_presets", "data_dir", "cache_path", "from_simulation"]
+__all__ = ["Dataset", "load", "dataset_before", "known_presets", "data_dir", "cache_path", "from_simulation"]
 
 
 @dataclass
@@ -151,6 +151,18 @@ def load(name: str, seed: int = 0, *, cache: bool = True, progress: bool = True,
     if cache:
         _write(ds, path, cfg)
     return ds
+
+
+def dataset_before(ds: Dataset, cutoff: float) -> Dataset:
+    """A view of dataset ``ds`` holding only the impressions and searches before ``cutoff`` (days).
+
+    Pretraining (item2vec) on it cannot see the test period; its ``meta['name']`` carries the cutoff,
+    so caches keyed by the name keep it apart from the full dataset.
+    """
+    imp, searches = ds.impressions, ds.searches
+    meta = {**ds.meta, "name": f"{ds.meta.get('name')}-before{cutoff:g}"}
+    return Dataset(users=ds.users, videos=ds.videos, impressions=imp[imp["time"].to_numpy() < cutoff],
+                   searches=searches[searches["time"].to_numpy() < cutoff], meta=meta, truth=None)
 
 
 # --------------------------------------------------------------------------------------------

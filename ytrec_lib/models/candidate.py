@@ -26,8 +26,7 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -36,15 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ytrec_lib.data.cache import (
-    DamagedArtifact,
-    atomic_path,
-    cache_key,
-    data_fingerprint,
-    load_or_build,
-    load_torch,
-)
-from ytrec_lib.features import ExampleFeatures, FeatureBuilder, FeatureSpec, feature_set
+from ytrec_lib.features import ExampleFeatures, FeatureSpec
 from ytrec_lib.metrics import top_k
 from ytrec_lib.models.sampling import NegativeSampler, PopularitySampler, UniformSampler, sampled_softmax_loss
 
@@ -592,36 +583,22 @@ def average_embedding_rank(
 
 
 # ----------------------------------------------------------------------------------------------------
-# Checkpoints
+# Checkpoints (the payload; ytrec_lib.pipeline writes and reads the files)
 # ----------------------------------------------------------------------------------------------------
 
 
-def save_checkpoint(path: str | Path, model: CandidateModel, extra: dict[str, Any] | None = None) -> Path:
-    """Write the model's weights, constructor arguments and ``extra`` (JSON-able) atomically to ``path``.
-
-    The file holds tensors, dicts, lists, numbers and strings only (:func:`load_checkpoint` reads no more).
-    """
-    path = Path(path)
-    payload = {"format": CHECKPOINT_FORMAT, "hparams": model.hparams, "state_dict": model.state_dict(),
-               "extra": json.loads(json.dumps(extra or {}))}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return path
+def checkpoint_payload(model: CandidateModel, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a checkpoint of ``model`` holds: its weights, constructor arguments and ``extra``
+    (JSON-able): tensors, dicts, lists, numbers and strings only, so a weights-only load reads it."""
+    return {"format": CHECKPOINT_FORMAT, "hparams": model.hparams, "state_dict": model.state_dict(),
+            "extra": json.loads(json.dumps(extra or {}))}
 
 
-def load_checkpoint(path: str | Path) -> tuple[CandidateModel, dict[str, Any]]:
-    """Inverse of :func:`save_checkpoint`: ``(model, extra)``.
-
-    ``FileNotFoundError`` when there is no file; :class:`ytrec_lib.data.cache.DamagedArtifact` (a
-    ``ValueError`` naming the file) when it is truncated, foreign, not weights-only or not a
-    candidate-model checkpoint. Nothing in the file is ever executed.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no candidate-model checkpoint at {path}")
-    payload = load_torch(path, "checkpoint")
+def model_from_payload(payload: Any, where: str = "checkpoint") -> tuple[CandidateModel, dict[str, Any]]:
+    """Inverse of :func:`checkpoint_payload`: ``(model, extra)``. ``ValueError`` naming ``where`` when
+    the payload is foreign or does not fit the model it describes."""
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise DamagedArtifact(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint; delete it and retrain")
+        raise ValueError(f"{where} is not a {CHECKPOINT_FORMAT} checkpoint; delete it and retrain")
     try:
         hp = dict(payload["hparams"])
         hp["spec"] = FeatureSpec.from_dict(hp["spec"])
@@ -630,75 +607,9 @@ def load_checkpoint(path: str | Path) -> tuple[CandidateModel, dict[str, Any]]:
         extra = dict(payload["extra"])
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         first = (str(err).splitlines() or [""])[0][:200]
-        raise DamagedArtifact(f"{path} is not a usable {CHECKPOINT_FORMAT} checkpoint ({type(err).__name__}: "
-                              f"{first}); delete it and retrain") from err
+        raise ValueError(f"{where} is not a usable {CHECKPOINT_FORMAT} checkpoint ({type(err).__name__}: "
+                         f"{first}); delete it and retrain") from err
     return model, extra
-
-
-def config_key(**config: Any) -> str:
-    """A short stable hash of a JSON-able configuration (for cache file names)."""
-    return cache_key(config)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Trained models on a dataset, cached (shared by notebooks 03-08)
-# ----------------------------------------------------------------------------------------------------
-
-DEFAULT_CONFIG: dict[str, Any] = {
-    "split": "next_watch",  # or "heldout" (paper §3.4 contrast)
-    "features": "all",  # a name of ytrec_lib.features.FEATURE_SETS
-    "example_age": None,  # True / False overrides the feature set's example-age switch
-    "age_transforms": ["age", "age2", "sqrt"],
-    "max_bag": 50,
-    "dim": 32,
-    "region_dim": 8,
-    "tower": list(DEFAULT_TOWER),
-    "init": "item2vec",  # the lecture's pretrained input embeddings (log before the cutoff); or "random"
-    "freeze_embeddings": False,
-    "tie_output": False,  # output weight = the input video table (needs tower[-1] == dim)
-    "loss": "sampled",
-    "n_negatives": 1000,
-    "proposal": "popularity",
-    "logq_correction": True,
-    "epochs": 15,
-    "batch_size": 256,
-    "lr": 3e-3,
-    "patience": 3,
-    "max_train_examples": None,  # train on a seeded random subset of this many examples (None: all)
-    "train_seed": None,  # seed of initialisation, shuffling and negatives (None: the dataset seed)
-}
-"""The configuration of the default candidate model; :func:`trained_candidate_model` overrides it."""
-
-
-@dataclass
-class CandidateRun:
-    """A trained candidate model with everything needed to use it on its dataset.
-
-    ``model``; ``dataset`` and ``split`` (``ytrec_lib.data``); ``builder`` (features with the model's
-    spec); ``config`` (the full configuration); ``history`` (per-epoch records); ``train_seconds``;
-    ``path`` of the checkpoint; ``from_cache`` (True when it was loaded, not trained).
-    """
-
-    model: CandidateModel
-    dataset: Any
-    split: Any
-    builder: Any
-    config: dict[str, Any]
-    history: list[dict[str, float]]
-    train_seconds: float
-    path: Path | None
-    from_cache: bool
-    _examples: dict[str, ExampleFeatures] = field(default_factory=dict, repr=False)
-
-    def examples(self, part: str = "test") -> ExampleFeatures:
-        """Features of the split's ``"train"``, ``"valid"`` or ``"test"`` examples (cached)."""
-        if part not in self._examples:
-            self._examples[part] = split_examples(self.builder, self.split, part)
-        return self._examples[part]
-
-    def labels(self, part: str = "test") -> np.ndarray:
-        """The labels (n,) int64 of the split's ``part``."""
-        return getattr(self.split, part)["label"].to_numpy(np.int64)
 
 
 def split_examples(builder: Any, split: Any, part: str) -> ExampleFeatures:
@@ -714,129 +625,20 @@ def split_examples(builder: Any, split: Any, part: str) -> ExampleFeatures:
     return builder.examples(df["user_id"], df["time"], window_end=split.train_cutoff, exclude=exclude)
 
 
-def _resolve_config(overrides: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(overrides) - set(DEFAULT_CONFIG))
-    if unknown:
-        raise KeyError(f"trained_candidate_model: unknown setting(s) {unknown}; use {sorted(DEFAULT_CONFIG)}")
-    cfg = {**DEFAULT_CONFIG, **overrides}
-    cfg["tower"] = [int(w) for w in cfg["tower"]]
-    cfg["age_transforms"] = list(cfg["age_transforms"])
-    if cfg["split"] not in ("next_watch", "heldout"):
-        raise ValueError(f"split must be 'next_watch' or 'heldout', got {cfg['split']!r}")
-    if cfg["init"] not in ("random", "item2vec"):
-        raise ValueError(f"init must be 'random' or 'item2vec', got {cfg['init']!r}")
-    return cfg
-
-
-def dataset_before(ds: Any, cutoff: float) -> Any:
-    """A view of dataset ``ds`` holding only the impressions and searches before ``cutoff`` (days).
-
-    Pretraining (item2vec) on it cannot see the test period; its ``meta['name']`` carries the cutoff,
-    so caches keyed by the name keep it apart from the full dataset.
-    """
-    from ytrec_lib.data.datasets import Dataset
-
-    imp, searches = ds.impressions, ds.searches
-    meta = {**ds.meta, "name": f"{ds.meta.get('name')}-before{cutoff:g}"}
-    return Dataset(users=ds.users, videos=ds.videos, impressions=imp[imp["time"].to_numpy() < cutoff],
-                   searches=searches[searches["time"].to_numpy() < cutoff], meta=meta, truth=None)
-
-
-def pretrained_video_vectors(
-    ds: Any, cutoff: float, dim: int = 32, seed: int = 0, kind: str = "videos"
-) -> np.ndarray:
-    """Item2vec vectors ((n_videos or n_tokens), dim) float32 trained only on the log before ``cutoff``
-    (``ytrec_lib.models.item2vec.pretrained_embeddings`` on :func:`dataset_before`; cached there)."""
-    from ytrec_lib.models import item2vec  # imported here: only needed for pretraining
-
-    vectors = item2vec.pretrained_embeddings(dataset_before(ds, cutoff), kind=kind, dim=dim, seed=seed)
-    return np.asarray(vectors, dtype=np.float32)
-
-
-def _pretrained(ds: Any, cfg: dict[str, Any], seed: int, cutoff: float) -> tuple[Any, Any]:
-    if cfg["init"] == "random":
-        return None, None
-    videos = pretrained_video_vectors(ds, cutoff, cfg["dim"], seed, "videos")
-    has_searches = ds.meta.get("has_searches", True) and len(ds.searches) > 0
-    tokens = pretrained_video_vectors(ds, cutoff, cfg["dim"], seed, "tokens") if has_searches else None
-    return videos, tokens
-
-
-def trained_candidate_model(
-    preset: str = "ci",
-    seed: int = 0,
-    *,
-    cache: bool = True,
-    progress: bool = True,
-    **config: Any,
-) -> CandidateRun:
-    """The candidate model trained on dataset ``preset`` / ``seed``, from the cache when it is there.
-
-    ``config`` overrides :data:`DEFAULT_CONFIG` (features, tower, loss, epochs, ...). Training uses
-    the split's training examples, early-stops on the validation users' recall@100, and is seeded by
-    ``seed`` (the dataset's and split's seed; ``train_seed`` reseeds only the training). The
-    checkpoint lives under ``<data dir>/models/``, keyed by preset, seed, the data
-    (:func:`ytrec_lib.data.cache.data_fingerprint`: generator version and every simulator setting) and
-    the configuration; a damaged or foreign checkpoint is retrained with one warning, never executed.
-    """
-    from ytrec_lib.data import datasets, splits  # the data layer is only needed here
-
-    cfg = _resolve_config(config)
-    ds = datasets.load(preset, seed=seed, progress=progress)
-    make_split = splits.heldout_watch_split if cfg["split"] == "heldout" else splits.next_watch_split
-    split = make_split(ds, seed=seed)
-    spec = feature_set(cfg["features"], age_transforms=tuple(cfg["age_transforms"]), max_bag=cfg["max_bag"])
-    if cfg["example_age"] is not None:
-        spec = replace(spec, example_age=bool(cfg["example_age"]))
-    builder = FeatureBuilder.from_dataset(ds, spec, window=(0.0, split.train_cutoff))
-    # options at their "off" value are left out of the key, so older cache entries stay valid
-    keyed = {k: v for k, v in cfg.items() if k not in ("tie_output", "train_seed") or v not in (False, None)}
-    key = config_key(preset=preset, seed=seed, version=ds.meta.get("generator_version"),
-                     data=data_fingerprint(ds), **keyed)
-    path = datasets.data_dir() / "models" / f"candidate-{preset}-seed{seed}-{key}.pt"
-
-    def load(p: Path) -> CandidateRun:
-        model, extra = load_checkpoint(p)
-        return CandidateRun(model, ds, split, builder, cfg, extra["history"], extra["train_seconds"], p, True)
-
-    def save(run: CandidateRun, p: Path) -> None:
-        save_checkpoint(p, run.model, {"config": cfg, "preset": preset, "seed": seed, "history": run.history,
-                                       "train_seconds": run.train_seconds})
-
-    def build() -> CandidateRun:
-        return _train_run(ds, split, builder, spec, cfg, seed, path if cache else None, progress)
-
-    run, _ = load_or_build(path, load, build, save, cache=cache, what="candidate model")
-    return run
-
-
-def _train_run(ds: Any, split: Any, builder: Any, spec: FeatureSpec, cfg: dict[str, Any], seed: int,
-               path: Path | None, progress: bool) -> CandidateRun:
-    """Train the candidate model of :func:`trained_candidate_model` (not saved here)."""
-    train_seed = seed if cfg["train_seed"] is None else int(cfg["train_seed"])
-    video_init, token_init = _pretrained(ds, cfg, train_seed, split.train_cutoff)
-    model = CandidateModel(
-        ds.n_videos, max(int(ds.meta.get("n_tokens") or 1), 1), int(ds.meta["n_regions"]), dim=cfg["dim"],
-        tower=cfg["tower"], spec=spec, region_dim=cfg["region_dim"], video_init=video_init,
-        token_init=token_init, freeze_embeddings=cfg["freeze_embeddings"], tie_output=cfg["tie_output"],
-        seed=train_seed,
-    )
-    train_cfg = TrainConfig(
-        loss=cfg["loss"], n_negatives=cfg["n_negatives"], proposal=cfg["proposal"],
-        logq_correction=cfg["logq_correction"], epochs=cfg["epochs"], batch_size=cfg["batch_size"],
-        lr=cfg["lr"], patience=cfg["patience"], seed=train_seed,
-    )
-    run = CandidateRun(model, ds, split, builder, cfg, [], 0.0, path, False)
-    train, labels = run.examples("train"), run.labels("train")
-    n_max = cfg["max_train_examples"]
-    if n_max is not None and n_max < len(train):
-        keep = np.sort(np.random.default_rng(train_seed).choice(len(train), int(n_max), replace=False))
-        train, labels = train.subset(keep), labels[keep]
-    t0 = time.perf_counter()
-    hist = train_candidate(model, train, labels, train_cfg,
-                           val=(run.examples("valid"), run.labels("valid")), progress=progress)
-    run.history, run.train_seconds = hist.epochs, time.perf_counter() - t0
-    return run
+@torch.no_grad()
+def user_embeddings(model: CandidateModel, builder: Any, user_ids: np.ndarray, serve_time: float,
+                    batch_size: int = 2048) -> np.ndarray:
+    """``[u, 1]`` of each user from their history before ``serve_time`` (demographics alone for a user
+    with none): (n, m+1) float32. ``builder``: the model's :class:`ytrec_lib.features.FeatureBuilder`."""
+    feats = builder.examples(user_ids, np.full(len(user_ids), float(serve_time)))
+    was_training = model.training
+    model.eval()
+    out = []
+    for s in range(0, len(user_ids), batch_size):
+        idx = np.arange(s, min(s + batch_size, len(user_ids)))
+        out.append(model.augmented_user_embeddings(feats.batch(idx)).numpy())  # (B, m+1)
+    model.train(was_training)
+    return np.concatenate(out).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -956,7 +758,7 @@ def ranking_quality(
 
 @torch.no_grad()
 def probability_by_age(
-    run: CandidateRun, users: np.ndarray, times: np.ndarray, upload: np.ndarray, eligible: np.ndarray,
+    run: Any, users: np.ndarray, times: np.ndarray, upload: np.ndarray, eligible: np.ndarray,
     window_end: float, age_days: int = 14, batch_size: int = 256,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean class probability the model gives a video of age a (whole days since upload) at the
@@ -988,9 +790,8 @@ def fresh_lift(curve: np.ndarray) -> float:
 __all__ = [
     "CandidateModel", "TiedOutput", "TrainConfig", "TrainHistory", "make_sampler", "augment_users",
     "inner_product_scores", "sequential_dot", "batch_loss", "train_candidate", "evaluate_recall",
-    "rank_videos", "average_embedding_rank", "save_checkpoint", "load_checkpoint", "config_key",
-    "softmax_step_time", "step_time_table", "synthetic_batch", "DEFAULT_CONFIG", "CandidateRun",
-    "trained_candidate_model", "split_examples", "dataset_before", "pretrained_video_vectors",
+    "rank_videos", "average_embedding_rank", "checkpoint_payload", "model_from_payload", "user_embeddings",
+    "softmax_step_time", "step_time_table", "synthetic_batch", "split_examples",
     "SMALL_RUN_BUDGETS", "small_run_budget", "count_parameters", "evaluation_subset", "ranking_quality",
     "probability_by_age", "fresh_lift",
 ]

@@ -33,26 +33,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-
-from ytrec_lib.data.cache import (
-    DamagedArtifact,
-    atomic_path,
-    cache_key,
-    data_fingerprint,
-    load_npz,
-    load_or_build,
-)
 
 BANDS = ("head", "torso", "tail")
 
@@ -541,7 +530,7 @@ class Item2Vec:
     def _require_fit(self) -> IdMap:
         if self.id_map is None or self._w_in is None:
             raise RuntimeError("this Item2Vec model is not trained yet: call fit(sequences) or "
-                               "Item2Vec.load(path)")
+                               "Item2Vec.from_arrays(arrays)")
         return self.id_map
 
     @property
@@ -596,38 +585,27 @@ class Item2Vec:
 
     # -- persistence -------------------------------------------------------------------------
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the model to ``path`` (.npz, no pickled objects), atomically. Returns the path."""
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The fitted model as arrays only (ids, counts, w_in, w_out and a JSON ``meta``), for
+        ``np.savez``; :meth:`from_arrays` is its inverse. ``ytrec_lib.pipeline`` writes the files."""
         id_map = self._require_fit()
-        path = Path(path)
         meta = {"config": asdict(self.config), "history": self.history, "stats": self.stats, "format": 1}
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, ids=id_map.ids, counts=id_map.counts, w_in=self._w_in.numpy(),
-                         w_out=self._w_out.numpy(), meta=np.array(json.dumps(meta)))
-        return path
+        return {"ids": id_map.ids, "counts": id_map.counts, "w_in": self._w_in.numpy(),
+                "w_out": self._w_out.numpy(), "meta": np.array(json.dumps(meta))}
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Item2Vec:
-        """Read a model written by :meth:`save` (arrays only, never unpickled).
-
-        ``FileNotFoundError`` when there is none; :class:`ytrec_lib.data.cache.DamagedArtifact` (a
-        ``ValueError`` naming the file) when the file is truncated, foreign or not a saved model.
-        """
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"no item2vec model at {path}: train one and call save(path) first")
-        arrays = load_npz(path, "Item2Vec model")
-        try:
-            meta = json.loads(str(arrays["meta"]))
-            model = cls(SGNSConfig(**meta["config"]))
-            model.id_map = IdMap(arrays["ids"], arrays["counts"])
-            model._w_in = torch.from_numpy(arrays["w_in"].astype(np.float32))  # (n, dim)
-            model._w_out = torch.from_numpy(arrays["w_out"].astype(np.float32))  # (n, dim)
-            model.history, model.stats = meta["history"], meta["stats"]
-        except (KeyError, TypeError, ValueError) as err:
-            raise DamagedArtifact(f"{path} is not a saved Item2Vec model ({type(err).__name__}: {err}); "
-                                  "delete it and retrain") from err
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> Item2Vec:
+        """The model :meth:`to_arrays` gave (``KeyError`` / ``ValueError`` when an array is missing
+        or malformed)."""
+        meta = json.loads(str(arrays["meta"]))
+        model = cls(SGNSConfig(**meta["config"]))
+        model.id_map = IdMap(arrays["ids"], arrays["counts"])
+        model._w_in = torch.from_numpy(np.asarray(arrays["w_in"], dtype=np.float32))  # (n, dim)
+        model._w_out = torch.from_numpy(np.asarray(arrays["w_out"], dtype=np.float32))  # (n, dim)
+        if model._w_in.shape != model._w_out.shape or len(model.id_map) != model._w_in.shape[0]:
+            raise ValueError(f"w_in {tuple(model._w_in.shape)}, w_out {tuple(model._w_out.shape)} and "
+                             f"{len(model.id_map)} ids do not match")
+        model.history, model.stats = meta["history"], meta["stats"]
         return model
 
 
@@ -809,13 +787,7 @@ def as_mapping(result: Embedding) -> Mapping[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------------
-# pretrained tables for the candidate model, cached next to the dataset
-
-PRETRAINED_SETTINGS: dict[str, dict[str, Any]] = {
-    "videos": {"window": 5, "epochs": 40, "lr": 0.05},  # watch sequences (one per user), as notebook 02
-    "tokens": {"window": None, "epochs": 40, "lr": 0.05},  # search sessions: the whole query is the context
-}
-"""The settings :func:`pretrained_embeddings` trains with (notebook 02 measures why), per kind."""
+# the sequences of a dataset, and an id-indexed table of a fitted model
 
 
 def dataset_sequences(ds: Any, kind: str) -> tuple[list[np.ndarray], int]:
@@ -830,33 +802,13 @@ def dataset_sequences(ds: Any, kind: str) -> tuple[list[np.ndarray], int]:
     raise ValueError(f"kind must be 'videos' or 'tokens', got {kind!r}")
 
 
-def pretrained_embeddings(ds: Any, kind: str = "videos", dim: int = 32, seed: int = 0, *, cache: bool = True,
-                          progress: bool = False, **settings: Any) -> np.ndarray:
-    """Item2vec vectors of every video (or search token) of ``ds``, for initialising the candidate model.
-
-    Returns an (n_videos, dim) or (n_tokens, dim) float32 table indexed by id; ids never seen in a
-    sequence of two or more get a zero row. Trains with :data:`PRETRAINED_SETTINGS` [kind] updated by
-    ``settings`` (any :class:`SGNSConfig` field). The trained model is cached (atomically) under
-    ``<data dir>/models/``, keyed by the dataset (name, seed, style, and
-    :func:`ytrec_lib.data.cache.data_fingerprint`: generator version and every simulator setting), the
-    kind and the settings, so notebooks after 02 do not retrain it; a damaged file is retrained.
-    """
-    from ytrec_lib.data import datasets  # the data layer is only needed here
-
-    sequences, n_ids = dataset_sequences(ds, kind)
-    config = SGNSConfig(**{**PRETRAINED_SETTINGS[kind], "dim": dim, "seed": seed, **settings})
-    meta = ds.meta
-    dataset_key = [meta.get(k) for k in ("name", "seed", "style", "generator_version")] + [n_ids]
-    key = cache_key({"dataset": dataset_key, "data": data_fingerprint(ds), "kind": kind,
-                     "config": asdict(config)})
-    name = f"item2vec-{meta.get('name')}-seed{meta.get('seed')}-{kind}-{key}.npz"
-    path = datasets.data_dir() / "models" / name
-    model, _ = load_or_build(path, Item2Vec.load, lambda: Item2Vec(config).fit(sequences, progress=progress),
-                             lambda m, p: m.save(p), cache=cache, what="item2vec model")
+def id_table(model: Item2Vec, n_ids: int) -> np.ndarray:
+    """The vectors of ``model`` as an (n_ids, dim) float32 table indexed by id; ids it never saw get a
+    zero row. ``ValueError`` when the model holds an id outside ``0..n_ids-1``."""
     ids = model.ids
     if ids.size and (ids.min() < 0 or ids.max() >= n_ids):
-        raise ValueError(f"{kind} ids run outside 0..{n_ids - 1}; the dataset's meta does not match "
+        raise ValueError(f"item2vec ids run outside 0..{n_ids - 1}; the dataset's meta does not match "
                          "its tables")
-    table = np.zeros((n_ids, dim), np.float32)
+    table = np.zeros((n_ids, model.vectors.shape[1]), np.float32)
     table[ids] = model.vectors
     return table

@@ -2,11 +2,12 @@
 
 One request for one user runs four timed stages:
 
-1. **lookup** -- the user's embedding ``[u, 1]`` from the embedding store (:mod:`ytrec_lib.serving.store`) and
-   the videos the user already watched (never recommended again);
+1. **lookup** -- the user's embedding ``[u, 1]`` from the embedding store
+   (:mod:`ytrec_lib.serving.store`) and the videos the user already watched (never recommended again);
 2. **ann** -- the ``n_candidates`` videos with the largest inner product ``[u, 1] . [v, b]`` (the
-   candidate model's logits, paper §3.2) from a retrieval index (:mod:`ytrec_lib.serving.retrieval`: exact,
-   HNSW, IVF, ...; its search parameter ``efSearch`` / ``nprobe`` can change at any time);
+   candidate model's logits, paper §3.2) from a retrieval index
+   (:mod:`ytrec_lib.serving.retrieval`: exact, HNSW, IVF, ...; its search parameter ``efSearch`` / ``nprobe``
+   can change at any time);
 3. **features** -- the ranking features of every (user, candidate) pair (:mod:`ytrec_lib.models.ranking`);
 4. **ranking** -- the ranker's logit of each candidate (weighted logistic regression: ``exp(logit)``
    ~ expected watch time, paper §4.2), sorted; the top ``k`` are shown.
@@ -15,15 +16,14 @@ The system serves at one moment, ``serve_time`` (days): the end of the training 
 embeddings are computed from the history before it and written to the store; only videos uploaded
 before it are in the index. A user with no history gets the embedding of their demographics alone.
 
-:func:`build_system` builds (or loads from caches under the data dir) everything for a preset and a
-seed: the candidate model (:func:`ytrec_lib.models.candidate.trained_candidate_model`), the store, the index
-and the ranker (trained here, cached by preset / seed / configuration, written atomically).
-:func:`evaluate` scores shown lists against the simulator's true expected watch time.
+:func:`ytrec_lib.pipeline.system` builds (or loads from the pipeline's caches) everything for a preset
+and a seed: the candidate model, the store, the index and the ranker. Here: the recommender, the store
+file it serves from (:func:`write_store`, :func:`check_store`) and the measures that score shown lists
+against the simulator's true expected watch time (:func:`ndcg_true`, :func:`recall_realised`).
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -40,10 +40,7 @@ from ytrec_lib.data.cache import (
     DamagedArtifact,
     atomic_path,
     atomic_write_text,
-    data_fingerprint,
     file_sha256,
-    load_or_build,
-    load_torch,
 )
 from ytrec_lib.serving import retrieval
 from ytrec_lib.serving.server import check_id, check_ids
@@ -55,10 +52,6 @@ STAGES: tuple[str, ...] = ("lookup", "ann", "features", "ranking")
 SEARCH_PARAM: dict[str, str | None] = {"hnsw": "efSearch", "ivf": "nprobe", "ivfpq": "nprobe", "exact": None,
                                        "flat": None}
 """The search-time parameter of each index kind the system supports (None: no knob)."""
-
-RANKER_DEFAULTS: dict[str, Any] = {"objective": "weighted", "hidden": [64, 32], "dim": 16, "epochs": 3,
-                                   "batch_size": 1024, "lr": 3e-3, "max_train_impressions": None}
-"""The ranker :func:`build_system` trains (when it is not cached); override with ``ranker_config``."""
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -446,121 +439,8 @@ def recall_realised(ranked: np.ndarray, watched: Sequence[np.ndarray], k: int = 
 
 
 # ----------------------------------------------------------------------------------------------------
-# Building everything for a preset, with caches
+# The embedding-store file the system serves from (ytrec_lib.pipeline builds it)
 # ----------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class SystemBundle:
-    """What :func:`build_system` returns: the ``system``, its ``dataset``, the candidate ``run``, the
-    ``ranker``, the ``store`` path, ``serve_time`` and the eligible ``test_users`` (n,) int64."""
-
-    system: TwoStageRecommender
-    dataset: Any
-    run: Any
-    ranker: Any
-    store_path: Path
-    serve_time: float
-    test_users: np.ndarray
-    build_seconds: dict[str, float]
-
-
-def _config_key(**config: Any) -> str:
-    from ytrec_lib.models.candidate import config_key
-
-    return config_key(**config)
-
-
-RANKER_FORMAT = "ytrec-ranker-v1"
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to ``path`` through a unique temporary file renamed into place."""
-    import torch
-
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
-def _ranker_payload(ranker: Any, cfg: dict[str, Any]) -> dict[str, Any]:
-    """What a cached ranker file holds: tensors, dicts, lists, numbers and strings only (weights-only)."""
-    return {"format": RANKER_FORMAT, "state_dict": ranker.model.state_dict(), "spec": ranker.spec.to_dict(),
-            "normalizer": json.loads(json.dumps(ranker.normalizer.to_dict())),
-            "config": json.loads(json.dumps(cfg))}
-
-
-def _load_ranker(path: Path, builder: Any, cfg: dict[str, Any], seed: int) -> Any:
-    """The ranker in ``path`` (weights only, never executed); ``DamagedArtifact`` if it is not usable."""
-    from ytrec_lib.models import ranking
-
-    payload = load_torch(path, "ranker")
-    try:
-        if payload.get("format", RANKER_FORMAT) != RANKER_FORMAT:
-            raise ValueError(f"format {payload.get('format')!r}, expected {RANKER_FORMAT!r}")
-        spec = ranking.RankingSpec(**payload["spec"])
-        model = ranking.RankingModel(builder.n_videos, builder.n_languages, spec, hidden=cfg["hidden"],
-                                     dim=cfg["dim"], seed=seed)
-        model.load_state_dict(payload["state_dict"])
-        norm = ranking.QuantileNormalizer.from_dict(payload["normalizer"])
-    except (AttributeError, KeyError, TypeError, ValueError, RuntimeError) as err:
-        first = (str(err).splitlines() or [""])[0][:200]
-        raise DamagedArtifact(f"{path} is not a usable ranker ({type(err).__name__}: {first})") from err
-    return ranking.Ranker(model, norm, builder, cfg["objective"])
-
-
-def trained_ranker(ds: Any, preset: str, seed: int, *, cache: bool = True, progress: bool = True,
-                   **overrides: Any) -> Any:
-    """The ranker (weighted LR on watch time, no candidate-score feature) trained on every impression
-    before ``0.8 * t_end``; cached under ``<data dir>/models/`` by preset, seed, the data
-    (:func:`ytrec_lib.data.cache.data_fingerprint`) and configuration. The file holds weights only; a
-    damaged or foreign one is retrained with one warning, never executed."""
-    from ytrec_lib.data import datasets
-    from ytrec_lib.models import ranking
-
-    unknown = sorted(set(overrides) - set(RANKER_DEFAULTS))
-    if unknown:
-        raise KeyError(f"trained_ranker: unknown setting(s) {unknown}; use {sorted(RANKER_DEFAULTS)}")
-    cfg = {**RANKER_DEFAULTS, **overrides}
-    key = _config_key(preset=preset, seed=seed, version=ds.meta.get("generator_version"),
-                      data=data_fingerprint(ds), **cfg)
-    path = datasets.data_dir() / "models" / f"ranker-{preset}-seed{seed}-{key}.pt"
-    builder = ranking.RankingFeatureBuilder.from_dataset(ds)
-
-    def build() -> Any:
-        data = ranking.prepare_ranking_data(ds, candidate_score=False, seed=seed, progress=progress)
-        if cfg["max_train_impressions"] is not None and cfg["max_train_impressions"] < len(data.train):
-            keep = np.sort(np.random.default_rng(seed).choice(len(data.train), cfg["max_train_impressions"],
-                                                              replace=False))
-            data.train = data.train.subset(keep)
-        train_cfg = ranking.RankTrainConfig(objective=cfg["objective"], epochs=cfg["epochs"],
-                                            batch_size=cfg["batch_size"], lr=cfg["lr"], seed=seed)
-        ranker = ranking.fit_ranker(data, cfg["objective"], hidden=cfg["hidden"], dim=cfg["dim"],
-                                    config=train_cfg, progress=progress)
-        ranker.builder = builder
-        return ranker
-
-    ranker, _ = load_or_build(path, lambda p: _load_ranker(p, builder, cfg, seed), build,
-                              lambda r, p: _atomic_torch_save(_ranker_payload(r, cfg), p), cache=cache,
-                              what="ranker")
-    return ranker
-
-
-def user_embeddings(run: Any, user_ids: np.ndarray, serve_time: float, batch_size: int = 2048) -> np.ndarray:
-    """``[u, 1]`` of each user from their history before ``serve_time`` (demographics alone for a
-    user with none): (n, m+1) float32."""
-    import torch
-
-    feats = run.builder.examples(user_ids, np.full(len(user_ids), float(serve_time)))
-    model = run.model
-    was_training = model.training
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for s in range(0, len(user_ids), batch_size):
-            idx = np.arange(s, min(s + batch_size, len(user_ids)))
-            out.append(model.augmented_user_embeddings(feats.batch(idx)).numpy())  # (B, m+1)
-    model.train(was_training)
-    return np.concatenate(out).astype(np.float32)
 
 
 def write_store(path: Path, users: np.ndarray, videos: np.ndarray, meta: dict[str, Any]) -> Path:
@@ -583,57 +463,10 @@ def _digest_path(store_path: Path) -> Path:
     return store_path.with_name(store_path.name + ".sha256")
 
 
-def build_system(preset: str = "ci", seed: int = 0, *, index_kind: str = "hnsw", cache: bool = True,
-                 progress: bool = True, candidate_config: dict[str, Any] | None = None,
-                 ranker_config: dict[str, Any] | None = None, **index_params: Any) -> SystemBundle:
-    """Build (or load from the caches) the candidate model, the store, the index and the ranker.
-
-    ``serve_time`` is the candidate split's training cutoff; ``test_users`` are the split's test users
-    (a watch after the cutoff). ``index_params`` go to :func:`ytrec_lib.serving.retrieval.build_index`.
-    """
-    from ytrec_lib.data import datasets
-    from ytrec_lib.models.candidate import trained_candidate_model
-
-    if index_kind not in SEARCH_PARAM:
-        raise ValueError(f"index_kind must be one of {sorted(SEARCH_PARAM)}, got {index_kind!r}")
-    secs: dict[str, float] = {}
-    t0 = time.perf_counter()
-    run = trained_candidate_model(preset, seed, cache=cache, progress=progress, **(candidate_config or {}))
-    ds, serve_time = run.dataset, float(run.split.train_cutoff)
-    secs["candidate_model"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    key = _config_key(preset=preset, seed=seed, version=ds.meta.get("generator_version"),
-                      data=data_fingerprint(ds), candidate=str(run.path), config=run.config,
-                      serve_time=serve_time)
-    store_path = datasets.data_dir() / "system" / f"store-{preset}-seed{seed}-{key}.sqlite"
-
-    def build_store() -> Path:  # serving reads the store file, so it is written even with cache=False
-        users = user_embeddings(run, np.arange(int(ds.meta["n_users"])), serve_time)  # (U, m+1)
-        videos = run.model.augmented_video_embeddings().numpy()  # (V, m+1)
-        meta = {"preset": preset, "seed": seed, "serve_time": serve_time,
-                "config": json.loads(json.dumps(run.config))}
-        return write_store(store_path, users, videos, meta)
-
-    # a retrained candidate model gets a fresh store: the cached one holds the old model's vectors
-    load_or_build(store_path, _load_store, build_store, lambda _path, _at: None,
-                  cache=cache and run.from_cache, what="embedding store")
-    secs["store"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    ranker = trained_ranker(ds, preset, seed, cache=cache, progress=progress, **(ranker_config or {}))
-    secs["ranker"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    uploaded = ds.videos["video_id"].to_numpy(np.int64)[ds.videos["upload_time"].to_numpy() < serve_time]
-    store = EmbeddingStore(store_path)
-    system = TwoStageRecommender(store, ranker, serve_time, index_kind=index_kind, video_ids=uploaded,
-                                 **index_params)
-    secs["index"] = time.perf_counter() - t0
-    test_users = np.unique(run.split.test["user_id"].to_numpy(np.int64))
-    return SystemBundle(system, ds, run, ranker, store_path, serve_time, test_users, secs)
-
-
-def _load_store(path: Path) -> Path:
+def check_store(path: Path) -> Path:
     """``path`` when it is the store :func:`write_store` wrote (same SHA-256) and its active version is
     ``"candidate"``; ``DamagedArtifact`` if not."""
+    path = Path(path)
     digest = _digest_path(path)
     if not digest.exists() or digest.read_text().strip() != file_sha256(path):
         raise DamagedArtifact(f"{path} does not match its checksum {digest.name} (altered, or cut short)")
@@ -649,7 +482,6 @@ def _load_store(path: Path) -> Path:
     return path
 
 
-__all__ = ["STAGES", "SEARCH_PARAM", "RANKER_DEFAULTS", "Recommendation", "TwoStageRecommender",
-           "BatchResult", "ServingFeatures", "true_gains", "ideal_lists", "ndcg_true", "realised_watches",
-           "recall_realised", "SystemBundle", "trained_ranker", "user_embeddings", "write_store",
-           "build_system"]
+__all__ = ["STAGES", "SEARCH_PARAM", "Recommendation", "TwoStageRecommender", "BatchResult",
+           "ServingFeatures", "true_gains", "ideal_lists", "ndcg_true", "realised_watches", "recall_realised",
+           "write_store", "check_store"]

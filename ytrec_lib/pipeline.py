@@ -1,0 +1,564 @@
+"""The pipeline: every expensive artifact of the collection, each built once and cached.
+
+::
+
+    dataset ─┬─> item2vec tables (log before the cutoff) ─> candidate model ─> embedding store ─┐
+             └─> ranker (impressions before the cutoff) ────────────────────────────────────────┴─> system
+                                                  (the system builds its ANN index from the store)
+
+Each stage has a frozen, typed config (a dataclass; change it with :func:`dataclasses.replace` or keyword
+overrides), its upstream stages, and one cache file whose key is the hash of the stage name, ``asdict``
+of its config, its upstream keys and the data fingerprint (:func:`ytrec_lib.data.cache.data_fingerprint`:
+the world's full ``SimConfig``, or the real files' checksum). So editing a simulator setting retrains
+everything downstream of the dataset, and nothing else ever does.
+
+Files are written atomically and read back weights-only (``torch.load(weights_only=True)`` behind
+:func:`ytrec_lib.data.cache.load_torch`) or arrays-only (:func:`ytrec_lib.data.cache.load_npz`); a
+damaged file is rebuilt with one warning line. Within one Python process a stage is built or read
+once and then shared (a memo checked against the file on disk); across the notebooks of one
+``make run`` the cache files are the shared copy.
+
+Example::
+
+    >>> from ytrec_lib import pipeline                                          # doctest: +SKIP
+    >>> run = pipeline.candidate_model("ci", seed=0, epochs=5)                  # trains once, then cached
+    >>> bundle = pipeline.system("ci", seed=0, index_kind="hnsw")               # reuses that model
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from ytrec_lib.data import datasets, splits
+from ytrec_lib.data.cache import (
+    DamagedArtifact,
+    atomic_path,
+    cache_key,
+    data_fingerprint,
+    load_npz,
+    load_or_build,
+    load_torch,
+)
+from ytrec_lib.features import ExampleFeatures, FeatureBuilder, feature_set
+from ytrec_lib.models import candidate as C
+from ytrec_lib.models import item2vec as I2V
+from ytrec_lib.models import ranking as R
+from ytrec_lib.serving import system as S
+from ytrec_lib.serving.store import EmbeddingStore
+from ytrec_lib.train import TrainConfig, fit
+
+T = TypeVar("T")
+
+# ----------------------------------------------------------------------------------------------------
+# Configs
+# ----------------------------------------------------------------------------------------------------
+
+
+def _override(config: T, overrides: dict[str, Any], where: str) -> T:
+    """``dataclasses.replace(config, **overrides)`` with a one-line error naming unknown settings."""
+    known = {f.name for f in fields(config)}  # type: ignore[arg-type]
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise KeyError(f"{where}: unknown setting(s) {unknown}; use {sorted(known)}")
+    return replace(config, **overrides)  # type: ignore[type-var]
+
+
+@dataclass(frozen=True)
+class CandidateConfig:
+    """The candidate model of notebooks 03-05 and 08 and how it is trained.
+
+    ``split``: "next_watch" (predict the next watch) or "heldout" (a random held-out watch, §3.4);
+    ``features``: a name of :data:`ytrec_lib.features.FEATURE_SETS`; ``example_age``: True / False
+    overrides the feature set's switch; ``init``: "item2vec" (tables pretrained on the log before the
+    cutoff) or "random"; ``tie_output``: the output weight is the input video table; ``loss``: "full"
+    or "sampled" softmax; ``max_train_examples``: a seeded random subset (None: all);
+    ``train_seed``: reseeds initialisation, shuffling and negatives only (None: the dataset seed).
+    """
+
+    split: str = "next_watch"
+    features: str = "all"
+    example_age: bool | None = None
+    age_transforms: tuple[str, ...] = ("age", "age2", "sqrt")
+    max_bag: int = 50
+    dim: int = 32
+    region_dim: int = 8
+    tower: tuple[int, ...] = C.DEFAULT_TOWER
+    init: str = "item2vec"
+    freeze_embeddings: bool = False
+    tie_output: bool = False
+    loss: str = "sampled"
+    n_negatives: int = 1000
+    proposal: str = "popularity"
+    logq_correction: bool = True
+    epochs: int = 15
+    batch_size: int = 256
+    lr: float = 3e-3
+    patience: int = 3
+    max_train_examples: int | None = None
+    train_seed: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tower", tuple(int(w) for w in self.tower))
+        object.__setattr__(self, "age_transforms", tuple(self.age_transforms))
+        if self.split not in ("next_watch", "heldout"):
+            raise ValueError(f"split must be 'next_watch' or 'heldout', got {self.split!r}")
+        if self.init not in ("random", "item2vec"):
+            raise ValueError(f"init must be 'random' or 'item2vec', got {self.init!r}")
+
+    def train_config(self, seed: int) -> TrainConfig:
+        """The :class:`ytrec_lib.train.TrainConfig` of this model, seeded by ``seed``."""
+        return TrainConfig(loss=self.loss, n_negatives=self.n_negatives, proposal=self.proposal,
+                           logq_correction=self.logq_correction, epochs=self.epochs,
+                           batch_size=self.batch_size, lr=self.lr, patience=self.patience, seed=seed)
+
+
+@dataclass(frozen=True)
+class RankerConfig:
+    """The ranker of notebook 08: weighted logistic regression on watch time, no candidate-score feature,
+    trained on every impression before ``0.8 * t_end`` (``max_train_impressions``: a seeded subset)."""
+
+    objective: str = "weighted"
+    hidden: tuple[int, ...] = (64, 32)
+    dim: int = 16
+    epochs: int = 3
+    batch_size: int = 1024
+    lr: float = 3e-3
+    max_train_impressions: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(w) for w in self.hidden))
+
+
+PRETRAINED_SETTINGS: dict[str, dict[str, Any]] = {
+    "videos": {"window": 5, "epochs": 40, "lr": 0.05},  # watch sequences (one per user), as notebook 02
+    "tokens": {"window": None, "epochs": 40, "lr": 0.05},  # search sessions: the whole query is the context
+}
+"""The item2vec settings :func:`pretrained_embeddings` trains with (notebook 02 measures why), per kind."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# One cache for every stage
+# ----------------------------------------------------------------------------------------------------
+
+_MEMO: dict[str, tuple[Any, tuple[int, int] | None, Any]] = {}
+
+
+def stage_key(stage: str, config: Any, upstream: dict[str, str], data: str) -> str:
+    """The cache key of a stage: a hash of its name, ``asdict(config)`` (or a JSON-able config), its
+    upstream stages' keys and the data fingerprint (12 hex digits)."""
+    cfg = asdict(config) if hasattr(config, "__dataclass_fields__") else config
+    return cache_key({"stage": stage, "config": cfg, "upstream": upstream, "data": data})
+
+
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _cached(key: str, path: Path, load: Callable[[Path], T], build: Callable[[], T],
+            save: Callable[[T, Path], Any], *, cache: bool, what: str) -> tuple[T, bool]:
+    """``(value, from_cache)`` of one stage: the memo when the file is unchanged since it was read or
+    written in this process, else :func:`ytrec_lib.data.cache.load_or_build` (one warning line when
+    the file is damaged). ``cache=False`` always builds and writes nothing."""
+    if cache and key in _MEMO:
+        value, stat, at = _MEMO[key]
+        if stat is not None and stat == _stat(path) and at == path:
+            return value, True
+    value, from_cache = load_or_build(path, load, build, save, cache=cache, what=what)
+    if cache:
+        _MEMO[key] = (value, _stat(path), path)
+    return value, from_cache
+
+
+def clear_memo() -> None:
+    """Forget every artifact held in this process (the files on disk stay)."""
+    _MEMO.clear()
+
+
+def _models_dir() -> Path:
+    return datasets.data_dir() / "models"
+
+
+def _torch_save(payload: dict[str, Any], path: Path) -> None:
+    """``torch.save`` of tensors, dicts, lists, numbers and strings, atomically."""
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def _data_key(ds: Any) -> dict[str, Any]:
+    meta = ds.meta
+    return {"name": meta.get("name"), "seed": meta.get("seed"), "style": meta.get("style"),
+            "fingerprint": data_fingerprint(ds)}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Stage 0: the dataset
+# ----------------------------------------------------------------------------------------------------
+
+
+def dataset(preset: str, seed: int = 0, *, progress: bool = True, **kwargs: Any) -> Any:
+    """The dataset of ``preset`` and ``seed`` (:func:`ytrec_lib.data.datasets.load`, cached by the
+    data layer under ``<data dir>/``; its fingerprint keys every later stage)."""
+    return datasets.load(preset, seed=seed, progress=progress, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Stage 1: item2vec tables
+# ----------------------------------------------------------------------------------------------------
+
+
+def save_item2vec(model: I2V.Item2Vec, path: str | Path) -> Path:
+    """Write a fitted item2vec model to ``path`` (.npz of arrays, no pickled objects), atomically."""
+    path = Path(path)
+    arrays = model.to_arrays()
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    return path
+
+
+def load_item2vec(path: str | Path) -> I2V.Item2Vec:
+    """Read a model :func:`save_item2vec` wrote (arrays only, never unpickled). ``FileNotFoundError``
+    when there is none; ``DamagedArtifact`` (a ``ValueError`` naming the file) when it is truncated,
+    foreign or not a saved model."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no item2vec model at {path}: train one and save it first")
+    arrays = load_npz(path, "Item2Vec model")
+    try:
+        return I2V.Item2Vec.from_arrays(arrays)
+    except (KeyError, TypeError, ValueError) as err:
+        raise DamagedArtifact(f"{path} is not a saved Item2Vec model ({type(err).__name__}: {err}); "
+                              "delete it and retrain") from err
+
+
+def item2vec_model(ds: Any, kind: str = "videos", config: I2V.SGNSConfig | None = None, *, cache: bool = True,
+                   progress: bool = False) -> I2V.Item2Vec:
+    """An :class:`ytrec_lib.models.item2vec.Item2Vec` fitted on ``ds``'s sequences of ``kind``
+    ("videos": watch sequences, "tokens": search sessions), cached under ``<data dir>/models/``."""
+    sequences, n_ids = I2V.dataset_sequences(ds, kind)
+    config = config or I2V.SGNSConfig()
+    key = stage_key("item2vec", config, {"kind": kind, "n_ids": str(n_ids)}, cache_key(_data_key(ds)))
+    path = _models_dir() / f"item2vec-{ds.meta.get('name')}-seed{ds.meta.get('seed')}-{kind}-{key}.npz"
+    def build() -> I2V.Item2Vec:
+        return I2V.Item2Vec(config).fit(sequences, progress=progress)
+
+    model, _ = _cached(key, path, load_item2vec, build, save_item2vec, cache=cache, what="item2vec model")
+    return model
+
+
+def pretrained_embeddings(ds: Any, kind: str = "videos", dim: int = 32, seed: int = 0, *, cache: bool = True,
+                          progress: bool = False, **settings: Any) -> np.ndarray:
+    """Item2vec vectors of every video (or search token) of ``ds``, for initialising the candidate model.
+
+    Returns an (n_videos, dim) or (n_tokens, dim) float32 table indexed by id; ids never seen in a
+    sequence of two or more get a zero row. Trains with :data:`PRETRAINED_SETTINGS` [kind] updated by
+    ``settings`` (any :class:`ytrec_lib.models.item2vec.SGNSConfig` field).
+    """
+    if kind not in PRETRAINED_SETTINGS:
+        raise ValueError(f"kind must be 'videos' or 'tokens', got {kind!r}")
+    config = I2V.SGNSConfig(**{**PRETRAINED_SETTINGS[kind], "dim": dim, "seed": seed, **settings})
+    model = item2vec_model(ds, kind, config, cache=cache, progress=progress)
+    return I2V.id_table(model, I2V.dataset_sequences(ds, kind)[1])
+
+
+def pretrained_video_vectors(ds: Any, cutoff: float, dim: int = 32, seed: int = 0,
+                             kind: str = "videos") -> np.ndarray:
+    """:func:`pretrained_embeddings` trained only on the log before ``cutoff`` (days):
+    ((n_videos or n_tokens), dim) float32. The candidate model's inputs never see the test period."""
+    return pretrained_embeddings(datasets.dataset_before(ds, cutoff), kind=kind, dim=dim, seed=seed)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Stage 2: the candidate model
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CandidateRun:
+    """A trained candidate model with everything needed to use it on its dataset.
+
+    ``model``; ``dataset`` and ``split`` (``ytrec_lib.data``); ``builder`` (features with the model's
+    spec); ``config`` (:class:`CandidateConfig`); ``history`` (per-epoch records); ``train_seconds``;
+    ``path`` of the checkpoint; ``from_cache`` (True when it was loaded, not trained); ``key`` (the
+    stage key, upstream of the embedding store).
+    """
+
+    model: C.CandidateModel
+    dataset: Any
+    split: Any
+    builder: Any
+    config: CandidateConfig
+    history: list[dict[str, float]]
+    train_seconds: float
+    path: Path | None
+    from_cache: bool
+    key: str = ""
+    _examples: dict[str, ExampleFeatures] = field(default_factory=dict, repr=False)
+
+    def examples(self, part: str = "test") -> ExampleFeatures:
+        """Features of the split's ``"train"``, ``"valid"`` or ``"test"`` examples (cached)."""
+        if part not in self._examples:
+            self._examples[part] = C.split_examples(self.builder, self.split, part)
+        return self._examples[part]
+
+    def labels(self, part: str = "test") -> np.ndarray:
+        """The labels (n,) int64 of the split's ``part``."""
+        return getattr(self.split, part)["label"].to_numpy(np.int64)
+
+
+def save_candidate_checkpoint(path: str | Path, model: C.CandidateModel,
+                              extra: dict[str, Any] | None = None) -> Path:
+    """Write ``model``'s weights, constructor arguments and ``extra`` (JSON-able) to ``path``,
+    atomically (:func:`ytrec_lib.models.candidate.checkpoint_payload`: weights-only)."""
+    _torch_save(C.checkpoint_payload(model, extra), Path(path))
+    return Path(path)
+
+
+def load_candidate_checkpoint(path: str | Path) -> tuple[C.CandidateModel, dict[str, Any]]:
+    """Inverse of :func:`save_candidate_checkpoint`: ``(model, extra)``. ``FileNotFoundError`` when
+    there is no file; ``DamagedArtifact`` (a ``ValueError`` naming the file) when it is truncated,
+    foreign, not weights-only or not a candidate-model checkpoint. Nothing in it is ever executed."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no candidate-model checkpoint at {path}")
+    try:
+        return C.model_from_payload(load_torch(path, "checkpoint"), str(path))
+    except DamagedArtifact:
+        raise
+    except ValueError as err:
+        raise DamagedArtifact(str(err)) from err
+
+
+def _pretrained(ds: Any, cfg: CandidateConfig, seed: int, cutoff: float) -> tuple[Any, Any]:
+    if cfg.init == "random":
+        return None, None
+    videos = pretrained_video_vectors(ds, cutoff, cfg.dim, seed, "videos")
+    has_searches = ds.meta.get("has_searches", True) and len(ds.searches) > 0
+    tokens = pretrained_video_vectors(ds, cutoff, cfg.dim, seed, "tokens") if has_searches else None
+    return videos, tokens
+
+
+def candidate_model(preset: str = "ci", seed: int = 0, config: CandidateConfig | None = None, *,
+                    cache: bool = True, progress: bool = True, **overrides: Any) -> CandidateRun:
+    """The candidate model trained on dataset ``preset`` / ``seed``, from the cache when it is there.
+
+    ``config`` (default :class:`CandidateConfig`) with ``overrides`` applied (features, tower, loss,
+    epochs, ...). Training uses the split's training examples, early-stops on the validation users'
+    recall@100 (:func:`ytrec_lib.train.fit`), and is seeded by ``seed``. The checkpoint lives under
+    ``<data dir>/models/``; a damaged or foreign one is retrained with one warning, never executed.
+    """
+    cfg = _override(config or CandidateConfig(), overrides, "candidate_model")
+    ds = dataset(preset, seed, progress=progress)
+    make_split = splits.heldout_watch_split if cfg.split == "heldout" else splits.next_watch_split
+    split = make_split(ds, seed=seed)
+    spec = feature_set(cfg.features, age_transforms=cfg.age_transforms, max_bag=cfg.max_bag)
+    if cfg.example_age is not None:
+        spec = replace(spec, example_age=bool(cfg.example_age))
+    builder = FeatureBuilder.from_dataset(ds, spec, window=(0.0, split.train_cutoff))
+    key = stage_key("candidate", cfg, {"preset": preset, "seed": str(seed)}, data_fingerprint(ds))
+    path = _models_dir() / f"candidate-{preset}-seed{seed}-{key}.pt"
+
+    def load(p: Path) -> CandidateRun:
+        model, extra = load_candidate_checkpoint(p)
+        return CandidateRun(model, ds, split, builder, cfg, extra["history"], extra["train_seconds"], p, True,
+                            key)
+
+    def save(run: CandidateRun, p: Path) -> None:
+        extra = {"config": asdict(cfg), "preset": preset, "seed": seed, "history": run.history,
+                 "train_seconds": run.train_seconds}
+        save_candidate_checkpoint(p, run.model, extra)
+
+    def build() -> CandidateRun:
+        run = CandidateRun(_new_candidate(ds, spec, cfg, seed, split.train_cutoff), ds, split, builder, cfg,
+                           [], 0.0, path if cache else None, False, key)
+        _train_candidate(run, seed, progress)
+        return run
+
+    run, from_cache = _cached(key, path, load, build, save, cache=cache, what="candidate model")
+    return run if run.from_cache == from_cache else replace(run, from_cache=from_cache)  # memo: a copy
+
+
+def _new_candidate(ds: Any, spec: Any, cfg: CandidateConfig, seed: int, cutoff: float) -> C.CandidateModel:
+    train_seed = seed if cfg.train_seed is None else int(cfg.train_seed)
+    video_init, token_init = _pretrained(ds, cfg, train_seed, cutoff)
+    return C.CandidateModel(
+        ds.n_videos, max(int(ds.meta.get("n_tokens") or 1), 1), int(ds.meta["n_regions"]), dim=cfg.dim,
+        tower=list(cfg.tower), spec=spec, region_dim=cfg.region_dim, video_init=video_init,
+        token_init=token_init, freeze_embeddings=cfg.freeze_embeddings, tie_output=cfg.tie_output,
+        seed=train_seed,
+    )
+
+
+def _train_candidate(run: CandidateRun, seed: int, progress: bool) -> None:
+    """Train ``run.model`` in place on the split's training examples (early stopping on "valid")."""
+    cfg = run.config
+    train_seed = seed if cfg.train_seed is None else int(cfg.train_seed)
+    train, labels = run.examples("train"), run.labels("train")
+    n_max = cfg.max_train_examples
+    if n_max is not None and n_max < len(train):
+        keep = np.sort(np.random.default_rng(train_seed).choice(len(train), int(n_max), replace=False))
+        train, labels = train.subset(keep), labels[keep]
+    t0 = time.perf_counter()
+    hist = fit(run.model, train, labels, cfg.train_config(train_seed),
+               val=(run.examples("valid"), run.labels("valid")), progress=progress)
+    run.history, run.train_seconds = hist.epochs, time.perf_counter() - t0
+
+
+# ----------------------------------------------------------------------------------------------------
+# Stage 3: the embedding store (the ANN index is built from it in memory by the system)
+# ----------------------------------------------------------------------------------------------------
+
+
+def embedding_store(run: CandidateRun, *, cache: bool = True) -> Path:
+    """The SQLite embedding store of ``run``: ``[u, 1]`` of every user at the split's training cutoff
+    and ``[v, b]`` of every video, as version ``"candidate"``; a store is tied to the candidate model's
+    key, so a retrained model gets a new one. Serving reads the file, so it is written even with
+    ``cache=False``."""
+    ds, serve_time = run.dataset, float(run.split.train_cutoff)
+    key = stage_key("store", {"serve_time": serve_time}, {"candidate": run.key}, data_fingerprint(ds))
+    preset, seed = ds.meta.get("name"), ds.meta.get("seed")
+    path = datasets.data_dir() / "system" / f"store-{preset}-seed{seed}-{key}.sqlite"
+
+    def build() -> Path:
+        users = C.user_embeddings(run.model, run.builder, np.arange(int(ds.meta["n_users"])), serve_time)
+        videos = run.model.augmented_video_embeddings().numpy()  # (V, m+1)
+        meta = {"preset": preset, "seed": seed, "serve_time": serve_time,
+                "config": json.loads(json.dumps(asdict(run.config)))}
+        return S.write_store(path, users, videos, meta)
+
+    stored, _ = _cached(key, path, S.check_store, build, lambda _path, _at: None,
+                        cache=cache and run.from_cache, what="embedding store")
+    return stored
+
+
+# ----------------------------------------------------------------------------------------------------
+# Stage 5: the ranker
+# ----------------------------------------------------------------------------------------------------
+
+RANKER_FORMAT = "ytrec-ranker-v1"
+
+
+def _ranker_payload(ranker: R.Ranker, cfg: RankerConfig) -> dict[str, Any]:
+    """What a cached ranker file holds: tensors, dicts, lists, numbers and strings only (weights-only)."""
+    return {"format": RANKER_FORMAT, "state_dict": ranker.model.state_dict(), "spec": ranker.spec.to_dict(),
+            "normalizer": json.loads(json.dumps(ranker.normalizer.to_dict())),
+            "config": json.loads(json.dumps(asdict(cfg)))}
+
+
+def _load_ranker(path: Path, builder: Any, cfg: RankerConfig, seed: int) -> R.Ranker:
+    """The ranker in ``path`` (weights only, never executed); ``DamagedArtifact`` if it is not usable."""
+    payload = load_torch(path, "ranker")
+    try:
+        if payload.get("format", RANKER_FORMAT) != RANKER_FORMAT:
+            raise ValueError(f"format {payload.get('format')!r}, expected {RANKER_FORMAT!r}")
+        spec = R.RankingSpec(**payload["spec"])
+        model = R.RankingModel(builder.n_videos, builder.n_languages, spec, hidden=list(cfg.hidden),
+                               dim=cfg.dim, seed=seed)
+        model.load_state_dict(payload["state_dict"])
+        norm = R.QuantileNormalizer.from_dict(payload["normalizer"])
+    except (AttributeError, KeyError, TypeError, ValueError, RuntimeError) as err:
+        first = (str(err).splitlines() or [""])[0][:200]
+        raise DamagedArtifact(f"{path} is not a usable ranker ({type(err).__name__}: {first})") from err
+    return R.Ranker(model, norm, builder, cfg.objective)
+
+
+def ranker(ds: Any, preset: str, seed: int = 0, config: RankerConfig | None = None, *, cache: bool = True,
+           progress: bool = True, **overrides: Any) -> R.Ranker:
+    """The ranker (:class:`RankerConfig`) trained on every impression of ``ds`` before ``0.8 * t_end``,
+    cached under ``<data dir>/models/``. The file holds weights only; a damaged or foreign one is
+    retrained with one warning, never executed."""
+    cfg = _override(config or RankerConfig(), overrides, "ranker")
+    key = stage_key("ranker", cfg, {"preset": preset, "seed": str(seed)}, data_fingerprint(ds))
+    path = _models_dir() / f"ranker-{preset}-seed{seed}-{key}.pt"
+    builder = R.RankingFeatureBuilder.from_dataset(ds)
+
+    def build() -> R.Ranker:
+        data = R.prepare_ranking_data(ds, candidate_score=False, seed=seed, progress=progress)
+        if cfg.max_train_impressions is not None and cfg.max_train_impressions < len(data.train):
+            keep = np.sort(np.random.default_rng(seed).choice(len(data.train), cfg.max_train_impressions,
+                                                              replace=False))
+            data.train = data.train.subset(keep)
+        train_cfg = R.RankTrainConfig(objective=cfg.objective, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                                      lr=cfg.lr, seed=seed)
+        fitted = R.fit_ranker(data, cfg.objective, hidden=list(cfg.hidden), dim=cfg.dim, config=train_cfg,
+                              progress=progress)
+        fitted.builder = builder
+        return fitted
+
+    fitted, _ = _cached(key, path, lambda p: _load_ranker(p, builder, cfg, seed), build,
+                        lambda r, p: _torch_save(_ranker_payload(r, cfg), p), cache=cache, what="ranker")
+    return fitted
+
+
+# ----------------------------------------------------------------------------------------------------
+# The whole system
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SystemBundle:
+    """What :func:`system` returns: the ``system``, its ``dataset``, the candidate ``run``, the
+    ``ranker``, the ``store`` path, ``serve_time``, the eligible ``test_users`` (n,) int64 and the
+    seconds each stage took (``build_seconds``: loaded or built)."""
+
+    system: S.TwoStageRecommender
+    dataset: Any
+    run: CandidateRun
+    ranker: Any
+    store_path: Path
+    serve_time: float
+    test_users: np.ndarray
+    build_seconds: dict[str, float]
+
+
+def system(preset: str = "ci", seed: int = 0, *, index_kind: str = "hnsw", cache: bool = True,
+           progress: bool = True, candidate_config: dict[str, Any] | CandidateConfig | None = None,
+           ranker_config: dict[str, Any] | RankerConfig | None = None, **index_params: Any) -> SystemBundle:
+    """The two-stage system of ``preset``: candidate model -> embedding store -> ANN index, and the
+    ranker, each from its stage (built or loaded).
+
+    ``serve_time`` is the candidate split's training cutoff; ``test_users`` are the split's test users
+    (a watch after the cutoff). ``index_params`` go to :func:`ytrec_lib.serving.retrieval.build_index`.
+    """
+    if index_kind not in S.SEARCH_PARAM:
+        raise ValueError(f"index_kind must be one of {sorted(S.SEARCH_PARAM)}, got {index_kind!r}")
+    secs: dict[str, float] = {}
+    t0 = time.perf_counter()
+    cand = candidate_config if isinstance(candidate_config, CandidateConfig) else None
+    run = candidate_model(preset, seed, cand, cache=cache, progress=progress,
+                          **({} if cand is not None else dict(candidate_config or {})))
+    ds, serve_time = run.dataset, float(run.split.train_cutoff)
+    secs["candidate_model"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    store_path = embedding_store(run, cache=cache)
+    secs["store"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rcfg = ranker_config if isinstance(ranker_config, RankerConfig) else None
+    fitted = ranker(ds, preset, seed, rcfg, cache=cache, progress=progress,
+                    **({} if rcfg is not None else dict(ranker_config or {})))
+    secs["ranker"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    uploaded = ds.videos["video_id"].to_numpy(np.int64)[ds.videos["upload_time"].to_numpy() < serve_time]
+    recommender = S.TwoStageRecommender(EmbeddingStore(store_path), fitted, serve_time, index_kind=index_kind,
+                                        video_ids=uploaded, **index_params)
+    secs["index"] = time.perf_counter() - t0
+    test_users = np.unique(run.split.test["user_id"].to_numpy(np.int64))
+    return SystemBundle(recommender, ds, run, fitted, store_path, serve_time, test_users, secs)
+
+
+__all__ = ["CandidateConfig", "RankerConfig", "PRETRAINED_SETTINGS", "stage_key", "clear_memo", "dataset",
+           "save_item2vec", "load_item2vec", "item2vec_model", "pretrained_embeddings",
+           "pretrained_video_vectors", "CandidateRun", "candidate_model", "save_candidate_checkpoint",
+           "load_candidate_checkpoint", "embedding_store", "RANKER_FORMAT", "ranker", "SystemBundle",
+           "system"]

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+from ytrec_lib.threads import limit_threads
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -51,12 +54,11 @@ def point_at(monkeypatch: pytest.MonkeyPatch, root: Path) -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def one_thread():
-    """Training is bit-reproducible on one thread (and the machine is shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def one_thread_for_the_session() -> Iterator[None]:
+    """``one_thread`` of tests/conftest.py, for the whole session rather than one module: ``reference``
+    (session scope) trains the models that the children (one thread each) must equal bit for bit."""
+    with limit_threads(1, blas=False):
+        yield
 
 
 @pytest.fixture(scope="session")

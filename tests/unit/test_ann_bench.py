@@ -243,23 +243,6 @@ def test_plots_have_titles_and_labelled_axes(study):
         assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel(), name
 
 
-def test_only_plots_and_widgets_import_matplotlib():
-    """Design, package layout: matplotlib stays out of the computing modules."""
-    import ast
-    from pathlib import Path
-
-    package = Path(ab.__file__).parent
-    offenders = []
-    for path in package.rglob("*.py"):
-        if path.stem in ("plots", "widgets"):
-            continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "matplotlib"]
-    assert not offenders, offenders
-
-
 # ----------------------------------------------------------------------------- the pieces notebook 05 calls
 NB_GRID = ab.SearchGrid(nprobe=(1, 4, 64), ef_search=(8, 32), lsh_bits=(16, 64), shortlist=30,
                         pq_nprobe=(2, 8))

@@ -65,13 +65,7 @@ def small_model(**kw) -> CandidateModel:
 QUICK = TrainConfig(epochs=6, batch_size=64, lr=1e-2, seed=0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models train faster on one thread (no thread hand-offs), and CI machines are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.mark.parametrize("tower", [(), (16,), (32, 16), (64, 32, 16), (64, 32, 16, 8)])

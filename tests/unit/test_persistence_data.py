@@ -87,7 +87,7 @@ def test_manifest_that_is_not_an_object_is_rebuilt_with_one_warning(data_root, c
     if content == "truncated":
         content = mpath.read_text()[: mpath.stat().st_size // 2]
     mpath.write_text(content)
-    ds = _load_expecting_one_warning(naming=mpath)     # it used to raise AttributeError
+    ds = _load_expecting_one_warning(naming=mpath)     # warns; must not raise AttributeError
     _assert_equals_fresh(ds, fresh)
     assert json.loads(mpath.read_text())["generator_version"] == GENERATOR_VERSION
     _read_back_silently()

@@ -387,13 +387,6 @@ def test_model_and_inputs_errors():
     assert R.RankingSpec().without("video").groups == tuple(g for g in R.ALL_GROUPS if g != "video")
 
 
-def test_torch_threads_restores_the_setting():
-    before = torch.get_num_threads()
-    with R.torch_threads(1):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-
-
 # ----------------------------------------------------------------------------------------------------
 # Evaluation helpers
 # ----------------------------------------------------------------------------------------------------

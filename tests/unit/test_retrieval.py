@@ -10,8 +10,6 @@ from hypothesis.extra import numpy as hnp
 
 from ytrec_lib.serving import retrieval as rt
 
-faiss = rt.faiss  # imported through retrieval, which sets passive OpenMP waiting first
-
 N, D, NQ, K = 1500, 12, 30, 10
 # Small-but-real parameters so every kind builds in well under a second.
 FAST = {"ivf": {"nlist": 16, "nprobe": 16, "niter": 5}, "ivfpq": {"nlist": 8, "nprobe": 8, "m": 6, "nbits": 5,
@@ -299,16 +297,6 @@ def test_bad_input_raises_a_clear_value_error(data, call, match):
     x, _ = data
     with pytest.raises(ValueError, match=match):
         call(x)
-
-
-def test_thread_limit_sets_and_restores_faiss_threads():
-    before = faiss.omp_get_max_threads()
-    with rt.thread_limit(1):
-        assert faiss.omp_get_max_threads() == 1
-    assert faiss.omp_get_max_threads() == before
-    with pytest.raises(ValueError, match="positive"):
-        with rt.thread_limit(0):
-            pass
 
 
 def test_default_nlist_follows_sqrt_n_and_keeps_enough_points_per_list():

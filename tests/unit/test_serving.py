@@ -1,5 +1,6 @@
-"""Tests of ytrec_lib.serving.server: exact search against NumPy, served top-k = model top-k,
-no torch imported."""
+"""Tests of ytrec_lib.serving.server and the bit-exact side of its index
+(:class:`ytrec_lib.serving.retrieval.ExactIndex`): exact search against NumPy, served top-k = model
+top-k, no torch imported."""
 
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ def test_search_equals_brute_force_with_ties_to_the_lower_id(seed, n, d, k, n_du
         videos[j] = videos[i]
     k_eff = min(k, n)
     expected = brute_force_top_k(users.astype(np.float64) @ videos.astype(np.float64).T, k_eff)
-    got = ExactIndex(videos).search(users, k)
+    got = ExactIndex(videos).top_ids(users, k)
     assert got.shape == (4, k_eff)
     np.testing.assert_array_equal(got, expected)
 
@@ -96,17 +97,29 @@ def test_search_returns_the_callers_ids_and_excludes_by_id():
     index = ExactIndex(videos, ids)
     order = np.argsort(ids)
     expected = ids[order][brute_force_top_k(users @ videos[order].T, 40)]  # rows in ascending id order
-    np.testing.assert_array_equal(index.search(users, 40), expected)
+    np.testing.assert_array_equal(index.top_ids(users, 40), expected)
     banned = [expected[0, :5], np.array([-3, 999_999]), expected[2, [0]]]  # unknown ids ignored
-    got = index.search(users, 10, exclude=banned)
+    got = index.top_ids(users, 10, exclude=banned)
     np.testing.assert_array_equal(got[0], expected[0, 5:15])
     np.testing.assert_array_equal(got[1], expected[1, :10])
     np.testing.assert_array_equal(got[2], expected[2, 1:11])
 
 
+def test_both_ways_of_searching_agree_and_return_the_callers_ids():
+    """The Index interface (float32 GEMM, ``search``) and the bit-exact path (``top_ids``) of the one
+    exact index give the same ids when there are no near-ties, both as the caller's ids."""
+    users, videos = random_embeddings(6, 50, 8, seed=4)
+    ids = np.arange(50)[::-1] * 3 + 100
+    index = ExactIndex(videos, ids)
+    scores, found = index.search(users, 10)
+    np.testing.assert_array_equal(found, index.top_ids(users, 10))
+    exact = np.take_along_axis(index.scores(users), np.searchsorted(index.ids, found), axis=1)  # (6, 10)
+    np.testing.assert_allclose(scores, exact, rtol=1e-5)
+
+
 def test_exclusion_can_exhaust_a_row_which_is_padded_with_minus_one():
     users, videos = random_embeddings(1, 5, 3)
-    got = ExactIndex(videos).search(users, 5, exclude=[np.array([0, 1, 2])])
+    got = ExactIndex(videos).top_ids(users, 5, exclude=[np.array([0, 1, 2])])
     assert sorted(got[0, :2].tolist()) == [3, 4] and (got[0, 2:] == -1).all()
 
 
@@ -120,7 +133,7 @@ def test_bad_index_input_gives_clear_errors():
     with pytest.raises(ValueError, match="d=3"):
         ExactIndex(np.ones((2, 3), np.float32)).scores(np.ones((1, 4)))
     with pytest.raises(ValueError, match="one id array per query"):
-        ExactIndex(np.ones((2, 3), np.float32)).search(np.ones((2, 3)), 1, exclude=[[0]])
+        ExactIndex(np.ones((2, 3), np.float32)).top_ids(np.ones((2, 3)), 1, exclude=[[0]])
 
 
 # ---------------------------------------------------------------- serving from the store
@@ -138,7 +151,7 @@ def test_served_top_k_equals_search_over_the_written_arrays(store):
     server = StoreServer(store)
     assert server.version == "v1" and server.dim == 9 and server.load_ms >= 0
     served, timings = server.recommend_many(np.arange(100, 120), 25, progress=False)
-    np.testing.assert_array_equal(served, ExactIndex(videos).search(users, 25))
+    np.testing.assert_array_equal(served, ExactIndex(videos).top_ids(users, 25))
     one = server.recommend(105, 25)
     np.testing.assert_array_equal(one.video_ids, served[5])
     assert one.total_ms == pytest.approx(one.lookup_ms + one.score_ms + one.select_ms)
@@ -182,11 +195,11 @@ def test_server_stays_on_its_version_while_a_new_one_is_activated(tmp_path):
         writer.write_version("v2", u2, v2)  # activated; another dimension
         assert reader.active_version() == "v2"
         got, _ = server.recommend_many(np.arange(5), 10, progress=False)
-        np.testing.assert_array_equal(got, ExactIndex(v1).search(u1, 10))
+        np.testing.assert_array_equal(got, ExactIndex(v1).top_ids(u1, 10))
         with pytest.raises(KeyError, match="user id 5"):
             server.recommend(5, 10)  # only in v2
         np.testing.assert_array_equal(StoreServer(reader).recommend(5, 10).video_ids,
-                                      ExactIndex(v2).search(u2[5], 10)[0])
+                                      ExactIndex(v2).top_ids(u2[5], 10)[0])
 
 
 @pytest.mark.parametrize("bad,match", [
@@ -252,7 +265,7 @@ def test_serving_imports_no_torch(tmp_path):
     path = tmp_path / "s.sqlite"
     with EmbeddingStore(path) as s:
         s.write_version("v1", users, videos)
-    expected = ExactIndex(videos).search(users, 7)
+    expected = ExactIndex(videos).top_ids(users, 7)
     code = textwrap.dedent(f"""
         import sys
         import numpy as np
@@ -297,7 +310,7 @@ def test_serve_in_fresh_process_answers_like_the_index_without_torch(tmp_path):
         s.write_version("v1", users, videos)
         s.write_version("v2", -users, -videos)  # the active one; v1 is served by name
     ids, info = serve_in_fresh_process(path, "v1", np.arange(5), 6)
-    np.testing.assert_array_equal(ids, ExactIndex(videos).search(users, 6))
+    np.testing.assert_array_equal(ids, ExactIndex(videos).top_ids(users, 6))
     assert info["torch_imported"] is False and info["p50_ms"] > 0
 
 

@@ -19,14 +19,9 @@ RANKER = {"epochs": 1, "hidden": [8], "dim": 8, "max_train_impressions": 4000}
 
 
 @pytest.fixture(scope="module")
-def bundle() -> pipeline.SystemBundle:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield pipeline.system("tiny", 0, index_kind="exact", progress=False, candidate_config=CANDIDATE,
-                              ranker_config=RANKER)
-    finally:
-        torch.set_num_threads(before)
+def bundle(one_thread) -> pipeline.SystemBundle:
+    return pipeline.system("tiny", 0, index_kind="exact", progress=False, candidate_config=CANDIDATE,
+                           ranker_config=RANKER)
 
 
 def _store_vectors(b: pipeline.SystemBundle) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

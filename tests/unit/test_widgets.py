@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from ytrec_lib import pipeline
 from ytrec_lib.widgets import SystemExplorer
@@ -14,16 +13,11 @@ RANKER = {"epochs": 1, "hidden": [8], "dim": 8, "max_train_impressions": 4000}
 
 
 @pytest.fixture(scope="module")
-def explorer() -> SystemExplorer:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        b = pipeline.system("tiny", 0, index_kind="hnsw", progress=False, candidate_config=CANDIDATE,
-                            ranker_config=RANKER, efSearch=16)
-        yield SystemExplorer(b.system, b.dataset, b.test_users[:20], eval_users=b.test_users[:8], k=5,
-                             n_candidates=40)
-    finally:
-        torch.set_num_threads(before)
+def explorer(one_thread) -> SystemExplorer:
+    b = pipeline.system("tiny", 0, index_kind="hnsw", progress=False, candidate_config=CANDIDATE,
+                        ranker_config=RANKER, efSearch=16)
+    return SystemExplorer(b.system, b.dataset, b.test_users[:20], eval_users=b.test_users[:8], k=5,
+                          n_candidates=40)
 
 
 def _rows(html: str) -> int:

@@ -7,6 +7,8 @@
   from the user's whole pre-cutoff history with only the label removed (future watches leak in).
 * :func:`history` -- for any ``(user, time)`` pairs, the last watches and search tokens strictly
   before each time (vectorised; no loop per example).
+* :func:`ranking_split` -- the impression log split in time for the ranking model: the candidate
+  model's watches, then the ranker's training impressions, then the test impressions.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import pandas as pd
 
 from .datasets import Dataset
 
-__all__ = ["Split", "History", "next_watch_split", "heldout_watch_split", "history"]
+__all__ = ["Split", "History", "next_watch_split", "heldout_watch_split", "history", "RankingSplit",
+           "ranking_split"]
 
 
 @dataclass
@@ -280,3 +283,43 @@ def history(ds: Dataset, user_ids, times, *, max_watches: int = 50, max_tokens: 
     t_off, (toks,) = tidx.last(u, t, max_tokens)
     return History(watch_offsets=w_off, watch_ids=w_ids, watch_times=w_t, token_offsets=t_off,
                    tokens=toks.astype(np.int32))
+
+
+# ----------------------------------------------------------------------------------------------------
+# The impression log split in time (the ranking model, paper §4)
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RankingSplit:
+    """Row indices into the impression log: ``train`` (score_cutoff <= t < train_cutoff) and ``test``
+    (t >= train_cutoff); ``candidate_cutoff`` is where the candidate model's training watches end, so
+    its score is out-of-sample for every ranker impression."""
+
+    train: np.ndarray
+    test: np.ndarray
+    train_cutoff: float
+    candidate_cutoff: float
+
+
+def ranking_split(ds: Dataset, *, train_cutoff: float | None = None, cutoff_frac: float = 0.8,
+                  candidate_frac: float = 0.5) -> RankingSplit:
+    """Split the impression log in time: the candidate model trains on watches before
+    ``candidate_frac * train_cutoff``, the ranker on the impressions between that and ``train_cutoff``
+    (default ``cutoff_frac * t_end``, as :func:`next_watch_split`), and the test
+    period is every impression from ``train_cutoff`` on."""
+    t_end = float(ds.meta["t_end"])
+    if train_cutoff is None:
+        if not 0.0 < cutoff_frac < 1.0:
+            raise ValueError(f"ranking_split: cutoff_frac must be in (0, 1), got {cutoff_frac}")
+        train_cutoff = cutoff_frac * t_end
+    if not 0.0 <= candidate_frac < 1.0:
+        raise ValueError(f"ranking_split: candidate_frac must be in [0, 1), got {candidate_frac}")
+    t = ds.impressions["time"].to_numpy(np.float64)
+    cand_cut = candidate_frac * float(train_cutoff)
+    train = np.flatnonzero((t >= cand_cut) & (t < train_cutoff))
+    test = np.flatnonzero(t >= train_cutoff)
+    if len(train) == 0 or len(test) == 0:
+        raise ValueError(f"ranking_split: no impressions in the training ({len(train)}) or test "
+                         f"({len(test)}) period for train_cutoff={train_cutoff:.2f} d; choose another cutoff")
+    return RankingSplit(train, test, float(train_cutoff), cand_cut)

@@ -43,6 +43,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from ytrec_lib.threads import limit_threads
+
 BANDS = ("head", "torso", "tail")
 
 
@@ -407,20 +409,6 @@ class Embedding:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class _Threads:
-    """Context manager: torch uses ``n`` threads inside (None: leave as is)."""
-
-    def __init__(self, n: int | None):
-        self.n, self.before = n, torch.get_num_threads()
-
-    def __enter__(self) -> None:
-        if self.n is not None:
-            torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc: object) -> None:
-        torch.set_num_threads(self.before)
-
-
 class Item2Vec:
     """Skip-gram with negative sampling over id sequences (see the module docstring).
 
@@ -470,7 +458,7 @@ class Item2Vec:
         self.history, n_pairs, words_done, step = [], 0, 0, 0
         bar = tqdm(total=total_words, unit="word", unit_scale=True, disable=not progress, desc="item2vec")
         t0 = time.perf_counter()
-        with _Threads(cfg.threads), torch.no_grad():
+        with limit_threads(cfg.threads, blas=False), torch.no_grad():
             for epoch in range(cfg.epochs):
                 for first, stop in chunks:
                     toks = corpus.tokens[starts[first]:starts[stop]]

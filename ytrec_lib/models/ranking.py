@@ -49,7 +49,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ytrec_lib import metrics
+from ytrec_lib.data.splits import RankingSplit, ranking_split
 from ytrec_lib.features import EventLog
+from ytrec_lib.threads import limit_threads
 
 NEVER_DAYS = 10_000.0
 """``days_since_*`` of a user who never watched that creator / topic before (a mass at the top)."""
@@ -473,7 +475,7 @@ def candidate_scores(model: Any, builder: Any, users: Any, videos: Any, times: A
     model.eval()
     emb = np.empty((len(uniq_rows), model.m), dtype=np.float32)  # (P, m)
     starts = range(0, len(uniq_rows), batch_size)
-    with torch_threads(1):
+    with limit_threads(1, blas=False):
         for s in tqdm(starts, desc="candidate scores", disable=not progress):
             idx = np.arange(s, min(s + batch_size, len(uniq_rows)))
             emb[idx] = model.user_embeddings(feats.batch(idx)).numpy()  # (B, m)
@@ -505,7 +507,7 @@ def train_candidate_scorer(ds: Any, cutoff: float, *, epochs: int = 3, tower: Se
     train = builder.examples(split.train["user_id"], split.train["time"], window_end=float(cutoff))
     model = CandidateModel(ds.n_videos, int(ds.meta.get("n_tokens") or 1), int(ds.meta["n_regions"]), dim=dim,
                            tower=tower, spec=spec, seed=seed)
-    with torch_threads(threads):
+    with limit_threads(threads, blas=False):
         train_candidate(model, train, split.train["label"].to_numpy(), config, progress=progress)
     return model, builder
 
@@ -766,7 +768,7 @@ def train_ranker(model: RankingModel, inputs: RankingInputs, config: RankTrainCo
     hist = RankHistory()
     model.train()
     bar = tqdm(range(config.epochs), desc=f"train ranker ({config.objective})", disable=not progress)
-    with torch_threads(config.threads):
+    with limit_threads(config.threads, blas=False):
         for epoch in bar:
             hist.epochs.append(_train_epoch(model, inputs, y_t, w_t, opts, rng, config, epoch))
             bar.set_postfix(loss=f"{hist.epochs[-1]['loss']:.4f}")
@@ -793,19 +795,6 @@ def _train_epoch(model: RankingModel, inputs: RankingInputs, y_t: torch.Tensor, 
     return {"epoch": epoch, "loss": total / n_batches, "seconds": secs, "examples_per_s": len(order) / secs}
 
 
-class torch_threads:  # noqa: N801 (used like a function: ``with torch_threads(1):``)
-    """Context manager: run the block with ``n`` torch intra-op threads, then restore the setting."""
-
-    def __init__(self, n: int):
-        self.n, self.before = int(n), torch.get_num_threads()
-
-    def __enter__(self) -> None:
-        torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc: object) -> None:
-        torch.set_num_threads(self.before)
-
-
 @torch.no_grad()
 def predict_logits(model: RankingModel, inputs: RankingInputs, batch_size: int = 8192,
                    threads: int = 1) -> np.ndarray:
@@ -816,7 +805,7 @@ def predict_logits(model: RankingModel, inputs: RankingInputs, batch_size: int =
     was_training = model.training
     model.eval()
     out = np.empty(len(inputs), dtype=np.float64)
-    with torch_threads(threads):
+    with limit_threads(threads, blas=False):
         for s in range(0, len(inputs), batch_size):
             idx = np.arange(s, min(s + batch_size, len(inputs)))
             out[idx] = model(inputs.batch(idx)).double().numpy()
@@ -919,46 +908,6 @@ def calibration_table(predicted: Any, truth: Any, n_bins: int = 10) -> pd.DataFr
     df = pd.DataFrame({"bin": bins, "predicted": predicted, "truth": truth})
     return df.groupby("bin").agg(predicted=("predicted", "mean"), truth=("truth", "mean"),
                                  n=("truth", "size")).reset_index()
-
-
-# ----------------------------------------------------------------------------------------------------
-# Splitting the impression log in time
-# ----------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RankingSplit:
-    """Row indices into the impression log: ``train`` (score_cutoff <= t < train_cutoff) and ``test``
-    (t >= train_cutoff); ``candidate_cutoff`` is where the candidate model's training watches end, so
-    its score is out-of-sample for every ranker impression."""
-
-    train: np.ndarray
-    test: np.ndarray
-    train_cutoff: float
-    candidate_cutoff: float
-
-
-def ranking_split(ds: Any, *, train_cutoff: float | None = None, cutoff_frac: float = 0.8,
-                  candidate_frac: float = 0.5) -> RankingSplit:
-    """Split the impression log in time: the candidate model trains on watches before
-    ``candidate_frac * train_cutoff``, the ranker on the impressions between that and ``train_cutoff``
-    (default ``cutoff_frac * t_end``, as :func:`ytrec_lib.data.splits.next_watch_split`), and the test
-    period is every impression from ``train_cutoff`` on."""
-    t_end = float(ds.meta["t_end"])
-    if train_cutoff is None:
-        if not 0.0 < cutoff_frac < 1.0:
-            raise ValueError(f"ranking_split: cutoff_frac must be in (0, 1), got {cutoff_frac}")
-        train_cutoff = cutoff_frac * t_end
-    if not 0.0 <= candidate_frac < 1.0:
-        raise ValueError(f"ranking_split: candidate_frac must be in [0, 1), got {candidate_frac}")
-    t = ds.impressions["time"].to_numpy(np.float64)
-    cand_cut = candidate_frac * float(train_cutoff)
-    train = np.flatnonzero((t >= cand_cut) & (t < train_cutoff))
-    test = np.flatnonzero(t >= train_cutoff)
-    if len(train) == 0 or len(test) == 0:
-        raise ValueError(f"ranking_split: no impressions in the training ({len(train)}) or test "
-                         f"({len(test)}) period for train_cutoff={train_cutoff:.2f} d; choose another cutoff")
-    return RankingSplit(train, test, float(train_cutoff), cand_cut)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -1171,8 +1120,8 @@ __all__ = [
     "expand_powers", "last_time_before", "count_before", "ImpressionFeatures", "RankingFeatureBuilder",
     "session_start_times", "candidate_scores", "train_candidate_scorer", "RankingSpec", "RankingModel",
     "RankingInputs", "fit_normalizer", "RankTrainConfig", "example_weights", "weighted_logistic_loss",
-    "RankHistory", "train_ranker", "torch_threads", "predict_logits", "ndcg_within_groups",
-    "dcg_within_groups", "evaluate_scores", "calibration_table", "RankingSplit", "ranking_split",
+    "RankHistory", "train_ranker", "predict_logits", "ndcg_within_groups",
+    "dcg_within_groups", "evaluate_scores", "calibration_table",
     "true_expected_watch", "true_click_probability", "RankingData", "prepare_ranking_data", "Ranker",
     "candidate_scores_of", "fit_ranker", "PRESET_LAYERS", "PRESET_MAX_TRAIN", "PRESET_CANDIDATE_LOSS",
     "layer_name", "train_and_evaluate", "with_leaky_candidate_score", "top_rows_within_groups",

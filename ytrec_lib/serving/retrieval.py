@@ -23,10 +23,10 @@ id ``-1`` and score ``-inf`` (ip) or ``+inf`` (l2).
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import Any
 
 # Faiss's OpenMP threads (GNU libgomp) spin for a while when they wait for work; on a machine shared
@@ -38,7 +38,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.neighbors import BallTree, KDTree  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
+
+from ytrec_lib.metrics import top_k  # noqa: E402
 
 KINDS = ("exact", "flat", "ivf", "hnsw", "ivfpq", "lsh", "kdtree", "balltree")
 METRICS = ("ip", "l2")
@@ -105,23 +106,6 @@ def mips_transform_queries(queries: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- helpers
-@contextlib.contextmanager
-def thread_limit(n_threads: int | None) -> Iterator[None]:
-    """Limit Faiss (OpenMP) and NumPy/SciPy BLAS to ``n_threads`` inside the block (None: no limit)."""
-    if n_threads is None:
-        yield
-        return
-    if int(n_threads) < 1:
-        raise ValueError(f"n_threads must be a positive integer, got {n_threads}")
-    old = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(int(n_threads))
-    try:
-        with threadpool_limits(limits=int(n_threads)):
-            yield
-    finally:
-        faiss.omp_set_num_threads(old)
-
-
 def recall_at_k(ids: np.ndarray, true_ids: np.ndarray, k: int | None = None) -> float:
     """Mean over queries of ``|ids[:, :k] ∩ true_ids[:, :k]| / k`` (ids (n, >=k) int; -1 never matches)."""
     ids, true_ids = np.asarray(ids), np.asarray(true_ids)
@@ -302,22 +286,103 @@ class Index:
         return np.take_along_axis(scores, order, axis=1), np.take_along_axis(ids, order, axis=1)
 
 
-class ExactIndex(Index):
-    """Brute force in NumPy: one GEMM per batch of queries (GEMV for one query), then the top k by a
-    block-maximum threshold and ``argpartition`` of the few candidates left (:func:`_topk_rows`).
+class InvalidIdError(KeyError, ValueError):
+    """A user or video id that is not an integer, or not one the server knows.
 
-    A single query reads all N·d·4 bytes of the matrix once: it is bound by memory bandwidth.
+    A ``ValueError`` (a bad argument) and, as unknown ids always were here, a ``KeyError``.
+    """
+
+    def __str__(self) -> str:  # KeyError would print the message quoted
+        return str(self.args[0]) if self.args else ""
+
+
+def ordered_inner_products(queries: np.ndarray, vectors_t: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """``queries @ vectors_t`` in float64, each sum accumulated over the coordinates in index order.
+
+    queries: (B, d) float; vectors_t: (d, n) float64, the vectors as columns (C-contiguous).
+    Returns (B, n) float64. Every score is ``((q0 v0 + q1 v1) + q2 v2) + ...``: the same operations for
+    every (query, vector) pair whatever its position or the BLAS library, so equal inputs give
+    bit-identical scores. Rows are processed ``chunk`` at a time to bound memory.
+    """
+    q = np.asarray(queries, dtype=np.float64)
+    if q.ndim != 2 or vectors_t.ndim != 2 or q.shape[1] != vectors_t.shape[0]:
+        raise ValueError(f"ordered_inner_products: need (B, d) queries and (d, n) vectors, got {q.shape} and "
+                         f"{vectors_t.shape}; the user and video embeddings must have the same dimension")
+    out = np.empty((q.shape[0], vectors_t.shape[1]), dtype=np.float64)  # (B, n)
+    for start in range(0, q.shape[0], chunk):
+        rows = q[start : start + chunk]  # (c, d)
+        acc = np.zeros((rows.shape[0], vectors_t.shape[1]), dtype=np.float64)  # (c, n)
+        for i in range(q.shape[1]):
+            acc += rows[:, i, None] * vectors_t[None, i, :]  # (c, n)
+        out[start : start + chunk] = acc
+    return out
+
+
+class ExactIndex(Index):
+    """Exact search over ``n`` vectors of dimension ``d`` in NumPy, asked in one of two ways.
+
+    * :meth:`search` (the :class:`Index` interface, what ``build_index("exact", ...)`` returns):
+      brute force, one GEMM per batch of queries (GEMV for one query), then the top k by a
+      block-maximum threshold and ``argpartition`` of the few candidates left (:func:`_topk_rows`).
+      Float32 scores, ``metric`` "ip" or "l2". A single query reads all n·d·4 bytes of the matrix
+      once: it is bound by memory bandwidth. The reference of the approximate kinds.
+    * :meth:`scores`, :meth:`select` and :meth:`top_ids` (the store server,
+      :mod:`ytrec_lib.serving.server`): inner products as float64 sums accumulated coordinate by
+      coordinate (:func:`ordered_inner_products`, the same operations as the candidate model's
+      ``logits64``), so equal vectors get equal scores and the served top-k equals the model's bit for
+      bit; ties go to the lower id, and whole ids can be excluded per query.
+
+    Args:
+        vectors: (n, d) float32 or float64, finite (e.g. the augmented video embeddings ``[v, b]``).
+        ids: (n,) distinct integer ids of the rows (default ``arange(n)``). Rows are kept in ascending
+            id order, so ties are broken to the lower id; both ways of searching return these ids.
+        metric: "ip" or "l2" (for :meth:`search`; the other methods are inner products).
+        params: the build parameters (default ``DEFAULT_PARAMS["exact"]``).
     """
 
     kind = "exact"
 
-    def __init__(self, vectors: np.ndarray, metric: str, params: dict[str, Any]) -> None:
-        super().__init__(vectors, metric, params)
-        self._half_sq = 0.5 * np.einsum("nd,nd->n", vectors, vectors) if metric == "l2" else None  # (N,)
+    def __init__(self, vectors: np.ndarray, ids: Sequence[int] | np.ndarray | None = None, *,
+                 metric: str = "ip", params: dict[str, Any] | None = None) -> None:
+        v = np.asarray(vectors)
+        if v.ndim != 2 or v.shape[0] < 1 or v.shape[1] < 1:
+            raise ValueError(f"ExactIndex: vectors must be a non-empty (n, d) array, got shape {v.shape}")
+        if v.dtype.kind != "f" or not np.isfinite(v).all():
+            raise ValueError(f"ExactIndex: vectors must be finite floats, got dtype {v.dtype} (or NaN/inf)")
+        ids = np.arange(len(v), dtype=np.int64) if ids is None else np.asarray(ids)
+        if ids.shape != (len(v),) or (len(ids) and ids.dtype.kind not in "iu"):
+            raise ValueError(f"ExactIndex: ids must be ({len(v)},) integers, got shape {ids.shape}, "
+                             f"dtype {ids.dtype}")
+        order = np.argsort(ids, kind="stable")
+        self.ids = ids[order].astype(np.int64)  # (n,) ascending
+        if (self.ids[1:] == self.ids[:-1]).any():
+            raise ValueError("ExactIndex: ids must be distinct")
+        self._identity = bool(np.array_equal(self.ids, np.arange(len(v))))
+        # rows in id order; no copy when the ids are 0..n-1 (build_index keeps a reference)
+        super().__init__(v if self._identity else v[order], metric,
+                         dict(DEFAULT_PARAMS["exact"]) if params is None else params)
+        x = self._vectors
+        self._half_sq = 0.5 * np.einsum("nd,nd->n", x, x) if metric == "l2" else None  # (N,)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def dim(self) -> int:
+        return self.d
+
+    @functools.cached_property
+    def vectors_t(self) -> np.ndarray:
+        """The vectors as float64 columns, (d, n) C-contiguous: what :meth:`scores` reads (made on first
+        use)."""
+        return np.ascontiguousarray(self._vectors.astype(np.float64).T)
 
     def memory_bytes(self) -> int:
-        return int(self._vectors.nbytes + (0 if self._half_sq is None else self._half_sq.nbytes))
+        held = [self._vectors, self._half_sq, self.__dict__.get("vectors_t"),
+                None if self._identity else self.ids]  # ids 0..n-1 are implicit, as in every other kind
+        return int(sum(a.nbytes for a in held if a is not None))
 
+    # ------------------------------------------------------------------ the Index interface
     def _set(self, key: str, value: Any) -> None:
         self.params[key] = None if value is None else _positive_int(self.kind, key, value)
 
@@ -334,11 +399,62 @@ class ExactIndex(Index):
             s -= self._half_sq
         return _topk_rows(s, k)
 
-    def _finish(self, q: np.ndarray, vals: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _finish(self, q: np.ndarray, vals: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ids = cols if self._identity else self.ids[cols]
         if self._half_sq is None:
             return vals, ids
         qq = np.einsum("nd,nd->n", q, q)[:, None]  # (n, 1)
         return np.maximum(qq - 2 * vals, 0.0), ids
+
+    # ------------------------------------------------------------------ bit-exact serving
+    def scores(self, queries: np.ndarray) -> np.ndarray:
+        """Inner products of (B, d) queries with every vector: (B, n) float64, columns in id order."""
+        q = np.asarray(queries)
+        if q.ndim == 1:
+            q = q[None, :]
+        if q.ndim != 2 or q.shape[1] != self.dim:
+            raise ValueError(f"ExactIndex: queries must have d={self.dim} columns, got shape {q.shape}; "
+                             "fold the bias into both users and videos, or into neither")
+        return ordered_inner_products(q, self.vectors_t)
+
+    def select(self, scores: np.ndarray, k: int, exclude: Sequence[Any] | None = None) -> np.ndarray:
+        """Top-``k`` ids of each row of (B, n) ``scores``: (B, k) int64, best first, ties to the lower id.
+
+        ``exclude``: per row, ids never to return (a list of B int arrays); unknown ids are ignored.
+        Rows that run out of items end in -1.
+        """
+        cols = top_k(scores, min(int(k), len(self)), exclude=self._columns(exclude, len(scores)))
+        return np.where(cols >= 0, self.ids[np.maximum(cols, 0)], -1)  # (B, k)
+
+    def top_ids(self, queries: np.ndarray, k: int, exclude: Sequence[Any] | None = None) -> np.ndarray:
+        """Exact top-``k`` ids by inner product for (B, d) queries: (B, k) int64 (see :meth:`select`)."""
+        return self.select(self.scores(queries), k, exclude)
+
+    def _columns(self, exclude: Sequence[Any] | None, n_rows: int) -> list[np.ndarray] | None:
+        """Per-row excluded ids -> column positions (ids not in the index dropped)."""
+        if exclude is None:
+            return None
+        if len(exclude) != n_rows:
+            raise ValueError(f"exclude must hold one id array per query ({n_rows}), got {len(exclude)}")
+        out = []
+        for row in exclude:
+            row = _excluded_ids(row)
+            if self._identity:
+                out.append(row[(row >= 0) & (row < len(self))])
+                continue
+            pos = np.clip(np.searchsorted(self.ids, row), 0, len(self) - 1)
+            out.append(pos[self.ids[pos] == row])
+        return out
+
+
+def _excluded_ids(row: Any) -> np.ndarray:
+    """One row of ``exclude`` as (n,) int64: integers only (a float or bool array is refused rather
+    than silently truncated); ids absent from the index are the caller's to ignore."""
+    arr = np.asarray(row)
+    if arr.size and arr.dtype.kind not in "iu":
+        raise InvalidIdError(f"excluded video ids must be integers, got dtype {arr.dtype} "
+                             f"(first value {arr.ravel()[0]!r})")
+    return arr.astype(np.int64).ravel()
 
 
 class FaissIndex(Index):
@@ -532,7 +648,7 @@ def build_index(kind: str, vectors: np.ndarray, metric: str = "ip", **params: An
     x = _as_matrix(vectors, "vectors")
     p = _resolve_params(kind, x.shape[0], x.shape[1], metric, params)
     if kind == "exact":
-        return ExactIndex(x, metric, p)
+        return ExactIndex(x, metric=metric, params=p)
     if kind in ("kdtree", "balltree"):
         return TreeIndex(kind, x, metric, p)
     return _build_faiss(kind, x, metric, p)

@@ -15,11 +15,14 @@ served top-k equals the model's top-k by softmax probability. To make that hold 
 scores are float64 sums accumulated coordinate by coordinate in index order, the same sequence of
 IEEE operations as ``CandidateModel.logits64`` (a float32 x float32 product is exact in float64;
 only the order of the additions could differ, and it is fixed here). Equal vectors therefore get
-equal scores and ties are broken by id, never by rounding noise.
+equal scores and ties are broken by id, never by rounding noise. Steps 2 and 3 are
+:class:`ytrec_lib.serving.retrieval.ExactIndex` (its ``scores`` and ``select``), the exact index of
+the retrieval module.
 
-This module imports no torch (a serving box needs only NumPy, SciPy and the standard library's
-sqlite3); ``tests/unit/test_serving.py`` checks that in a fresh interpreter. Approximate search
-(Faiss, HNSW, ...) replaces step 2-3 in notebook 05; this is the exact reference.
+This module imports no torch (a serving box needs NumPy, SciPy, the standard library's sqlite3 and
+the retrieval module's Faiss and scikit-learn); ``tests/unit/test_serving.py`` checks that in a
+fresh interpreter. Approximate search (Faiss, HNSW, ...) replaces steps 2-3 in notebook 05; this is
+the exact reference.
 
 Example::
 
@@ -44,7 +47,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ytrec_lib.metrics import top_k
+from ytrec_lib.serving.retrieval import ExactIndex, InvalidIdError, ordered_inner_products
 from ytrec_lib.serving.store import EmbeddingStore
 
 STEPS = ("lookup_ms", "score_ms", "select_ms", "total_ms")
@@ -54,16 +57,6 @@ STEPS = ("lookup_ms", "score_ms", "select_ms", "total_ms")
 # ----------------------------------------------------------------------------------------------------
 # Id checks shared by every serving entry point
 # ----------------------------------------------------------------------------------------------------
-
-
-class InvalidIdError(KeyError, ValueError):
-    """A user or video id that is not an integer, or not one the server knows.
-
-    A ``ValueError`` (a bad argument) and, as unknown ids always were here, a ``KeyError``.
-    """
-
-    def __str__(self) -> str:  # KeyError would print the message quoted
-        return str(self.args[0]) if self.args else ""
 
 
 def _valid_range(kind: str, n: int | None) -> str:
@@ -124,106 +117,6 @@ def check_ids(values: Any, kind: str = "user", n: int | None = None, where: str 
 
 
 # ----------------------------------------------------------------------------------------------------
-# Exact inner-product search
-# ----------------------------------------------------------------------------------------------------
-
-
-def ordered_inner_products(queries: np.ndarray, vectors_t: np.ndarray, chunk: int = 4096) -> np.ndarray:
-    """``queries @ vectors_t`` in float64, each sum accumulated over the coordinates in index order.
-
-    queries: (B, d) float; vectors_t: (d, n) float64, the vectors as columns (C-contiguous).
-    Returns (B, n) float64. Every score is ``((q0 v0 + q1 v1) + q2 v2) + ...``: the same operations for
-    every (query, vector) pair whatever its position or the BLAS library, so equal inputs give
-    bit-identical scores. Rows are processed ``chunk`` at a time to bound memory.
-    """
-    q = np.asarray(queries, dtype=np.float64)
-    if q.ndim != 2 or vectors_t.ndim != 2 or q.shape[1] != vectors_t.shape[0]:
-        raise ValueError(f"ordered_inner_products: need (B, d) queries and (d, n) vectors, got {q.shape} and "
-                         f"{vectors_t.shape}; the user and video embeddings must have the same dimension")
-    out = np.empty((q.shape[0], vectors_t.shape[1]), dtype=np.float64)  # (B, n)
-    for start in range(0, q.shape[0], chunk):
-        rows = q[start : start + chunk]  # (c, d)
-        acc = np.zeros((rows.shape[0], vectors_t.shape[1]), dtype=np.float64)  # (c, n)
-        for i in range(q.shape[1]):
-            acc += rows[:, i, None] * vectors_t[None, i, :]  # (c, n)
-        out[start : start + chunk] = acc
-    return out
-
-
-class ExactIndex:
-    """Exact maximum-inner-product search over ``n`` vectors of dimension ``d`` (NumPy only).
-
-    Args:
-        vectors: (n, d) float32 or float64, finite (e.g. the augmented video embeddings ``[v, b]``).
-        ids: (n,) distinct integer ids of the rows (default ``arange(n)``). Rows are kept in ascending
-            id order, so ties are broken to the lower id.
-    """
-
-    def __init__(self, vectors: np.ndarray, ids: Sequence[int] | np.ndarray | None = None) -> None:
-        v = np.asarray(vectors)
-        if v.ndim != 2 or v.shape[0] < 1 or v.shape[1] < 1:
-            raise ValueError(f"ExactIndex: vectors must be a non-empty (n, d) array, got shape {v.shape}")
-        if v.dtype.kind != "f" or not np.isfinite(v).all():
-            raise ValueError(f"ExactIndex: vectors must be finite floats, got dtype {v.dtype} (or NaN/inf)")
-        ids = np.arange(len(v), dtype=np.int64) if ids is None else np.asarray(ids)
-        if ids.shape != (len(v),) or (len(ids) and ids.dtype.kind not in "iu"):
-            raise ValueError(f"ExactIndex: ids must be ({len(v)},) integers, got shape {ids.shape}, "
-                             f"dtype {ids.dtype}")
-        order = np.argsort(ids, kind="stable")
-        self.ids = ids[order].astype(np.int64)  # (n,) ascending
-        if (self.ids[1:] == self.ids[:-1]).any():
-            raise ValueError("ExactIndex: ids must be distinct")
-        self.vectors_t = np.ascontiguousarray(v[order].astype(np.float64).T)  # (d, n) float64
-        self._identity = bool(np.array_equal(self.ids, np.arange(len(v))))
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @property
-    def dim(self) -> int:
-        return int(self.vectors_t.shape[0])
-
-    def scores(self, queries: np.ndarray) -> np.ndarray:
-        """Inner products of (B, d) queries with every vector: (B, n) float64, columns in id order."""
-        q = np.asarray(queries)
-        if q.ndim == 1:
-            q = q[None, :]
-        if q.ndim != 2 or q.shape[1] != self.dim:
-            raise ValueError(f"ExactIndex: queries must have d={self.dim} columns, got shape {q.shape}; "
-                             "fold the bias into both users and videos, or into neither")
-        return ordered_inner_products(q, self.vectors_t)
-
-    def select(self, scores: np.ndarray, k: int, exclude: Sequence[Any] | None = None) -> np.ndarray:
-        """Top-``k`` ids of each row of (B, n) ``scores``: (B, k) int64, best first, ties to the lower id.
-
-        ``exclude``: per row, ids never to return (a list of B int arrays); unknown ids are ignored.
-        Rows that run out of items end in -1.
-        """
-        cols = top_k(scores, min(int(k), len(self)), exclude=self._columns(exclude, len(scores)))
-        return np.where(cols >= 0, self.ids[np.maximum(cols, 0)], -1)  # (B, k)
-
-    def search(self, queries: np.ndarray, k: int, exclude: Sequence[Any] | None = None) -> np.ndarray:
-        """Exact top-``k`` ids by inner product for (B, d) queries: (B, k) int64 (see :meth:`select`)."""
-        return self.select(self.scores(queries), k, exclude)
-
-    def _columns(self, exclude: Sequence[Any] | None, n_rows: int) -> list[np.ndarray] | None:
-        """Per-row excluded ids -> column positions (ids not in the index dropped)."""
-        if exclude is None:
-            return None
-        if len(exclude) != n_rows:
-            raise ValueError(f"exclude must hold one id array per query ({n_rows}), got {len(exclude)}")
-        out = []
-        for row in exclude:
-            row = _excluded_ids(row)
-            if self._identity:
-                out.append(row[(row >= 0) & (row < len(self))])
-                continue
-            pos = np.clip(np.searchsorted(self.ids, row), 0, len(self) - 1)
-            out.append(pos[self.ids[pos] == row])
-        return out
-
-
-# ----------------------------------------------------------------------------------------------------
 # Serving from the embedding store
 # ----------------------------------------------------------------------------------------------------
 
@@ -265,6 +158,7 @@ class StoreServer:
                 raise KeyError(f"the store {store.path!r} has no versions yet; write the embeddings first")
             video_ids, videos = store.get_videos(version=self.version)  # (n,), (n, d) float32
         self.index = ExactIndex(videos, video_ids)
+        self.index.vectors_t  # noqa: B018 (the float64 copy scoring reads, made now: load_ms counts it)
         self.store = store
         self.load_ms = 1e3 * (time.perf_counter() - t0)
 
@@ -332,16 +226,6 @@ class StoreServer:
             for step in STEPS:
                 timings[step][i] = getattr(served, step)
         return out, timings
-
-
-def _excluded_ids(row: Any) -> np.ndarray:
-    """One row of ``exclude`` as (n,) int64: integers only (a float or bool array is refused rather
-    than silently truncated); ids absent from the index are the caller's to ignore."""
-    arr = np.asarray(row)
-    if arr.size and arr.dtype.kind not in "iu":
-        raise InvalidIdError(f"excluded video ids must be integers, got dtype {arr.dtype} "
-                             f"(first value {arr.ravel()[0]!r})")
-    return arr.astype(np.int64).ravel()
 
 
 def timing_summary(timings: dict[str, np.ndarray], percentiles: Sequence[float] = (50, 90, 99)) -> dict:

@@ -45,6 +45,7 @@ from tqdm.auto import tqdm
 from ytrec_lib import report
 from ytrec_lib.data.cache import atomic_path, load_json
 from ytrec_lib.serving import retrieval
+from ytrec_lib.threads import limit_threads
 
 K = 10
 NORM_PROFILES = ("softmax", "lognormal", "unit")
@@ -141,7 +142,7 @@ def best_seconds(fn: Callable[[], Any], repeats: int, clock: str = "wall") -> fl
     """Best time (seconds) of ``repeats`` calls of ``fn`` at one thread, on ``clock``: ``"wall"`` (wall
     clock) or ``"cpu"`` (the calling thread's CPU time: it leaves out the time other jobs held the core)."""
     _check_clock(clock)
-    with retrieval.thread_limit(1):
+    with limit_threads(1):
         wall, cpu = _best_times(fn, repeats)
     return cpu if clock == "cpu" else wall
 
@@ -170,7 +171,7 @@ def measure_bandwidth(n_bytes: int = 512 * 2**20, repeats: int = 7, threads: int
     b = np.empty_like(a)
     ones = np.ones(64, dtype=np.float32)
     mat = a.reshape(-1, 64)  # (n / 64, 64)
-    with retrieval.thread_limit(threads):
+    with limit_threads(threads):
         t_sum = _best_times(lambda: a.sum(), repeats)
         t_max = _best_times(lambda: a.max(), repeats)
         t_copy = _best_times(lambda: np.copyto(b, a), repeats)
@@ -203,7 +204,7 @@ def _gflops(n: int, repeats: int, threads: int) -> tuple[float, float]:
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
-    with retrieval.thread_limit(threads):
+    with limit_threads(threads):
         wall, cpu = _best_times(lambda: a @ b, repeats)
     return 2.0 * n**3 / wall / 1e9, 2.0 * n**3 / cpu / 1e9
 
@@ -262,7 +263,7 @@ def single_query_p50(index: retrieval.Index, queries: np.ndarray, k: int = K, bu
     Returns (p50 ms on ``clock``, p50 wall-clock ms, ids (m, k) int64 of the m timed queries).
     """
     _check_clock(clock)
-    with retrieval.thread_limit(1):
+    with limit_threads(1):
         t = time_single_queries(index, queries, k, budget_s=budget_s, min_queries=min_queries)
     wall, cpu = float(np.median(t.wall_s) * 1e3), float(np.median(t.cpu_s) * 1e3)
     return (cpu if clock == "cpu" else wall), wall, t.ids
@@ -294,13 +295,13 @@ def batch_throughput(index: retrieval.Index, queries: np.ndarray, k: int = K,
 def measure_index(index: retrieval.Index, queries: np.ndarray, true_ids: np.ndarray, threads: int,
                   budget_s: float, k: int = K) -> dict[str, Any]:
     """One row of the main table for a built ``index`` (see module doc); recall over the timed queries."""
-    with retrieval.thread_limit(1):
+    with limit_threads(1):
         one = time_single_queries(index, queries, k, budget_s)
     row: dict[str, Any] = {"kind": index.name, "label": index.describe(), "n": index.n, "d": index.d,
                            "memory_MB": index.memory_bytes() / 2**20, **_percentiles_ms(one)}
     row[f"recall@{k}"] = retrieval.recall_at_k(one.ids, true_ids[: len(one.ids)], k)
     row["n_timed"] = len(one.ids)
-    with retrieval.thread_limit(threads):
+    with limit_threads(threads):
         alln = one if threads == 1 else time_single_queries(index, queries, k, budget_s)
         row.update(_percentiles_ms(alln, "all_threads_", cpu=False))
         row["qps_batch"], row["batch_size"] = batch_throughput(index, queries, k,
@@ -332,7 +333,7 @@ def sweep(index: retrieval.Index, settings: Iterable[dict[str, Any]], queries: n
     rows = []
     for setting in settings:
         index.set_params(**setting)
-        with retrieval.thread_limit(1):
+        with limit_threads(1):
             timed = time_single_queries(index, queries, k, budget_s, min_queries=min_queries)
         rows.append({"kind": index.name, "label": index.describe(), "n": index.n, "d": index.d,
                      "metric": index.metric,
@@ -378,7 +379,7 @@ def build_timed(kind: str, vectors: np.ndarray, metric: str = "ip", threads: int
                 **params: Any) -> tuple[retrieval.Index, float]:
     """:func:`ytrec_lib.serving.retrieval.build_index` with ``threads`` threads
     -> (index, build wall seconds)."""
-    with retrieval.thread_limit(threads):
+    with limit_threads(threads):
         t0 = time.perf_counter()
         index = retrieval.build_index(kind, vectors, metric, **params)
         return index, time.perf_counter() - t0
@@ -491,7 +492,7 @@ def batch_qps(x: np.ndarray, queries: np.ndarray, batches: Iterable[int], k: int
             spent = 0.0
             for b in batches:
                 index, qb = indexes[kind], queries[:b]
-                with retrieval.thread_limit(1):
+                with limit_threads(1):
                     index.search(qb[:1], k)  # warm-up
                 best_s = best_seconds(lambda i=index, qb=qb: i.search(qb, k), 2 if b <= 256 else 1, clock)
                 spent += best_s
@@ -557,7 +558,7 @@ class _Study:
         x = synthetic_embeddings(n, d, self.seed)
         q_eval = synthetic_queries(self.s.n_queries, d, self.seed, stream=0)
         q_tune = synthetic_queries(self.s.n_tune, d, self.seed, stream=1)
-        with retrieval.thread_limit(self.threads):
+        with limit_threads(self.threads):
             _, t_eval = retrieval.exact_search(x, q_eval, K)
             _, t_tune = retrieval.exact_search(x, q_tune, K)
         return x, q_eval, t_eval, q_tune, t_tune
@@ -598,7 +599,7 @@ class _Study:
         return tuned.index, tuned.build_s, tuned.setting
 
     def _exact_min_ms(self, index: retrieval.Index, queries: np.ndarray) -> float:
-        with retrieval.thread_limit(1):
+        with limit_threads(1):
             timed = time_single_queries(index, queries[:20], K, self.s.budget_s)
         return float(timed.wall_s.min() * 1e3)
 
@@ -611,7 +612,7 @@ class _Study:
                 bar.set_postfix_str(f"scaling: {kind} N={n:,}")
                 index, build_s = at_operating_point(kind, x, self.op[kind], self._params(kind, n),
                                                     self.threads)
-                with retrieval.thread_limit(1):
+                with limit_threads(1):
                     timed = time_single_queries(index, q_eval, K, self.s.budget_s)
                 rows.append({"kind": kind, "n": n, "d": self.s.d_main, **_percentiles_ms(timed),
                              f"recall@{K}": retrieval.recall_at_k(timed.ids, t_eval[: len(timed.ids)]),
@@ -640,11 +641,11 @@ class _Study:
             kinds = ("exact", "kdtree") + (("balltree",) if metric == "ip" and with_balltree else ())
             group = []
             for kind in kinds:
-                with retrieval.thread_limit(self.threads):
+                with limit_threads(self.threads):
                     t0 = time.perf_counter()
                     index = retrieval.build_index(kind, x, metric)
                     build_s = time.perf_counter() - t0
-                with retrieval.thread_limit(1):
+                with limit_threads(1):
                     timed = time_single_queries(index, q, K, self.s.budget_s / 2)
                 group.append({"kind": kind, "metric": metric, "n": n, "d": d, **_percentiles_ms(timed),
                               "build_s": build_s, "n_timed": len(timed.ids)})
@@ -678,7 +679,7 @@ class _Study:
                 bar.set_postfix_str(f"batch: {method}")
                 faiss.cvar.distance_compute_blas_threshold = thr
                 for b in grid:
-                    with retrieval.thread_limit(1):
+                    with limit_threads(1):
                         index, qb = indexes[kind], q[:b]
                         index.search(q[:1], K)  # warm-up
                         wall, cpu = _best_times(lambda i=index, qb=qb: i.search(qb, K), 1 if b > 256 else 2)
@@ -711,7 +712,7 @@ def blas_switch_probe(n: int, d: int, seed: int = 0, k: int = K) -> list[dict[st
     q = synthetic_queries(switch, d, seed, stream=3)
     index = retrieval.build_index("flat", x)
     rows = []
-    with retrieval.thread_limit(1):
+    with limit_threads(1):
         index.search(q[:1], k)  # warm-up
         for b in (switch - 1, switch):
             wall, cpu = _best_times(lambda b=b: index.search(q[:b], k), 1)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 
+from ytrec_lib import train
 from ytrec_lib.data import datasets, presets
 from ytrec_lib.data.cache import data_fingerprint
 from ytrec_lib.models import candidate, ranking
@@ -104,7 +105,7 @@ def _item2vec(calls: list[int]) -> tuple[Any, bool]:
 
 
 ARTEFACTS = {  # name -> (file pattern under models/, what trains it, how to get it)
-    "candidate": ("candidate-tiny-*.pt", (candidate, "train_candidate"), _candidate),
+    "candidate": ("candidate-tiny-*.pt", (train, "fit"), _candidate),
     "ranker": ("ranker-tiny-*.pt", (ranking, "fit_ranker"), _ranker),
     "item2vec": ("item2vec-tiny-*-videos-*.npz", (iv.Item2Vec, "fit"), _item2vec),
 }
@@ -220,7 +221,7 @@ def _files(root: Path) -> dict[str, int]:
 def test_a_changed_simulator_setting_retrains_every_model(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("YTREC_DATA_DIR", str(tmp_path))
-    trained = {"candidate": _counter(monkeypatch, candidate, "train_candidate"),
+    trained = {"candidate": _counter(monkeypatch, train, "fit"),
                "ranker": _counter(monkeypatch, ranking, "fit_ranker"),
                "item2vec": _counter(monkeypatch, iv.Item2Vec, "fit")}
     kw = {"index_kind": "exact", "progress": False, "candidate_config": CANDIDATE, "ranker_config": RANKER}

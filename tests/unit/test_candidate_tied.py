@@ -12,14 +12,12 @@ from ytrec_lib.features import FeatureSpec
 from ytrec_lib.metrics import top_k
 from ytrec_lib.models.candidate import (
     CandidateModel,
-    TrainConfig,
-    batch_loss,
     inner_product_scores,
     load_checkpoint,
     save_checkpoint,
     synthetic_batch,
-    train_candidate,
 )
+from ytrec_lib.train import TrainConfig, batch_loss, fit
 
 N_VIDEOS, N_TOKENS, N_REGIONS, DIM = 30, 7, 3, 8
 
@@ -40,7 +38,7 @@ def one_thread():
 
 
 class _Examples:
-    """A stand-in for ExampleFeatures over one fixed synthetic batch (enough for train_candidate)."""
+    """A stand-in for ExampleFeatures over one fixed synthetic batch (enough for ytrec_lib.train.fit)."""
 
     def __init__(self, n: int, seed: int = 0):
         self.spec = FeatureSpec()
@@ -96,7 +94,7 @@ def test_training_updates_the_shared_table_and_learns(loss):
     before = model.watch_emb.weight.detach().clone()
     with torch.no_grad():
         first = batch_loss(model, feats.batch(), feats.labels, TrainConfig(loss="full")).item()
-    train_candidate(model, feats, feats.labels.numpy(), cfg, progress=False)
+    fit(model, feats, feats.labels.numpy(), cfg, progress=False)
     with torch.no_grad():
         last = batch_loss(model, feats.batch(), feats.labels, TrainConfig(loss="full")).item()
         accuracy = (model(feats.batch()).argmax(dim=1) == feats.labels).float().mean().item()

@@ -1,4 +1,5 @@
-"""Tests of ytrec_lib.models.candidate: shapes, softmax = inner product, cold start, training, checkpoints."""
+"""Tests of ytrec_lib.models.candidate: shapes, softmax = inner product, cold start, training (with
+ytrec_lib.train.fit), checkpoints."""
 
 from __future__ import annotations
 
@@ -14,17 +15,13 @@ from ytrec_lib.features import FeatureBuilder, FeatureEncoder, FeatureSpec, feat
 from ytrec_lib.metrics import top_k
 from ytrec_lib.models.candidate import (
     CandidateModel,
-    TrainConfig,
     average_embedding_rank,
-    batch_loss,
     evaluate_recall,
     inner_product_scores,
-    make_sampler,
     rank_videos,
-    softmax_step_time,
     synthetic_batch,
-    train_candidate,
 )
+from ytrec_lib.train import TrainConfig, batch_loss, fit, make_sampler, softmax_step_time
 
 N_CLUSTERS, PER_CLUSTER = 6, 10
 N_VIDEOS, N_TOKENS, N_REGIONS = N_CLUSTERS * PER_CLUSTER, 12, 4
@@ -180,7 +177,7 @@ def test_training_beats_random_on_a_planted_task():
     _, feats, labels = planted_features()
     model = small_model()
     before = evaluate_recall(model, feats, labels, k=10, exclude_watched=False)
-    train_candidate(model, feats, labels, QUICK, progress=False)
+    fit(model, feats, labels, QUICK, progress=False)
     after = evaluate_recall(model, feats, labels, k=10, exclude_watched=False)
     assert after > 0.8 > 3 * (10 / N_VIDEOS)  # each cluster's 10 videos fill the top 10; random gets 1/6
     assert after > before + 0.3
@@ -191,7 +188,7 @@ def test_sampled_softmax_loss_decreases_and_learns():
     model = small_model()
     cfg = TrainConfig(loss="sampled", n_negatives=15, proposal="popularity", epochs=6, batch_size=64,
                       lr=1e-2, seed=1)
-    hist = train_candidate(model, feats, labels, cfg, progress=False)
+    hist = fit(model, feats, labels, cfg, progress=False)
     losses = [e["loss"] for e in hist.epochs]
     assert losses[-1] < 0.6 * losses[0]
     assert evaluate_recall(model, feats, labels, k=10, exclude_watched=False) > 0.6
@@ -231,7 +228,7 @@ def test_training_is_deterministic_for_a_seed():
     states = []
     for seed in (0, 0, 1):
         model = small_model(seed=seed)
-        train_candidate(model, feats, labels, cfg, progress=False)
+        fit(model, feats, labels, cfg, progress=False)
         states.append(model.state_dict())
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
     assert not torch.equal(states[0]["output.weight"], states[2]["output.weight"])
@@ -241,7 +238,7 @@ def test_early_stopping_restores_the_best_epoch():
     _, feats, labels = planted_features()
     model = small_model()
     cfg = TrainConfig(epochs=8, batch_size=64, lr=3e-2, patience=1, eval_k=5, exclude_watched=False)
-    hist = train_candidate(model, feats, labels, cfg, val=(feats, labels), progress=False)
+    hist = fit(model, feats, labels, cfg, val=(feats, labels), progress=False)
     recalls = [e["val_recall"] for e in hist.epochs]
     assert hist.best_val_recall == max(recalls)
     assert recalls[hist.best_epoch] == max(recalls)
@@ -253,10 +250,10 @@ def test_frozen_pretrained_embeddings_stay_fixed():
     _, feats, labels = planted_features()
     init = np.random.default_rng(0).normal(size=(N_VIDEOS, 8)).astype(np.float32)
     model = small_model(video_init=init, freeze_embeddings=True)
-    train_candidate(model, feats, labels, TrainConfig(epochs=1, batch_size=64), progress=False)
+    fit(model, feats, labels, TrainConfig(epochs=1, batch_size=64), progress=False)
     np.testing.assert_array_equal(model.watch_emb.weight[:N_VIDEOS].detach().numpy(), init)
     tuned = small_model(video_init=init)
-    train_candidate(tuned, feats, labels, TrainConfig(epochs=1, batch_size=64), progress=False)
+    fit(tuned, feats, labels, TrainConfig(epochs=1, batch_size=64), progress=False)
     assert not np.array_equal(tuned.watch_emb.weight[:N_VIDEOS].detach().numpy(), init)
     with pytest.raises(ValueError, match="video_init has shape"):
         small_model(video_init=init[:, :3])
@@ -288,9 +285,9 @@ def test_bad_configuration_gives_clear_errors():
         small_model(tower=(8, 0))
     _, feats, labels = planted_features()
     with pytest.raises(ValueError, match="video ids"):
-        train_candidate(small_model(), feats, labels + N_VIDEOS, QUICK, progress=False)
+        fit(small_model(), feats, labels + N_VIDEOS, QUICK, progress=False)
     with pytest.raises(ValueError, match="FeatureSpec"):
-        train_candidate(small_model(spec=feature_set("watches")), feats, labels, QUICK, progress=False)
+        fit(small_model(spec=feature_set("watches")), feats, labels, QUICK, progress=False)
 
 
 def test_step_time_function_runs_for_both_objectives():

@@ -13,12 +13,10 @@ from ytrec_lib.features import FeatureSpec
 from ytrec_lib.metrics import top_k
 from ytrec_lib.models.candidate import (
     CandidateModel,
-    TrainConfig,
-    batch_loss,
     inner_product_scores,
     synthetic_batch,
-    train_candidate,
 )
+from ytrec_lib.train import TrainConfig, batch_loss, fit
 
 N_VIDEOS, N_TOKENS, N_REGIONS, DIM = 30, 7, 3, 8
 
@@ -33,7 +31,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 class _Examples:
-    """A stand-in for ExampleFeatures over one fixed synthetic batch (enough for train_candidate)."""
+    """A stand-in for ExampleFeatures over one fixed synthetic batch (enough for ytrec_lib.train.fit)."""
 
     def __init__(self, n: int, seed: int = 0):
         self.spec = FeatureSpec()
@@ -89,7 +87,7 @@ def test_training_updates_the_shared_table_and_learns(loss):
     before = model.watch_emb.weight.detach().clone()
     with torch.no_grad():
         first = batch_loss(model, feats.batch(), feats.labels, TrainConfig(loss="full")).item()
-    train_candidate(model, feats, feats.labels.numpy(), cfg, progress=False)
+    fit(model, feats, feats.labels.numpy(), cfg, progress=False)
     with torch.no_grad():
         last = batch_loss(model, feats.batch(), feats.labels, TrainConfig(loss="full")).item()
         accuracy = (model(feats.batch()).argmax(dim=1) == feats.labels).float().mean().item()

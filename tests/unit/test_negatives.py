@@ -1,5 +1,6 @@
-"""Tests of ytrec_lib.studies.negatives: pooled sampler, the any-sampler training loop, evaluation helpers,
-global negatives for the ranker, and the shifting stream for the frequency estimator."""
+"""Tests of ytrec_lib.studies.negatives and of the study's use of ytrec_lib.train: pooled sampler, training
+with any sampler (one batch's loss, the loop), evaluation helpers, global negatives for the ranker, and
+the shifting stream for the frequency estimator."""
 
 from __future__ import annotations
 
@@ -18,13 +19,16 @@ from ytrec_lib.models.sampling import (
     HardNegativeSampler,
     InBatchSampler,
     MixedSampler,
+    PooledSampler,
     PopularitySampler,
     StreamingFrequencyEstimator,
     UniformSampler,
     full_softmax_loss,
+    positive_in_draws,
     sampled_softmax_loss,
 )
 from ytrec_lib.studies import negatives as N
+from ytrec_lib.train import batch_loss, fit
 
 N_CLUSTERS, PER_CLUSTER = 6, 10
 N_VIDEOS, N_TOKENS, N_REGIONS = N_CLUSTERS * PER_CLUSTER, 12, 4
@@ -63,7 +67,7 @@ def test_pooled_sampler_shapes_and_mixture_log_q():
     rng = np.random.default_rng(0)
     uni = UniformSampler(20, shared=True)
     pop = PopularitySampler(np.arange(20.0), 1.0, smoothing=1.0)
-    pooled = N.PooledSampler([(uni, 3), (pop, 5)])
+    pooled = PooledSampler([(uni, 3), (pop, 5)])
     pos = np.array([1, 2, 3, 4])
     neg = pooled.sample(pos, None, rng)
     assert neg.shape == (4, 8) and neg.dtype == np.int64
@@ -77,7 +81,7 @@ def test_pooled_sampler_shapes_and_mixture_log_q():
 def test_pooled_sampler_empirical_distribution_matches_its_proposal():
     rng = np.random.default_rng(1)
     pop = PopularitySampler(np.arange(10.0) ** 2, 1.0, smoothing=1.0)
-    pooled = N.PooledSampler([(UniformSampler(10), 2), (pop, 2)])
+    pooled = PooledSampler([(UniformSampler(10), 2), (pop, 2)])
     draws = pooled.sample(np.zeros(5000, np.int64), None, rng).ravel()
     observed = np.bincount(draws, minlength=10)
     expected = np.exp(pooled.log_q(np.arange(10))) * len(draws)
@@ -88,7 +92,7 @@ def test_pooled_sampler_with_hard_negatives_uses_the_users_band():
     ranked = np.tile(np.arange(30), (3, 1))  # every user: 0, 1, ..., 29
     ranked[1] = ranked[1][::-1]
     hard = HardNegativeSampler(ranked, 30, lo=5, hi=10)
-    pooled = N.PooledSampler([(hard, 4)])
+    pooled = PooledSampler([(hard, 4)])
     neg = pooled.sample(np.array([0, 0]), None, 0, user_ids=np.array([0, 1]))
     assert set(neg[0]) <= set(range(5, 10)) and set(neg[1]) <= set(range(20, 25))
     lq = pooled.log_q(neg, pos_ids=np.array([0, 0]), user_ids=np.array([0, 1]))
@@ -97,14 +101,26 @@ def test_pooled_sampler_with_hard_negatives_uses_the_users_band():
 
 def test_pooled_sampler_refuses_bad_parts():
     with pytest.raises(ValueError, match="at least one"):
-        N.PooledSampler([])
+        PooledSampler([])
     with pytest.raises(ValueError, match="catalogue"):
-        N.PooledSampler([(UniformSampler(10), 1), (UniformSampler(11), 1)])
+        PooledSampler([(UniformSampler(10), 1), (UniformSampler(11), 1)])
     with pytest.raises(ValueError, match="per row"):
-        N.PooledSampler([(UniformSampler(10), 2)]).sample(np.array([1]), 3, 0)
+        PooledSampler([(UniformSampler(10), 2)]).sample(np.array([1]), 3, 0)
 
 
 # ---------------------------------------------------------------------------- the loss of one batch
+
+
+def retrieval_loss(m, batch, pos, users, sampler, n_negatives, rng, *, logq_correction=True):
+    """The study's loss of one batch (sampler None: the full softmax), through ytrec_lib.train.batch_loss."""
+    cfg = N.strategy_config(N.study_config(n_negatives=max(n_negatives, 1)), sampler, logq_correction)
+    return batch_loss(m, batch, pos, cfg, sampler, rng, users=users)
+
+
+def train_retrieval(m, feats, labels, sampler, budget=None, *, logq_correction=True):
+    """The study's training of one strategy (sampler None: the full softmax); per-epoch records."""
+    cfg = N.strategy_config(budget or N.study_config(), sampler, logq_correction)
+    return fit(m, feats, labels, cfg, sampler=sampler).epochs
 
 
 def _batch(task, n=32):
@@ -117,7 +133,7 @@ def test_retrieval_loss_matches_a_direct_sampled_softmax(task):
     batch, pos, users = _batch(task)
     m = model()
     sampler = PopularitySampler(np.arange(N_VIDEOS, dtype=float), 0.5, smoothing=1.0, shared=True)
-    got = N.retrieval_loss(m, batch, pos, users, sampler, 7, np.random.default_rng(3))
+    got = retrieval_loss(m, batch, pos, users, sampler, 7, np.random.default_rng(3))
     neg = sampler.sample(pos, 7, np.random.default_rng(3))
     u = m.user_embeddings(batch)
     want = sampled_softmax_loss(u, m.output.weight, m.output.bias, pos, neg, log_q_neg=sampler.log_q(neg))
@@ -129,7 +145,7 @@ def test_retrieval_loss_in_batch_corrects_the_positive_too(task):
     m = model()
     probs = np.bincount(task[1], minlength=N_VIDEOS) / len(task[1])
     sampler = InBatchSampler(N_VIDEOS, item_probs=probs)
-    got = N.retrieval_loss(m, batch, pos, users, sampler, 0, np.random.default_rng(0))
+    got = retrieval_loss(m, batch, pos, users, sampler, 0, np.random.default_rng(0))
     # naive reference: the batch's positives' logits minus log(B q); own positive kept, other hits masked
     with torch.no_grad():
         s = (m.user_embeddings(batch) @ m.output.weight[pos].T + m.output.bias[pos]).double()  # (B, B)
@@ -138,7 +154,7 @@ def test_retrieval_loss_in_batch_corrects_the_positive_too(task):
     s = s.masked_fill(mask, float("-inf"))
     want = (torch.logsumexp(s, 1) - s.diagonal()).mean()
     assert abs(got.item() - want.item()) < 1e-4
-    plain = N.retrieval_loss(m, batch, pos, users, sampler, 0, np.random.default_rng(0),
+    plain = retrieval_loss(m, batch, pos, users, sampler, 0, np.random.default_rng(0),
                              logq_correction=False)
     assert abs(plain.item() - got.item()) > 1e-3  # the correction changes the loss
 
@@ -146,7 +162,7 @@ def test_retrieval_loss_in_batch_corrects_the_positive_too(task):
 def test_retrieval_loss_with_no_sampler_is_the_full_softmax(task):
     batch, pos, users = _batch(task)
     m = model()
-    got = N.retrieval_loss(m, batch, pos, users, None, 0, np.random.default_rng(0))
+    got = retrieval_loss(m, batch, pos, users, None, 0, np.random.default_rng(0))
     want = full_softmax_loss(m.user_embeddings(batch), m.output.weight, m.output.bias, pos)
     assert torch.isclose(got, want)
 
@@ -157,10 +173,10 @@ def test_retrieval_loss_per_row_samplers_need_and_use_users(task):
     n_users = int(users.max()) + 1
     exposed = ExposedSampler(N_VIDEOS, np.array([users[0]] * 3), np.array([5, 6, 7]), np.zeros(3, bool),
                              n_users=n_users)
-    loss = N.retrieval_loss(m, batch, pos, users, exposed, 4, np.random.default_rng(0))
+    loss = retrieval_loss(m, batch, pos, users, exposed, 4, np.random.default_rng(0))
     assert torch.isfinite(loss) and loss.item() > 0
     mixed = MixedSampler(InBatchSampler(N_VIDEOS, item_probs=np.full(N_VIDEOS, 1 / N_VIDEOS)))
-    assert torch.isfinite(N.retrieval_loss(m, batch, pos, users, mixed, 5, np.random.default_rng(0)))
+    assert torch.isfinite(retrieval_loss(m, batch, pos, users, mixed, 5, np.random.default_rng(0)))
 
 
 # ---------------------------------------------------------------------------- training
@@ -168,11 +184,11 @@ def test_retrieval_loss_per_row_samplers_need_and_use_users(task):
 
 def _full_loss(m, feats, labels) -> float:
     with torch.no_grad():
-        loss = N.retrieval_loss(m, feats.batch(), labels, feats.users, None, 0, np.random.default_rng(0))
+        loss = retrieval_loss(m, feats.batch(), labels, feats.users, None, 0, np.random.default_rng(0))
     return loss.item()
 
 
-BUDGET = N.Budget(epochs=6, batch_size=64, n_negatives=20)
+BUDGET = N.study_config(epochs=6, batch_size=64, n_negatives=20)
 
 
 @pytest.mark.parametrize("kind", ["uniform", "inbatch_logq", "full"])
@@ -183,7 +199,7 @@ def test_training_learns_the_planted_clusters(task, kind):
                 "inbatch_logq": InBatchSampler(N_VIDEOS, item_probs=probs), "full": None}
     m = model()
     before = _full_loss(m, feats, labels)
-    hist = N.train_retrieval(m, feats, labels, samplers[kind], BUDGET, progress=False)
+    hist = train_retrieval(m, feats, labels, samplers[kind], BUDGET)
     assert len(hist) == BUDGET.epochs and all(np.isfinite(h["loss"]) for h in hist)
     assert _full_loss(m, feats, labels) < before - 0.5
     with torch.no_grad():
@@ -202,7 +218,7 @@ def test_exposed_negatives_leave_unshown_videos_unpunished(task):
     losses = {}
     for name, sampler in (("exposed", exposed), ("uniform", UniformSampler(N_VIDEOS, shared=True))):
         m = model()
-        N.train_retrieval(m, feats, labels, sampler, BUDGET, progress=False)
+        train_retrieval(m, feats, labels, sampler, BUDGET)
         losses[name] = _full_loss(m, feats, labels)
     assert losses["exposed"] > losses["uniform"] + 0.5
 
@@ -212,8 +228,8 @@ def test_training_is_deterministic_for_a_seed(task):
     weights = []
     for _ in range(2):
         m = model(seed=3)
-        N.train_retrieval(m, feats, labels, UniformSampler(N_VIDEOS, shared=True),
-                          N.Budget(epochs=1, batch_size=64, n_negatives=10, seed=5), progress=False)
+        train_retrieval(m, feats, labels, UniformSampler(N_VIDEOS, shared=True),
+                          N.study_config(epochs=1, batch_size=64, n_negatives=10, seed=5))
         weights.append(m.output.weight.detach().clone())
     assert torch.equal(weights[0], weights[1])
 
@@ -222,19 +238,19 @@ def test_training_refuses_bad_input(task):
     feats, labels, _ = task
     m = model()
     with pytest.raises(ValueError, match="one label per example"):
-        N.train_retrieval(m, feats, labels[:-1], None, progress=False)
+        train_retrieval(m, feats, labels[:-1], None)
     with pytest.raises(ValueError, match="video ids"):
-        N.train_retrieval(m, feats, labels + N_VIDEOS, None, progress=False)
+        train_retrieval(m, feats, labels + N_VIDEOS, None)
     with pytest.raises(ValueError, match="draws from"):
-        N.train_retrieval(m, feats, labels, UniformSampler(N_VIDEOS + 1), progress=False)
+        train_retrieval(m, feats, labels, UniformSampler(N_VIDEOS + 1))
     with pytest.raises(ValueError, match="n_negatives"):
-        N.Budget(n_negatives=0)
+        N.study_config(n_negatives=0)
 
 
 def test_positive_in_draws_only_for_in_batch_and_mixed():
     ib = InBatchSampler(10, item_probs=np.full(10, 0.1))
-    assert N.positive_in_draws(ib) and N.positive_in_draws(MixedSampler(ib))
-    assert not N.positive_in_draws(UniformSampler(10))
+    assert positive_in_draws(ib) and positive_in_draws(MixedSampler(ib))
+    assert not positive_in_draws(UniformSampler(10))
 
 
 # ---------------------------------------------------------------------------- evaluation helpers

@@ -16,17 +16,16 @@ makes the inner product equal the logit, so top-k by softmax probability = top-k
 Training objectives: the full softmax (cross-entropy over all videos) and the sampled softmax with
 ``k`` shared negatives from a uniform or popularity proposal and the logQ correction (Jean et al. 2015;
 Yi et al. 2019). In sampled mode only the rows of ``W`` that were sampled receive (sparse) gradients,
-which is what makes a million-class catalogue train fast.
+which is what makes a million-class catalogue train fast. Training lives in :mod:`ytrec_lib.train`
+(one trainer for every retrieval model); this module holds the model, ranking, evaluation and
+checkpoints.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import math
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,7 +36,6 @@ from tqdm.auto import tqdm
 
 from ytrec_lib.features import ExampleFeatures, FeatureSpec
 from ytrec_lib.metrics import top_k
-from ytrec_lib.models.sampling import NegativeSampler, PopularitySampler, UniformSampler, sampled_softmax_loss
 
 CHECKPOINT_FORMAT = "ytrec-candidate-v1"
 DEFAULT_TOWER: tuple[int, ...] = (256, 128, 64)
@@ -317,101 +315,8 @@ def sequential_dot(a: np.ndarray, b: np.ndarray, chunk: int = 4096) -> np.ndarra
 
 
 # ----------------------------------------------------------------------------------------------------
-# Negative sampling (ytrec_lib.models.sampling)
+# Ranking and evaluation (training: ytrec_lib.train)
 # ----------------------------------------------------------------------------------------------------
-
-
-def make_sampler(n_videos: int, kind: str = "popularity", counts: np.ndarray | None = None,
-                 alpha: float = 1.0) -> NegativeSampler:
-    """A shared-negatives proposal over the catalogue: ``"uniform"``, or ``"popularity"``
-    (``(counts + 1) ** alpha``; the +1 lets every video be drawn, so log q is finite)."""
-    if kind == "uniform":
-        return UniformSampler(n_videos, shared=True)
-    if kind == "popularity":
-        if counts is None or len(counts) != n_videos:
-            raise ValueError(f"make_sampler: the popularity proposal needs counts of length {n_videos}")
-        return PopularitySampler(counts, alpha, smoothing=1.0, shared=True)
-    raise ValueError(f"make_sampler: kind must be 'uniform' or 'popularity', got {kind!r}")
-
-
-# ----------------------------------------------------------------------------------------------------
-# Training
-# ----------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train: objective, optimiser, early stopping, seed.
-
-    ``loss``: "full" or "sampled"; ``n_negatives``: k shared negatives per batch (sampled);
-    ``proposal``: "uniform" or "popularity" (training-label counts ** ``proposal_alpha``);
-    ``patience``: epochs without a better validation recall@``eval_k`` before stopping (the best
-    epoch's weights are restored).
-    """
-
-    loss: str = "full"
-    n_negatives: int = 1000
-    proposal: str = "popularity"
-    proposal_alpha: float = 1.0
-    logq_correction: bool = True
-    remove_accidental_hits: bool = True
-    epochs: int = 10
-    batch_size: int = 512
-    lr: float = 3e-3
-    patience: int = 2
-    eval_k: int = 100
-    exclude_watched: bool = True
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.loss not in ("full", "sampled"):
-            raise ValueError(f"TrainConfig: loss must be 'full' or 'sampled', got {self.loss!r}")
-        if self.proposal not in ("uniform", "popularity"):
-            raise ValueError(f"TrainConfig: proposal must be uniform or popularity, got {self.proposal!r}")
-        for name in ("n_negatives", "epochs", "batch_size", "eval_k"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"TrainConfig: {name} must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"TrainConfig: lr must be > 0, got {self.lr}")
-
-
-@dataclass
-class TrainHistory:
-    """Per-epoch records (epoch, loss, val_recall, seconds, examples, examples_per_s) and the best epoch."""
-
-    epochs: list[dict[str, float]] = field(default_factory=list)
-    best_epoch: int = -1
-    best_val_recall: float = float("nan")
-
-    @property
-    def examples_per_s(self) -> float:
-        """Mean training throughput over the epochs (examples / second)."""
-        secs = sum(e["seconds"] for e in self.epochs)
-        n = sum(e["examples"] for e in self.epochs)
-        return n / secs if secs > 0 else float("nan")
-
-
-class _Optimizer:
-    """Adam for dense gradients, SparseAdam for the sparse ones (embedding tables, sampled output rows)."""
-
-    def __init__(self, model: CandidateModel, lr: float, sparse_output: bool):
-        sparse = [t.weight for t in (model.watch_emb, model.search_emb, model.region_emb) if t.sparse]
-        if sparse_output and not model.hparams.get("tie_output"):
-            sparse.append(model.output.weight)
-        sparse = [p for p in sparse if p.requires_grad]
-        ids = {id(p) for p in sparse}
-        dense = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
-        self.opts = [torch.optim.Adam(dense, lr=lr)] if dense else []
-        if sparse:
-            self.opts.append(torch.optim.SparseAdam(sparse, lr=lr))
-
-    def zero_grad(self) -> None:
-        for o in self.opts:
-            o.zero_grad(set_to_none=True)
-
-    def step(self) -> None:
-        for o in self.opts:
-            o.step()
 
 
 def _labels_tensor(labels: Any, n_videos: int, n_examples: int) -> torch.Tensor:
@@ -421,99 +326,6 @@ def _labels_tensor(labels: Any, n_videos: int, n_examples: int) -> torch.Tensor:
     if len(labels) and (labels.min() < 0 or labels.max() >= n_videos):
         raise ValueError(f"labels must be video ids in [0, {n_videos}); drop examples with unknown labels")
     return labels
-
-
-def batch_loss(
-    model: CandidateModel,
-    batch: dict[str, torch.Tensor],
-    labels: torch.Tensor,
-    config: TrainConfig,
-    sampler: NegativeSampler | None = None,
-    rng: np.random.Generator | None = None,
-) -> torch.Tensor:
-    """The training loss of one batch (scalar): full softmax, or sampled softmax with logQ correction.
-
-    Sampled: ``config.n_negatives`` shared negatives from ``sampler``; only the rows of the output
-    weight that appear (positives and negatives) are gathered, with a sparse gradient.
-    """
-    u = model.user_embeddings(batch)  # (B, m)
-    if config.loss == "full":
-        return F.cross_entropy(model.output(u), labels)
-    if sampler is None or rng is None:
-        raise ValueError("batch_loss: the sampled softmax needs a sampler and a numpy Generator")
-    neg = torch.from_numpy(sampler.sample(labels.numpy(), config.n_negatives, rng))  # (k,)
-    log_q_neg = torch.from_numpy(sampler.log_q(neg.numpy())).float()  # (k,)
-    uniq, inverse = torch.unique(torch.cat([labels, neg]), return_inverse=True)  # (U,), (B + k,)
-    tied = bool(model.hparams.get("tie_output"))
-    w = F.embedding(uniq, model.output.weight, sparse=not tied)  # (U, m): only these rows get gradients
-    b = model.output.bias[uniq]  # (U,)
-    return sampled_softmax_loss(
-        u, w, b, inverse[: len(labels)], inverse[len(labels):], log_q_pos=None, log_q_neg=log_q_neg,
-        remove_accidental_hits=config.remove_accidental_hits, logq_correction=config.logq_correction,
-    )
-
-
-def train_candidate(
-    model: CandidateModel,
-    train: ExampleFeatures,
-    labels: Any,
-    config: TrainConfig = TrainConfig(),
-    val: tuple[ExampleFeatures, Any] | None = None,
-    progress: bool = True,
-) -> TrainHistory:
-    """Train ``model`` in place on ``train`` (n examples) with ``labels`` (n,) video ids.
-
-    ``val`` = (features, labels): after each epoch recall@``eval_k`` is measured on it (already-watched
-    videos excluded when ``config.exclude_watched``), training stops after ``patience`` epochs without
-    improvement and the best epoch's weights are restored. Deterministic for ``config.seed``.
-    """
-    if len(train) == 0:
-        raise ValueError("train_candidate: no training examples")
-    if train.spec != model.spec:
-        raise ValueError("train_candidate: the features were built with another FeatureSpec than the model's")
-    y = _labels_tensor(labels, model.n_videos, len(train))
-    sampler = None
-    if config.loss == "sampled":
-        counts = np.bincount(y.numpy(), minlength=model.n_videos)
-        sampler = make_sampler(model.n_videos, config.proposal, counts, config.proposal_alpha)
-    rng = np.random.default_rng(config.seed)  # shuffling and negatives
-    opt = _Optimizer(model, config.lr, sparse_output=config.loss == "sampled")
-    hist, best_state, stale = TrainHistory(), None, 0
-    bar = tqdm(range(config.epochs), desc=f"train ({config.loss} softmax)", disable=not progress)
-    for epoch in bar:
-        t0, loss = time.perf_counter(), _train_epoch(model, train, y, config, opt, rng, sampler)
-        secs = time.perf_counter() - t0
-        rec = float("nan")
-        if val is not None:
-            rec = evaluate_recall(model, *val, k=config.eval_k, exclude_watched=config.exclude_watched)
-        hist.epochs.append({"epoch": epoch, "loss": loss, "val_recall": rec, "seconds": secs,
-                            "examples": len(train), "examples_per_s": len(train) / secs})
-        bar.set_postfix(loss=f"{loss:.3f}", val_recall=f"{rec:.3f}")
-        if val is None or not rec <= hist.best_val_recall:  # first epoch, or an improvement
-            hist.best_epoch, hist.best_val_recall, stale = epoch, rec, 0
-            best_state = copy.deepcopy(model.state_dict()) if val else None
-        else:
-            stale += 1
-            if stale >= config.patience:
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return hist
-
-
-def _train_epoch(model, train, y, config, opt, rng, sampler) -> float:
-    """One pass over the shuffled examples; returns the mean batch loss."""
-    model.train()
-    order = rng.permutation(len(train))
-    total, n_batches = 0.0, 0
-    for start in range(0, len(order), config.batch_size):
-        idx = order[start : start + config.batch_size]
-        loss = batch_loss(model, train.batch(idx), y[idx], config, sampler, rng)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        total, n_batches = total + loss.item(), n_batches + 1
-    return total / max(n_batches, 1)
 
 
 @torch.no_grad()
@@ -642,7 +454,7 @@ def user_embeddings(model: CandidateModel, builder: Any, user_ids: np.ndarray, s
 
 
 # ----------------------------------------------------------------------------------------------------
-# Step time: full against sampled softmax, on synthetic data (no dataset needed)
+# A synthetic batch (timing and tests; no dataset needed; the step timing lives in ytrec_lib.train)
 # ----------------------------------------------------------------------------------------------------
 
 
@@ -658,59 +470,6 @@ def synthetic_batch(
         "dense": torch.rand(batch_size, spec.n_dense, generator=g),
     }
     return batch, torch.randint(0, n_videos, (batch_size,), generator=g)
-
-
-def softmax_step_time(
-    n_classes: int,
-    loss: str,
-    batch_size: int = 256,
-    dim: int = 32,
-    tower: Sequence[int] = DEFAULT_TOWER,
-    n_negatives: int = 2000,
-    n_steps: int = 5,
-    seed: int = 0,
-) -> float:
-    """Median seconds of one training step (forward, backward, optimiser) at ``n_classes`` videos.
-
-    One warm-up step is not timed; the median resists other processes stealing the CPU.
-    ``loss``: "full" or "sampled" (uniform proposal, ``n_negatives``).
-    """
-    spec = FeatureSpec()
-    model = CandidateModel(n_classes, 1000, 16, dim=dim, tower=tower, spec=spec, seed=seed)
-    config = TrainConfig(loss=loss, n_negatives=n_negatives, proposal="uniform", seed=seed)
-    opt = _Optimizer(model, config.lr, sparse_output=loss == "sampled")
-    sampler = make_sampler(n_classes, "uniform")
-    rng = np.random.default_rng(seed)
-    batch, labels = synthetic_batch(n_classes, 1000, 16, spec, batch_size, seed)
-    times = []
-    for step in range(n_steps + 1):
-        t0 = time.perf_counter()
-        loss_value = batch_loss(model, batch, labels, config, sampler, rng)
-        opt.zero_grad()
-        loss_value.backward()
-        opt.step()
-        if step > 0:
-            times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
-def step_time_table(
-    sizes: Sequence[int] = (1_000, 10_000, 100_000, 1_000_000),
-    progress: bool = True,
-    **kwargs: Any,
-) -> list[dict[str, float]]:
-    """Full and sampled step times (ms) and their ratio for each catalogue size.
-
-    Returns rows ``{"n_classes", "full_ms", "sampled_ms", "speedup"}``; ``kwargs`` go to
-    :func:`softmax_step_time`.
-    """
-    rows = []
-    for n in tqdm(list(sizes), desc="step time", disable=not progress):
-        full = softmax_step_time(int(n), "full", **kwargs)
-        sampled = softmax_step_time(int(n), "sampled", **kwargs)
-        rows.append({"n_classes": int(n), "full_ms": 1e3 * full, "sampled_ms": 1e3 * sampled,
-                     "speedup": full / sampled})
-    return rows
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -788,10 +547,9 @@ def fresh_lift(curve: np.ndarray) -> float:
 
 
 __all__ = [
-    "CandidateModel", "TiedOutput", "TrainConfig", "TrainHistory", "make_sampler", "augment_users",
-    "inner_product_scores", "sequential_dot", "batch_loss", "train_candidate", "evaluate_recall",
-    "rank_videos", "average_embedding_rank", "checkpoint_payload", "model_from_payload", "user_embeddings",
-    "softmax_step_time", "step_time_table", "synthetic_batch", "split_examples",
+    "CandidateModel", "TiedOutput", "augment_users", "inner_product_scores", "sequential_dot",
+    "evaluate_recall", "rank_videos", "average_embedding_rank", "checkpoint_payload", "model_from_payload",
+    "user_embeddings", "synthetic_batch", "split_examples",
     "SMALL_RUN_BUDGETS", "small_run_budget", "count_parameters", "evaluation_subset", "ranking_quality",
     "probability_by_age", "fresh_lift",
 ]

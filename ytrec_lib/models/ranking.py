@@ -498,7 +498,8 @@ def train_candidate_scorer(ds: Any, cutoff: float, *, epochs: int = 3, tower: Se
     """
     from ytrec_lib.data.splits import next_watch_split
     from ytrec_lib.features import FeatureBuilder, FeatureSpec
-    from ytrec_lib.models.candidate import CandidateModel, TrainConfig, train_candidate
+    from ytrec_lib.models.candidate import CandidateModel
+    from ytrec_lib.train import TrainConfig, fit
 
     config = TrainConfig(loss=loss, epochs=epochs, seed=seed)  # checks the settings before any work
     spec = FeatureSpec()
@@ -508,7 +509,7 @@ def train_candidate_scorer(ds: Any, cutoff: float, *, epochs: int = 3, tower: Se
     model = CandidateModel(ds.n_videos, int(ds.meta.get("n_tokens") or 1), int(ds.meta["n_regions"]), dim=dim,
                            tower=tower, spec=spec, seed=seed)
     with limit_threads(threads, blas=False):
-        train_candidate(model, train, split.train["label"].to_numpy(), config, progress=progress)
+        fit(model, train, split.train["label"].to_numpy(), config, progress=progress)
     return model, builder
 
 

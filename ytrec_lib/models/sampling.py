@@ -27,7 +27,8 @@ Samplers:
 * :class:`MixedSampler` -- in-batch plus a second sampler, uniform by default (Yang et al. 2020,
   "Mixed negative sampling"); ``q`` is the mixture;
 * :class:`HardNegativeSampler` -- uniform over ranks ``lo..hi`` of a previous model's ranking
-  (Huang et al. 2020: ranks 101-500 are hard but rarely true positives).
+  (Huang et al. 2020: ranks 101-500 are hard but rarely true positives);
+* :class:`PooledSampler` -- per row, fixed counts from several samplers concatenated (hard + easy).
 
 Accidental hits (a negative equal to the row's positive) are not removed by the samplers; the loss
 masks them (:func:`sampled_softmax_loss`).
@@ -503,6 +504,51 @@ def mixture_log_q(
         raise ValueError("mixture_log_q needs at least one part with draws")
     terms = [np.log(k) + s.log_q(ids, pos_ids=pos_ids, user_ids=user_ids) for s, k in parts if k > 0]
     return np.logaddexp.reduce(np.stack(terms), axis=0) - np.log(total)
+
+
+class PooledSampler(NegativeSampler):
+    """Per row, ``k_c`` draws from each part sampler c, concatenated: (B, sum k_c) int64.
+
+    ``log_q`` is the pooled mixture ``sum_c k_c q_c / sum_c k_c``
+    (:func:`ytrec_lib.models.sampling.mixture_log_q`),
+    so ``K q`` is an id's expected count among the row's K negatives. Huang et al. (2020) pool hard
+    negatives (ranks 101-500 of a previous model) with easy random ones this way.
+
+    Args:
+        parts: (sampler, k) pairs; shared samplers' (k,) draws are repeated for every row.
+    """
+
+    def __init__(self, parts: Sequence[tuple[NegativeSampler, int]]) -> None:
+        parts = [(s, int(k)) for s, k in parts]
+        if not parts or any(k < 1 for _, k in parts):
+            raise ValueError("PooledSampler needs at least one (sampler, k) part, each with k >= 1")
+        sizes = {s.n_items for s, _ in parts}
+        if len(sizes) != 1:
+            raise ValueError(f"PooledSampler: the parts have different catalogue sizes {sorted(sizes)}")
+        self.parts, self.n_items = parts, sizes.pop()
+        self.needs_user = any(s.needs_user for s, _ in parts)
+        self.n_per_row = sum(k for _, k in parts)
+
+    def sample(self, pos_ids, n_neg=None, rng=None, *, user_ids=None):
+        """(B, sum k_c) draws; ``n_neg`` must be None or ``sum k_c`` (the parts fix the counts)."""
+        if n_neg is not None and n_neg != self.n_per_row:
+            raise ValueError(f"PooledSampler draws {self.n_per_row} per row (set by its parts), "
+                             f"got n_neg={n_neg}")
+        pos, _, users = self._check_sample_args(pos_ids, self.n_per_row, user_ids)
+        blocks = []
+        for s, k in self.parts:
+            d = s.sample(pos, k, rng, user_ids=users)                             # (k,) or (B, k)
+            blocks.append(np.broadcast_to(d, (len(pos), k)) if d.ndim == 1 else d)
+        return np.concatenate(blocks, axis=1).astype(np.int64)                    # (B, K)
+
+    def log_q(self, ids, *, pos_ids=None, user_ids=None):
+        return mixture_log_q(ids, self.parts, pos_ids=pos_ids, user_ids=user_ids)
+
+
+def positive_in_draws(sampler: NegativeSampler) -> bool:
+    """Whether the row's positive is itself one of the sampler's draws (in-batch, mixed): then the
+    positive's logit gets the same ``- log(K q)`` correction (Yi et al. 2019, eq. 3)."""
+    return isinstance(sampler, (InBatchSampler, MixedSampler))
 
 
 # ====================================================================== exposed-not-clicked and hard

@@ -1,11 +1,12 @@
 """Negative-sampling experiments (notebook 06): one retrieval model trained with any sampler, the
 ranking model trained with exposed-not-clicked or global negatives, and the measurements.
 
-The retrieval side reuses :class:`ytrec_lib.models.candidate.CandidateModel` and
-:func:`ytrec_lib.models.sampling.sampled_softmax_loss`; what this module adds is a training loop that
-accepts *any* :class:`ytrec_lib.models.sampling.NegativeSampler` (shared or per row, with or without the
-positive among the draws: in-batch and mixed), so every strategy trains with the same loop, the same
-model and the same budget. The ranking side reuses :mod:`ytrec_lib.models.ranking`; it only builds the
+The retrieval side reuses :class:`ytrec_lib.models.candidate.CandidateModel` and the one trainer
+:func:`ytrec_lib.train.fit`, which accepts *any* :class:`ytrec_lib.models.sampling.NegativeSampler`
+(shared or per row, with or without the positive among the draws: in-batch and mixed; pooled hard +
+easy: :class:`ytrec_lib.models.sampling.PooledSampler`), so every strategy trains with the same loop,
+the same model and the same budget (:func:`study_config`, a :class:`ytrec_lib.train.TrainConfig`).
+The ranking side reuses :mod:`ytrec_lib.models.ranking`; it only builds the
 "global negatives" version of the impression log (:func:`global_negative_impressions`).
 
 Strategy names (:data:`STRATEGIES`): ``uniform``, ``popularity``, ``inbatch``, ``inbatch_logq``,
@@ -14,80 +15,26 @@ Strategy names (:data:`STRATEGIES`): ``uniform``, ``popularity``, ``inbatch``, `
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.stats
-import torch
-from tqdm.auto import tqdm
 
 from ytrec_lib.features import ExampleFeatures
 from ytrec_lib.models import ranking
 from ytrec_lib.models.candidate import CandidateModel, rank_videos
-from ytrec_lib.models.sampling import (
-    InBatchSampler,
-    MixedSampler,
-    NegativeSampler,
-    StreamingFrequencyEstimator,
-    full_softmax_loss,
-    mixture_log_q,
-    sampled_softmax_loss,
-)
+from ytrec_lib.models.sampling import NegativeSampler, StreamingFrequencyEstimator
+from ytrec_lib.train import TrainConfig
 
 STRATEGIES: tuple[str, ...] = ("uniform", "popularity", "inbatch", "inbatch_logq", "exposed", "mixed", "hard")
 """The retrieval negative-sampling strategies of notebook 06, in presentation order."""
 
 
 # ----------------------------------------------------------------------------------------------------
-# A sampler pooling per-row draws from several samplers (hard + easy negatives)
-# ----------------------------------------------------------------------------------------------------
-
-
-class PooledSampler(NegativeSampler):
-    """Per row, ``k_c`` draws from each part sampler c, concatenated: (B, sum k_c) int64.
-
-    ``log_q`` is the pooled mixture ``sum_c k_c q_c / sum_c k_c``
-    (:func:`ytrec_lib.models.sampling.mixture_log_q`),
-    so ``K q`` is an id's expected count among the row's K negatives. Huang et al. (2020) pool hard
-    negatives (ranks 101-500 of a previous model) with easy random ones this way.
-
-    Args:
-        parts: (sampler, k) pairs; shared samplers' (k,) draws are repeated for every row.
-    """
-
-    def __init__(self, parts: Sequence[tuple[NegativeSampler, int]]) -> None:
-        parts = [(s, int(k)) for s, k in parts]
-        if not parts or any(k < 1 for _, k in parts):
-            raise ValueError("PooledSampler needs at least one (sampler, k) part, each with k >= 1")
-        sizes = {s.n_items for s, _ in parts}
-        if len(sizes) != 1:
-            raise ValueError(f"PooledSampler: the parts have different catalogue sizes {sorted(sizes)}")
-        self.parts, self.n_items = parts, sizes.pop()
-        self.needs_user = any(s.needs_user for s, _ in parts)
-        self.n_per_row = sum(k for _, k in parts)
-
-    def sample(self, pos_ids, n_neg=None, rng=None, *, user_ids=None):
-        """(B, sum k_c) draws; ``n_neg`` must be None or ``sum k_c`` (the parts fix the counts)."""
-        if n_neg is not None and n_neg != self.n_per_row:
-            raise ValueError(f"PooledSampler draws {self.n_per_row} per row (set by its parts), "
-                             f"got n_neg={n_neg}")
-        pos, _, users = self._check_sample_args(pos_ids, self.n_per_row, user_ids)
-        blocks = []
-        for s, k in self.parts:
-            d = s.sample(pos, k, rng, user_ids=users)                             # (k,) or (B, k)
-            blocks.append(np.broadcast_to(d, (len(pos), k)) if d.ndim == 1 else d)
-        return np.concatenate(blocks, axis=1).astype(np.int64)                    # (B, K)
-
-    def log_q(self, ids, *, pos_ids=None, user_ids=None):
-        return mixture_log_q(ids, self.parts, pos_ids=pos_ids, user_ids=user_ids)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Training the retrieval model with any sampler
+# Training the retrieval model with any sampler (the loop: ytrec_lib.train.fit)
 # ----------------------------------------------------------------------------------------------------
 
 
@@ -102,126 +49,22 @@ def subsample_examples(feats: ExampleFeatures, labels: Any, n_max: int | None, s
     return feats.subset(keep), y[keep]
 
 
-@dataclass(frozen=True)
-class Budget:
-    """The training budget every strategy gets: the same examples, epochs, batch size, learning rate
-    and (about) the same number of negatives per example (``n_negatives``; in-batch negatives are the
-    batch's ``batch_size`` positives)."""
-
-    epochs: int = 3
-    batch_size: int = 256
-    n_negatives: int = 256
-    lr: float = 3e-3
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "n_negatives"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"Budget: {name} must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"Budget: lr must be > 0, got {self.lr}")
+def study_config(epochs: int = 3, batch_size: int = 256, n_negatives: int = 256, lr: float = 3e-3,
+                 seed: int = 0) -> TrainConfig:
+    """The training budget every strategy gets, as a :class:`ytrec_lib.train.TrainConfig`: the same
+    examples, epochs, batch size, learning rate and (about) the same number of negatives per example
+    (``n_negatives``; in-batch negatives are the batch's ``batch_size`` positives), one dense Adam
+    (``sparse_updates=False``). Train a strategy with :func:`strategy_config` and
+    :func:`ytrec_lib.train.fit`."""
+    return TrainConfig(loss="sampled", epochs=epochs, batch_size=batch_size, n_negatives=n_negatives, lr=lr,
+                       seed=seed, sparse_updates=False)
 
 
-def positive_in_draws(sampler: NegativeSampler) -> bool:
-    """Whether the row's positive is itself one of the sampler's draws (in-batch, mixed): then the
-    positive's logit gets the same ``- log(K q)`` correction (Yi et al. 2019, eq. 3)."""
-    return isinstance(sampler, (InBatchSampler, MixedSampler))
-
-
-def retrieval_loss(
-    model: CandidateModel,
-    batch: dict[str, torch.Tensor],
-    pos: np.ndarray,
-    users: np.ndarray,
-    sampler: NegativeSampler | None,
-    n_negatives: int,
-    rng: np.random.Generator,
-    *,
-    logq_correction: bool = True,
-) -> torch.Tensor:
-    """Sampled-softmax loss (scalar) of one batch: ``pos`` (B,) int64 labels of users ``users`` (B,).
-
-    ``sampler=None`` gives the full softmax over every video (the reference the samplers approximate).
-
-    Negatives come from ``sampler`` ((K,) shared or (B, K) per row). Accidental hits are masked;
-    ``logq_correction`` subtracts ``log(K q)`` (and from the positive too when it is one of the draws).
-    """
-    u = model.user_embeddings(batch)                                              # (B, m)
-    if sampler is None:
-        return full_softmax_loss(u, model.output.weight, model.output.bias, torch.tensor(pos))
-    kw = {"user_ids": users} if sampler.needs_user else {}
-    k = None if isinstance(sampler, (InBatchSampler, PooledSampler)) else n_negatives
-    neg = sampler.sample(pos, k, rng, **kw)                                       # (K,) or (B, K)
-    lq_neg = lq_pos = None
-    if logq_correction:
-        ctx = {"pos_ids": pos, "user_ids": users} if neg.ndim == 2 else {}
-        lq_neg = torch.from_numpy(sampler.log_q(neg, **ctx)).float()              # shape of neg
-        if positive_in_draws(sampler):
-            lq_pos = torch.from_numpy(sampler.log_q(pos, pos_ids=pos, user_ids=users)).float()  # (B,)
-    return sampled_softmax_loss(u, model.output.weight, model.output.bias, torch.tensor(pos),
-                                torch.tensor(neg), log_q_pos=lq_pos, log_q_neg=lq_neg,
-                                logq_correction=logq_correction)
-
-
-class _Optimizer:
-    """One Adam over every trainable parameter; the sparse gradients of the embedding tables are made
-    dense first (at notebook scale, a few thousand rows, dense Adam is faster than SparseAdam)."""
-
-    def __init__(self, model: CandidateModel, lr: float):
-        self.params = [p for p in model.parameters() if p.requires_grad]
-        self.opt = torch.optim.Adam(self.params, lr=lr)
-
-    def step(self, loss: torch.Tensor) -> None:
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        for p in self.params:
-            if p.grad is not None and p.grad.is_sparse:
-                p.grad = p.grad.to_dense()
-        self.opt.step()
-
-
-def train_retrieval(
-    model: CandidateModel,
-    feats: ExampleFeatures,
-    labels: Any,
-    sampler: NegativeSampler | None,
-    budget: Budget = Budget(),
-    *,
-    logq_correction: bool = True,
-    progress: bool = True,
-    desc: str = "train",
-) -> list[dict[str, float]]:
-    """Train ``model`` in place on ``feats`` (n examples) with ``labels`` (n,) video ids and negatives
-    from ``sampler`` (None: the full softmax); returns per-epoch records (epoch, loss, seconds).
-    Deterministic for ``budget.seed``.
-    """
-    y = np.asarray(labels)
-    if y.ndim != 1 or len(y) != len(feats) or len(y) == 0:
-        raise ValueError(f"train_retrieval: need one label per example ({len(feats)}), got shape {y.shape}")
-    if y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= model.n_videos:
-        raise ValueError(f"train_retrieval: labels must be video ids in [0, {model.n_videos})")
-    if sampler is not None and sampler.n_items != model.n_videos:
-        raise ValueError(f"train_retrieval: the sampler draws from {sampler.n_items} videos, "
-                         f"the model has {model.n_videos}")
-    if feats.spec != model.spec:
-        raise ValueError("train_retrieval: the features were built with another FeatureSpec than the model's")
-    y = y.astype(np.int64)
-    rng = np.random.default_rng(budget.seed)
-    opt = _Optimizer(model, budget.lr)
-    history = []
-    model.train()
-    for epoch in tqdm(range(budget.epochs), desc=desc, disable=not progress, leave=False):
-        t0, total, n_b = time.perf_counter(), 0.0, 0
-        order = rng.permutation(len(y))
-        for s in range(0, len(order), budget.batch_size):
-            idx = order[s: s + budget.batch_size]
-            loss = retrieval_loss(model, feats.batch(idx), y[idx], feats.users[idx], sampler,
-                                  budget.n_negatives, rng, logq_correction=logq_correction)
-            opt.step(loss)
-            total, n_b = total + loss.item(), n_b + 1
-        history.append({"epoch": epoch, "loss": total / n_b, "seconds": time.perf_counter() - t0})
-    model.eval()
-    return history
+def strategy_config(budget: TrainConfig, sampler: NegativeSampler | None, logq_correction: bool = True
+                    ) -> TrainConfig:
+    """``budget`` for one strategy: the sampled softmax with ``logq_correction`` when there is a
+    ``sampler``, the full softmax (the reference the samplers approximate) when it is None."""
+    return replace(budget, loss="sampled" if sampler is not None else "full", logq_correction=logq_correction)
 
 
 # ----------------------------------------------------------------------------------------------------

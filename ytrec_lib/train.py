@@ -1,0 +1,392 @@
+"""The one trainer of every retrieval model (:class:`ytrec_lib.models.candidate.CandidateModel`).
+
+One configuration (:class:`TrainConfig`), one optimiser (:class:`Optimizer`), one batch loss
+(:func:`batch_loss`) and one loop (:func:`fit`) serve the paper's candidate generator (notebooks 03-08:
+full or sampled softmax with a uniform or popularity proposal, sparse updates, early stopping on the
+validation recall) and the negative-sampling study (notebook 06: any
+:class:`ytrec_lib.models.sampling.NegativeSampler` -- shared, per row, in-batch, mixed, exposed, pooled --
+with or without the logQ correction, the same budget for every strategy).
+
+The loss of one batch of B examples with user embeddings ``u`` (B, m)::
+
+    full     cross-entropy of  u @ W.T + b  over every video                    (config.loss == "full")
+    sampled  sampled softmax of the positive against K negatives from a sampler (config.loss == "sampled")
+             -- the sampler passed to fit, else the config's proposal over the training labels;
+             logits of the draws minus log(K q) (config.logq_correction; the positive too when it is
+             one of the draws: in-batch, mixed), accidental hits masked.
+
+``config.sparse_updates`` picks the optimiser: True, Adam for the dense parameters and SparseAdam
+for the sparse embedding tables and, in sampled mode, the output rows (only the gathered rows get a
+gradient: what makes a million-video catalogue train fast); False, one dense Adam over everything
+(the sparse gradients made dense first: faster at a few thousand videos).
+
+Layer: imports ``ytrec_lib.models``, ``ytrec_lib.features`` and ``ytrec_lib.metrics`` only.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ytrec_lib.features import ExampleFeatures, FeatureSpec
+from ytrec_lib.models.candidate import (
+    DEFAULT_TOWER,
+    CandidateModel,
+    _labels_tensor,
+    evaluate_recall,
+    synthetic_batch,
+)
+from ytrec_lib.models.sampling import (
+    InBatchSampler,
+    NegativeSampler,
+    PooledSampler,
+    PopularitySampler,
+    UniformSampler,
+    full_softmax_loss,
+    positive_in_draws,
+    sampled_softmax_loss,
+)
+
+LOSSES: tuple[str, ...] = ("full", "sampled")
+PROPOSALS: tuple[str, ...] = ("uniform", "popularity")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Configuration and history
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: objective, negatives, optimiser, budget, early stopping, seed.
+
+    ``loss``: "full" or "sampled"; ``n_negatives``: K negatives per batch (shared) or per row, for the
+    samplers that take a count (in-batch and pooled samplers fix their own); ``proposal``: "uniform"
+    or "popularity" (training-label counts ** ``proposal_alpha``), used when :func:`fit` gets no
+    sampler; ``logq_correction``: subtract ``log(K q)``; ``remove_accidental_hits``: mask negatives
+    equal to the row's positive; ``sparse_updates``: SparseAdam for the sparse tables and sampled
+    output rows (True) or one dense Adam (False); ``patience``: epochs without a better validation
+    recall@``eval_k`` before stopping (the best epoch's weights are restored); ``exclude_watched``:
+    the validation ranking skips videos watched before the example.
+    """
+
+    loss: str = "full"
+    n_negatives: int = 1000
+    proposal: str = "popularity"
+    proposal_alpha: float = 1.0
+    logq_correction: bool = True
+    remove_accidental_hits: bool = True
+    epochs: int = 10
+    batch_size: int = 512
+    lr: float = 3e-3
+    patience: int = 2
+    eval_k: int = 100
+    exclude_watched: bool = True
+    sparse_updates: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"TrainConfig: loss must be 'full' or 'sampled', got {self.loss!r}")
+        if self.proposal not in PROPOSALS:
+            raise ValueError(f"TrainConfig: proposal must be uniform or popularity, got {self.proposal!r}")
+        for name in ("n_negatives", "epochs", "batch_size", "eval_k"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"TrainConfig: {name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"TrainConfig: lr must be > 0, got {self.lr}")
+        if not self.proposal_alpha >= 0:
+            raise ValueError(f"TrainConfig: proposal_alpha must be >= 0, got {self.proposal_alpha}")
+
+
+@dataclass
+class TrainHistory:
+    """Per-epoch records (epoch, loss, val_recall, seconds, examples, examples_per_s) and the best epoch
+    (the last one when there is no validation set)."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_recall: float = float("nan")
+
+    @property
+    def examples_per_s(self) -> float:
+        """Mean training throughput over the epochs (examples / second)."""
+        secs = sum(e["seconds"] for e in self.epochs)
+        n = sum(e["examples"] for e in self.epochs)
+        return n / secs if secs > 0 else float("nan")
+
+    @property
+    def losses(self) -> list[float]:
+        """The mean training loss of each epoch."""
+        return [e["loss"] for e in self.epochs]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Negatives and the optimiser
+# ----------------------------------------------------------------------------------------------------
+
+
+def make_sampler(n_videos: int, kind: str = "popularity", counts: np.ndarray | None = None,
+                 alpha: float = 1.0) -> NegativeSampler:
+    """A shared-negatives proposal over the catalogue: ``"uniform"``, or ``"popularity"``
+    (``(counts + 1) ** alpha``; the +1 lets every video be drawn, so log q is finite)."""
+    if kind == "uniform":
+        return UniformSampler(n_videos, shared=True)
+    if kind == "popularity":
+        if counts is None or len(counts) != n_videos:
+            raise ValueError(f"make_sampler: the popularity proposal needs counts of length {n_videos}")
+        return PopularitySampler(counts, alpha, smoothing=1.0, shared=True)
+    raise ValueError(f"make_sampler: kind must be 'uniform' or 'popularity', got {kind!r}")
+
+
+class Optimizer:
+    """Adam over a model's trainable parameters, sparse or dense.
+
+    ``sparse=True``: Adam for the dense gradients, SparseAdam for the sparse ones (the embedding
+    tables with sparse gradients and, with ``sparse_output``, the untied output weight, whose
+    sampled rows :func:`batch_loss` gathers sparsely). ``sparse=False``: one Adam over everything,
+    the sparse gradients made dense before each step.
+    """
+
+    def __init__(self, model: CandidateModel, lr: float, *, sparse: bool = True, sparse_output: bool = False):
+        self.sparse = bool(sparse)
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        if not self.sparse:
+            self.opts = [torch.optim.Adam(self.params, lr=lr)]
+            return
+        tables = [t.weight for t in (model.watch_emb, model.search_emb, model.region_emb) if t.sparse]
+        if sparse_output and not model.hparams.get("tie_output"):
+            tables.append(model.output.weight)
+        tables = [p for p in tables if p.requires_grad]
+        ids = {id(p) for p in tables}
+        dense = [p for p in self.params if id(p) not in ids]
+        self.opts = [torch.optim.Adam(dense, lr=lr)] if dense else []
+        if tables:
+            self.opts.append(torch.optim.SparseAdam(tables, lr=lr))
+
+    def zero_grad(self) -> None:
+        for o in self.opts:
+            o.zero_grad(set_to_none=True)
+
+    def step(self, loss: torch.Tensor | None = None) -> None:
+        """With ``loss``: zero the gradients, back-propagate it, then update; without: only update."""
+        if loss is not None:
+            self.zero_grad()
+            loss.backward()
+        if not self.sparse:
+            for p in self.params:
+                if p.grad is not None and p.grad.is_sparse:
+                    p.grad = p.grad.to_dense()
+        for o in self.opts:
+            o.step()
+
+
+# ----------------------------------------------------------------------------------------------------
+# The loss of one batch
+# ----------------------------------------------------------------------------------------------------
+
+
+def batch_loss(
+    model: CandidateModel,
+    batch: dict[str, torch.Tensor],
+    labels: Any,
+    config: TrainConfig,
+    sampler: NegativeSampler | None = None,
+    rng: np.random.Generator | None = None,
+    *,
+    users: np.ndarray | None = None,
+) -> torch.Tensor:
+    """The training loss (scalar) of one batch: ``labels`` (B,) int64 video ids, ``users`` (B,) the
+    examples' user ids (needed by per-user samplers: exposed, hard).
+
+    ``config.loss == "full"``: the cross-entropy over every video (with ``config.sparse_updates``
+    from the output layer's logits, else :func:`~ytrec_lib.models.sampling.full_softmax_loss`: equal
+    up to float rounding; each keeps the numbers of the stack that used it). ``"sampled"``: negatives from
+    ``sampler`` ((K,) shared or (B, K) per row; K = ``config.n_negatives`` unless the sampler fixes
+    it) drawn with ``rng``, accidental hits masked (``config.remove_accidental_hits``), ``log(K q)``
+    subtracted (``config.logq_correction``; from the positive too when it is one of the draws).
+    With ``config.sparse_updates`` the output rows used (positives and negatives) are gathered once
+    with a sparse gradient (a dense one for a tied model), else indexed directly (dense gradient).
+    """
+    y = labels if isinstance(labels, torch.Tensor) else torch.tensor(np.asarray(labels, dtype=np.int64))
+    u = model.user_embeddings(batch)                                              # (B, m)
+    if config.loss == "full":
+        if sampler is not None:
+            raise ValueError("batch_loss: a sampler was given but config.loss is 'full'")
+        if config.sparse_updates:  # the output layer's logits (addmm), as the candidate stack always did
+            return F.cross_entropy(model.output(u), y)
+        return full_softmax_loss(u, model.output.weight, model.output.bias, y)  # as the study did
+    if sampler is None or rng is None:
+        raise ValueError("batch_loss: the sampled softmax needs a sampler and a numpy Generator")
+    pos = y.numpy()
+    if sampler.needs_user and users is None:
+        raise ValueError("batch_loss: this sampler draws per user; pass users")
+    kw = {"user_ids": users} if sampler.needs_user else {}
+    k = None if isinstance(sampler, (InBatchSampler, PooledSampler)) else config.n_negatives
+    neg = np.asarray(sampler.sample(pos, k, rng, **kw))                          # (K,) or (B, K)
+    lq_neg = lq_pos = None
+    if config.logq_correction:
+        ctx = {"pos_ids": pos, "user_ids": users} if neg.ndim == 2 else {}
+        lq_neg = torch.from_numpy(sampler.log_q(neg, **ctx)).float()             # shape of neg
+        if positive_in_draws(sampler):
+            lq_pos = torch.from_numpy(sampler.log_q(pos, pos_ids=pos, user_ids=users)).float()  # (B,)
+    neg_t = torch.from_numpy(neg)
+    if config.sparse_updates:  # gather the U distinct rows once: only they get (sparse) gradients
+        uniq, inverse = torch.unique(torch.cat([y, neg_t.reshape(-1)]), return_inverse=True)  # (U,), (B+K',)
+        w = F.embedding(uniq, model.output.weight, sparse=not model.hparams.get("tie_output"))  # (U, m)
+        b = model.output.bias[uniq]                                              # (U,)
+        pos_i, neg_i = inverse[: len(y)], inverse[len(y):].reshape(neg_t.shape)
+    else:
+        w, b, pos_i, neg_i = model.output.weight, model.output.bias, y, neg_t
+    return sampled_softmax_loss(u, w, b, pos_i, neg_i, log_q_pos=lq_pos, log_q_neg=lq_neg,
+                                remove_accidental_hits=config.remove_accidental_hits,
+                                logq_correction=config.logq_correction)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The training loop
+# ----------------------------------------------------------------------------------------------------
+
+
+def fit(
+    model: CandidateModel,
+    feats: ExampleFeatures,
+    labels: Any,
+    config: TrainConfig = TrainConfig(),
+    *,
+    sampler: NegativeSampler | None = None,
+    val: tuple[ExampleFeatures, Any] | None = None,
+    progress: bool = True,
+    desc: str | None = None,
+    leave: bool = True,
+) -> TrainHistory:
+    """Train ``model`` in place on ``feats`` (n examples) with ``labels`` (n,) video ids.
+
+    Sampled softmax (``config.loss == "sampled"``) draws its negatives from ``sampler`` when given
+    (any :class:`~ytrec_lib.models.sampling.NegativeSampler` over the model's videos), else from the
+    config's proposal over the training labels. ``val`` = (features, labels): after each epoch
+    recall@``eval_k`` is measured on it, training stops after ``patience`` epochs without improvement
+    and the best epoch's weights are restored; without ``val`` every epoch runs. Deterministic for
+    ``config.seed`` (one numpy Generator shuffles and draws, in that order). The model is left in
+    eval mode. ``desc``: the progress bar's label (default ``"train (<loss> softmax)"``).
+    """
+    if len(feats) == 0:
+        raise ValueError("fit: no training examples")
+    if feats.spec != model.spec:
+        raise ValueError("fit: the features were built with another FeatureSpec than the model's")
+    y = _labels_tensor(labels, model.n_videos, len(feats))
+    if sampler is not None and config.loss != "sampled":
+        raise ValueError("fit: a sampler needs config.loss='sampled'")
+    if sampler is not None and sampler.n_items != model.n_videos:
+        raise ValueError(f"fit: the sampler draws from {sampler.n_items} videos, "
+                         f"the model has {model.n_videos}")
+    if config.loss == "sampled" and sampler is None:
+        counts = np.bincount(y.numpy(), minlength=model.n_videos)
+        sampler = make_sampler(model.n_videos, config.proposal, counts, config.proposal_alpha)
+    users = None if sampler is None else getattr(feats, "users", None)  # (n,) for per-user samplers
+    rng = np.random.default_rng(config.seed)  # shuffling and negatives
+    opt = Optimizer(model, config.lr, sparse=config.sparse_updates, sparse_output=config.loss == "sampled")
+    hist, best_state, stale = TrainHistory(), None, 0
+    bar = tqdm(range(config.epochs), desc=desc or f"train ({config.loss} softmax)", disable=not progress,
+               leave=leave)
+    for epoch in bar:
+        t0, loss = time.perf_counter(), _train_epoch(model, feats, y, users, config, opt, rng, sampler)
+        secs = time.perf_counter() - t0
+        rec = float("nan")
+        if val is not None:
+            rec = evaluate_recall(model, *val, k=config.eval_k, exclude_watched=config.exclude_watched)
+        hist.epochs.append({"epoch": epoch, "loss": loss, "val_recall": rec, "seconds": secs,
+                            "examples": len(feats), "examples_per_s": len(feats) / secs})
+        bar.set_postfix(loss=f"{loss:.3f}", val_recall=f"{rec:.3f}")
+        if val is None or not rec <= hist.best_val_recall:  # first epoch, or an improvement
+            hist.best_epoch, hist.best_val_recall, stale = epoch, rec, 0
+            best_state = copy.deepcopy(model.state_dict()) if val else None
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return hist
+
+
+def _train_epoch(model, feats, y, users, config, opt, rng, sampler) -> float:
+    """One pass over the shuffled examples; returns the mean batch loss."""
+    model.train()
+    order = rng.permutation(len(feats))
+    total, n_batches = 0.0, 0
+    for start in range(0, len(order), config.batch_size):
+        idx = order[start : start + config.batch_size]
+        loss = batch_loss(model, feats.batch(idx), y[idx], config, sampler, rng,
+                          users=None if users is None else users[idx])
+        opt.step(loss)
+        total, n_batches = total + loss.item(), n_batches + 1
+    return total / max(n_batches, 1)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Step time: full against sampled softmax, on synthetic data (no dataset needed)
+# ----------------------------------------------------------------------------------------------------
+
+
+def softmax_step_time(
+    n_classes: int,
+    loss: str,
+    batch_size: int = 256,
+    dim: int = 32,
+    tower: Sequence[int] = DEFAULT_TOWER,
+    n_negatives: int = 2000,
+    n_steps: int = 5,
+    seed: int = 0,
+) -> float:
+    """Median seconds of one training step (forward, backward, optimiser) at ``n_classes`` videos.
+
+    One warm-up step is not timed; the median resists other processes stealing the CPU.
+    ``loss``: "full" or "sampled" (uniform proposal, ``n_negatives``).
+    """
+    spec = FeatureSpec()
+    model = CandidateModel(n_classes, 1000, 16, dim=dim, tower=tower, spec=spec, seed=seed)
+    config = TrainConfig(loss=loss, n_negatives=n_negatives, proposal="uniform", seed=seed)
+    opt = Optimizer(model, config.lr, sparse=True, sparse_output=loss == "sampled")
+    sampler = make_sampler(n_classes, "uniform") if loss == "sampled" else None
+    rng = np.random.default_rng(seed)
+    batch, labels = synthetic_batch(n_classes, 1000, 16, spec, batch_size, seed)
+    times = []
+    for step in range(n_steps + 1):
+        t0 = time.perf_counter()
+        opt.step(batch_loss(model, batch, labels, config, sampler, rng))
+        if step > 0:
+            times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def step_time_table(
+    sizes: Sequence[int] = (1_000, 10_000, 100_000, 1_000_000),
+    progress: bool = True,
+    **kwargs: Any,
+) -> list[dict[str, float]]:
+    """Full and sampled step times (ms) and their ratio for each catalogue size.
+
+    Returns rows ``{"n_classes", "full_ms", "sampled_ms", "speedup"}``; ``kwargs`` go to
+    :func:`softmax_step_time`.
+    """
+    rows = []
+    for n in tqdm(list(sizes), desc="step time", disable=not progress):
+        full = softmax_step_time(int(n), "full", **kwargs)
+        sampled = softmax_step_time(int(n), "sampled", **kwargs)
+        rows.append({"n_classes": int(n), "full_ms": 1e3 * full, "sampled_ms": 1e3 * sampled,
+                     "speedup": full / sampled})
+    return rows
+
+
+__all__ = ["TrainConfig", "TrainHistory", "Optimizer", "make_sampler", "batch_loss", "fit", "LOSSES",
+           "PROPOSALS", "softmax_step_time", "step_time_table"]

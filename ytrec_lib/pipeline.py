@@ -3,8 +3,9 @@
 ::
 
     dataset ─┬─> item2vec tables (log before the cutoff) ─> candidate model ─> embedding store ─┐
-             └─> ranker (impressions before the cutoff) ────────────────────────────────────────┴─> system
-                                                  (the system builds its ANN index from the store)
+             ├─> ranker (impressions before the cutoff) ────────────────────────────────────────┴─> system
+             │                                    (the system builds its ANN index from the store)
+             └─> candidate scorer (watches before a cutoff) ─> ranking data (notebook 07's ranker features)
 
 Each stage has a frozen, typed config (a dataclass; change it with :func:`dataclasses.replace` or keyword
 overrides), its upstream stages, and one cache file whose key is the hash of the stage name, ``asdict``
@@ -47,12 +48,13 @@ from ytrec_lib.data.cache import (
     load_or_build,
     load_torch,
 )
-from ytrec_lib.features import ExampleFeatures, FeatureBuilder, feature_set
+from ytrec_lib.features import ExampleFeatures, FeatureBuilder, FeatureSpec, feature_set
 from ytrec_lib.models import candidate as C
 from ytrec_lib.models import item2vec as I2V
 from ytrec_lib.models import ranking as R
 from ytrec_lib.serving import system as S
 from ytrec_lib.serving.store import EmbeddingStore
+from ytrec_lib.threads import limit_threads
 from ytrec_lib.train import TrainConfig, fit
 
 T = TypeVar("T")
@@ -135,6 +137,27 @@ class RankerConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(w) for w in self.hidden))
+
+
+@dataclass(frozen=True)
+class ScorerConfig:
+    """The small candidate model behind the ranker's ``candidate_score`` feature (notebook 07): default
+    features, one ReLU ``tower``, ``dim``-wide embeddings, random init, ``epochs`` over every next-watch
+    example before its cutoff with a ``loss`` softmax ("full", or "sampled": the paper's
+    importance-weighted sampled softmax, far cheaper on a large catalogue), seeded by ``seed``."""
+
+    epochs: int = 3
+    tower: tuple[int, ...] = (64,)
+    dim: int = 32
+    loss: str = "full"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tower", tuple(int(w) for w in self.tower))
+
+    def train_config(self) -> TrainConfig:
+        """The :class:`ytrec_lib.train.TrainConfig` of this model (checks ``loss`` and ``epochs``)."""
+        return TrainConfig(loss=self.loss, epochs=self.epochs, seed=self.seed)
 
 
 PRETRAINED_SETTINGS: dict[str, dict[str, Any]] = {
@@ -443,6 +466,88 @@ def embedding_store(run: CandidateRun, *, cache: bool = True) -> Path:
 
 
 # ----------------------------------------------------------------------------------------------------
+# Stage 5a (notebook 07): the ranker's candidate scorer and its data
+# ----------------------------------------------------------------------------------------------------
+
+SCORER_THREADS = 1
+"""torch threads the candidate scorer trains on (one thread: bit-reproducible, and fastest this small)."""
+
+
+def candidate_scorer(ds: Any, cutoff: float, config: ScorerConfig | None = None, *, cache: bool = True,
+                     progress: bool = True, **overrides: Any) -> tuple[C.CandidateModel, FeatureBuilder]:
+    """The candidate model (:class:`ScorerConfig` with ``overrides``) trained on ``ds``'s next-watch
+    examples before ``cutoff`` days, for the ranker's ``candidate_score`` feature, cached under
+    ``<data dir>/models/`` as a weights-only checkpoint (a damaged one is retrained with one warning).
+
+    Returns ``(model, builder)`` for :func:`ytrec_lib.models.ranking.candidate_scores`; the feature
+    builder (events before ``cutoff``) is rebuilt from ``ds`` on every call, which is cheap. Train it on
+    watches before the ranker's training impressions, so its score is out-of-sample for all of them.
+    """
+    cfg = _override(config or ScorerConfig(), overrides, "candidate_scorer")
+    train_cfg = cfg.train_config()  # checks the settings before any work
+    cutoff = float(cutoff)
+    spec = FeatureSpec()
+    builder = FeatureBuilder.from_dataset(ds, spec, window=(0.0, cutoff))
+    key = stage_key("scorer", cfg, {"cutoff": repr(cutoff)}, cache_key(_data_key(ds)))
+    path = _models_dir() / f"scorer-{ds.meta.get('name')}-seed{ds.meta.get('seed')}-{key}.pt"
+
+    def build() -> C.CandidateModel:
+        split = splits.next_watch_split(ds, train_cutoff=cutoff, seed=cfg.seed)
+        train = builder.examples(split.train["user_id"], split.train["time"], window_end=cutoff)
+        model = C.CandidateModel(ds.n_videos, int(ds.meta.get("n_tokens") or 1), int(ds.meta["n_regions"]),
+                                 dim=cfg.dim, tower=cfg.tower, spec=spec, seed=cfg.seed)
+        with limit_threads(SCORER_THREADS, blas=False):
+            fit(model, train, split.train["label"].to_numpy(), train_cfg, progress=progress)
+        return model
+
+    def save(model: C.CandidateModel, p: Path) -> None:
+        extra = {"config": asdict(cfg), "cutoff": cutoff, "dataset": ds.meta.get("name"),
+                 "dataset_seed": ds.meta.get("seed")}
+        save_candidate_checkpoint(p, model, extra)
+
+    model, _ = _cached(key, path, lambda p: load_candidate_checkpoint(p)[0], build, save, cache=cache,
+                       what="candidate scorer")
+    return model, builder
+
+
+def ranking_data(ds: Any, *, candidate_score: bool = True, cutoff_frac: float = 0.8,
+                 candidate_frac: float = 0.5, candidate_epochs: int = 5, candidate_loss: str = "full",
+                 n_bins: int = 1000, max_bag: int = 50, max_train: int | None = None, seed: int = 0,
+                 progress: bool = True, cache: bool = True) -> R.RankingData:
+    """Split the impression log in time, get the candidate scorer (optionally), build the features:
+    :func:`ytrec_lib.models.ranking.prepare_ranking_data` of :func:`ytrec_lib.data.splits.ranking_split`.
+
+    With ``candidate_score`` the scorer (:func:`candidate_scorer`: ``candidate_epochs``, softmax
+    ``candidate_loss``, seeded by ``seed``) trains on watches before ``candidate_frac`` of the training
+    period and the ranker on the impressions after that (so the score is out-of-sample); without it the
+    ranker trains on every impression before the cutoff. ``max_train``: keep a seeded random subset of
+    that many training impressions (None: all).
+    """
+    split = splits.ranking_split(ds, cutoff_frac=cutoff_frac,
+                                 candidate_frac=candidate_frac if candidate_score else 0.0)
+    if max_train is not None and int(max_train) < len(split.train):
+        keep = np.random.default_rng([seed, 9]).choice(len(split.train), int(max_train), replace=False)
+        split = replace(split, train=split.train[np.sort(keep)])
+    candidate = None
+    if candidate_score:
+        candidate = candidate_scorer(ds, split.candidate_cutoff, epochs=candidate_epochs, loss=candidate_loss,
+                                     seed=seed, cache=cache, progress=progress)
+    return R.prepare_ranking_data(ds, split, candidate, n_bins=n_bins, max_bag=max_bag, progress=progress)
+
+
+def leaky_ranking_data(ds: Any, data: R.RankingData, *, epochs: int = 5, loss: str = "full",
+                       n_bins: int = 1000, seed: int = 0, cache: bool = True,
+                       progress: bool = True) -> R.RankingData:
+    """``data`` with a *leaky* ``candidate_score``
+    (:func:`ytrec_lib.models.ranking.with_leaky_candidate_score`): from a :func:`candidate_scorer`
+    (``epochs``, softmax ``loss``, ``seed``) trained on every watch before the test cutoff, the
+    ranker's training period included (stacking leakage, for contrast)."""
+    leaky = candidate_scorer(ds, data.split.train_cutoff, epochs=epochs, loss=loss, seed=seed, cache=cache,
+                             progress=progress)
+    return R.with_leaky_candidate_score(ds, data, leaky, n_bins, progress=progress)
+
+
+# ----------------------------------------------------------------------------------------------------
 # Stage 5: the ranker
 # ----------------------------------------------------------------------------------------------------
 
@@ -484,7 +589,7 @@ def ranker(ds: Any, preset: str, seed: int = 0, config: RankerConfig | None = No
     builder = R.RankingFeatureBuilder.from_dataset(ds)
 
     def build() -> R.Ranker:
-        data = R.prepare_ranking_data(ds, candidate_score=False, seed=seed, progress=progress)
+        data = ranking_data(ds, candidate_score=False, seed=seed, progress=progress, cache=cache)
         if cfg.max_train_impressions is not None and cfg.max_train_impressions < len(data.train):
             keep = np.sort(np.random.default_rng(seed).choice(len(data.train), cfg.max_train_impressions,
                                                               replace=False))
@@ -557,8 +662,9 @@ def system(preset: str = "ci", seed: int = 0, *, index_kind: str = "hnsw", cache
     return SystemBundle(recommender, ds, run, fitted, store_path, serve_time, test_users, secs)
 
 
-__all__ = ["CandidateConfig", "RankerConfig", "PRETRAINED_SETTINGS", "stage_key", "clear_memo", "dataset",
-           "save_item2vec", "load_item2vec", "item2vec_model", "pretrained_embeddings",
-           "pretrained_video_vectors", "CandidateRun", "candidate_model", "save_candidate_checkpoint",
-           "load_candidate_checkpoint", "embedding_store", "RANKER_FORMAT", "ranker", "SystemBundle",
-           "system"]
+__all__ = ["CandidateConfig", "ScorerConfig", "RankerConfig", "PRETRAINED_SETTINGS", "stage_key",
+           "clear_memo", "dataset", "save_item2vec", "load_item2vec", "item2vec_model",
+           "pretrained_embeddings", "pretrained_video_vectors", "CandidateRun", "candidate_model",
+           "save_candidate_checkpoint", "load_candidate_checkpoint", "embedding_store", "SCORER_THREADS",
+           "candidate_scorer", "ranking_data", "leaky_ranking_data", "RANKER_FORMAT", "ranker",
+           "SystemBundle", "system"]

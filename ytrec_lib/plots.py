@@ -381,8 +381,9 @@ def candidate_recall_at_k(table: pd.DataFrame, k_list: list[int], n_users: int, 
 
 
 def candidate_step_times(steps: pd.DataFrame, n_negatives: int) -> Figure:
-    """Two panels from ``candidate.step_time_table`` rows (n_classes, full_ms, sampled_ms, speedup):
-    the time of one training step against the catalogue size, and the sampled softmax's speed-up."""
+    """Two panels from :func:`ytrec_lib.studies.softmax_timing.step_time_table` rows (n_classes, full_ms,
+    sampled_ms, speedup): the time of one training step against the catalogue size, and the sampled
+    softmax's speed-up."""
     fig = Figure(figsize=(10, 3.4), layout="tight")
     ax = fig.subplots(1, 2)
     ax[0].loglog(steps["n_classes"], steps["full_ms"], marker="o", label="full softmax")

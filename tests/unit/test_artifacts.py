@@ -1,6 +1,7 @@
 """Cached model artefacts: never executed, rebuilt when damaged, retrained when the world changes.
 
-Every model cached under ``<data dir>/models/`` (candidate checkpoint, item2vec ``.npz``, ranker ``.pt``)
+Every model cached under ``<data dir>/models/`` (candidate checkpoint, the ranker's candidate scorer,
+item2vec ``.npz``, ranker ``.pt``)
 and the embedding store of :func:`ytrec_lib.pipeline.system` are read weights/arrays-only through
 ``ytrec_lib.data.cache.load_or_build``, and keyed by :func:`ytrec_lib.data.cache.data_fingerprint`.
 """
@@ -19,14 +20,19 @@ import pytest
 import torch
 
 from ytrec_lib import pipeline
-from ytrec_lib.data import datasets, presets
+from ytrec_lib.data import datasets, presets, splits
 from ytrec_lib.data.cache import data_fingerprint
+from ytrec_lib.features import FeatureBuilder, FeatureSpec
 from ytrec_lib.models import candidate, ranking
 from ytrec_lib.models import item2vec as iv
+from ytrec_lib.threads import limit_threads
+from ytrec_lib.train import TrainConfig, fit
 
 CANDIDATE = {"epochs": 1, "tower": [16], "n_negatives": 50, "dim": 8}
 RANKER = {"epochs": 1, "hidden": [8], "dim": 8, "max_train_impressions": 4000}
 ITEM2VEC = {"kind": "videos", "dim": 8, "seed": 0, "epochs": 1}
+SCORER = {"epochs": 1, "tower": (16,), "dim": 8, "loss": "full", "seed": 0}
+SCORER_CUTOFF = 7.0
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -77,6 +83,7 @@ def prebuilt(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pipeline.candidate_model("tiny", 0, progress=False, init="random", **CANDIDATE)
         pipeline.ranker(ds, "tiny", 0, progress=False, **RANKER)
         pipeline.pretrained_embeddings(ds, **ITEM2VEC)
+        pipeline.candidate_scorer(ds, SCORER_CUTOFF, progress=False, **SCORER)
     return root
 
 
@@ -97,10 +104,18 @@ def _item2vec(calls: list[int]) -> tuple[Any, bool]:
     return {"table": torch.from_numpy(table)}, len(calls) == n
 
 
+def _scorer(calls: list[int]) -> tuple[Any, bool]:
+    n = len(calls)
+    model, _ = pipeline.candidate_scorer(datasets.load("tiny", 0, progress=False), SCORER_CUTOFF,
+                                         progress=False, **SCORER)
+    return {k: v.clone() for k, v in model.state_dict().items()}, len(calls) == n
+
+
 ARTEFACTS = {  # name -> (file pattern under models/, what trains it, how to get it)
     "candidate": ("candidate-tiny-*.pt", (pipeline, "_train_candidate"), _candidate),
     "ranker": ("ranker-tiny-*.pt", (ranking, "fit_ranker"), _ranker),
     "item2vec": ("item2vec-tiny-*-videos-*.npz", (iv.Item2Vec, "fit"), _item2vec),
+    "scorer": ("scorer-tiny-*.pt", (pipeline, "fit"), _scorer),
 }
 
 
@@ -163,6 +178,55 @@ def test_a_damaged_or_hostile_artefact_is_rebuilt_never_executed(
     assert not marker.exists()
     assert sorted(p.name for p in (root / "models").iterdir()) == sorted(
         p.name for p in (prebuilt / "models").iterdir())  # rebuilt in place, no temp file left
+
+
+def _direct_scorer(ds: Any, cutoff: float, cfg: dict[str, Any]) -> tuple[candidate.CandidateModel, Any]:
+    """The ranker's candidate scorer trained by hand, as ``models/ranking.py`` once did it itself."""
+    spec = FeatureSpec()
+    split = splits.next_watch_split(ds, train_cutoff=cutoff, seed=cfg["seed"])
+    builder = FeatureBuilder.from_dataset(ds, spec, window=(0.0, cutoff))
+    train = builder.examples(split.train["user_id"], split.train["time"], window_end=cutoff)
+    n_tokens, n_regions = int(ds.meta.get("n_tokens") or 1), int(ds.meta["n_regions"])
+    model = candidate.CandidateModel(ds.n_videos, n_tokens, n_regions, dim=cfg["dim"], tower=cfg["tower"],
+                                     spec=spec, seed=cfg["seed"])
+    config = TrainConfig(loss=cfg["loss"], epochs=cfg["epochs"], seed=cfg["seed"])
+    with limit_threads(1, blas=False):
+        fit(model, train, split.train["label"].to_numpy(), config, progress=False)
+    return model, builder
+
+
+def test_the_candidate_scorer_is_cached_and_equals_a_direct_training(
+    prebuilt: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "data"
+    shutil.copytree(prebuilt, root)
+    monkeypatch.setenv("YTREC_DATA_DIR", str(root))
+    ds = datasets.load("tiny", 0, progress=False)
+    cfg = SCORER | {"loss": "sampled", "seed": 1}  # not in the prebuilt cache
+    calls = _counter(monkeypatch, pipeline, "fit")
+    model, builder = pipeline.candidate_scorer(ds, SCORER_CUTOFF, progress=False, **cfg)
+    assert len(calls) == 1
+    (path,) = [p for p in (root / "models").glob("scorer-tiny-seed0-*.pt")
+               if not (prebuilt / "models" / p.name).exists()]
+    direct, direct_builder = _direct_scorer(ds, SCORER_CUTOFF, cfg)
+    want = direct.state_dict()
+    assert all(torch.equal(v, want[k]) for k, v in model.state_dict().items())  # bit-equal weights
+
+    same, _ = pipeline.candidate_scorer(ds, SCORER_CUTOFF, pipeline.ScorerConfig(**cfg), progress=False)
+    assert same is model and len(calls) == 1  # the memo
+    pipeline.clear_memo()
+    loaded, loaded_builder = pipeline.candidate_scorer(ds, SCORER_CUTOFF, progress=False, **cfg)
+    assert loaded is not model and len(calls) == 1  # read from the file, not trained
+    assert all(torch.equal(v, want[k]) for k, v in loaded.state_dict().items())
+    payload = torch.load(path, weights_only=True)
+    assert payload["format"] == candidate.CHECKPOINT_FORMAT and payload["extra"]["cutoff"] == SCORER_CUTOFF
+    imp = ds.impressions.iloc[:40]
+    args = (imp["user_id"], imp["video_id"], imp["time"])
+    np.testing.assert_array_equal(ranking.candidate_scores(loaded, loaded_builder, *args, progress=False),
+                                  ranking.candidate_scores(direct, direct_builder, *args, progress=False))
+
+    pipeline.candidate_scorer(ds, SCORER_CUTOFF - 1.0, progress=False, **cfg)  # another cutoff: another file
+    assert len(calls) == 2 and len(list((root / "models").glob("scorer-tiny-*.pt"))) == 3
 
 
 def test_load_checkpoint_refuses_a_hostile_file_with_a_value_error(tmp_path: Path) -> None:

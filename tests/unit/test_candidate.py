@@ -21,7 +21,7 @@ from ytrec_lib.models.candidate import (
     rank_videos,
     synthetic_batch,
 )
-from ytrec_lib.train import TrainConfig, batch_loss, fit, make_sampler, softmax_step_time
+from ytrec_lib.train import TrainConfig, batch_loss, fit, make_sampler
 
 N_CLUSTERS, PER_CLUSTER = 6, 10
 N_VIDEOS, N_TOKENS, N_REGIONS = N_CLUSTERS * PER_CLUSTER, 12, 4
@@ -288,12 +288,6 @@ def test_bad_configuration_gives_clear_errors():
         fit(small_model(), feats, labels + N_VIDEOS, QUICK, progress=False)
     with pytest.raises(ValueError, match="FeatureSpec"):
         fit(small_model(spec=feature_set("watches")), feats, labels, QUICK, progress=False)
-
-
-def test_step_time_function_runs_for_both_objectives():
-    for loss in ("full", "sampled"):
-        t = softmax_step_time(500, loss, batch_size=16, tower=(8,), n_negatives=20, n_steps=1)
-        assert np.isfinite(t) and t > 0
 
 
 def test_rank_videos_excludes_everything_watched_before_the_example():

@@ -107,6 +107,8 @@ RULES = {
                     module_level_only=True),
     "models": Rule("models/ does not load data (the datasets, their cache, downloads, real data)",
                    under("models"), DATA_LOADING),
+    "trainer": Rule("models/ does not import the trainer (pure: arrays and configs in, models out)",
+                    under("models"), ("ytrec_lib.train",)),
     "pipeline": Rule("the layers below the pipeline do not import it", under(*LAYERS_BELOW_PIPELINE),
                      ("ytrec_lib.pipeline",)),
     "course": Rule("only course/ and __main__.py import the course",
@@ -130,6 +132,7 @@ VIOLATIONS = {
     "plotting": ("report.py", "def f():\n    import matplotlib.pyplot as plt\n"),
     "serving": ("serving/server.py", "try:\n    import torch\nexcept ImportError:\n    torch = None\n"),
     "models": ("models/ranking.py", "def load():\n    from ..data import datasets\n"),
+    "trainer": ("models/ranking.py", "def train_scorer():\n    from ..train import TrainConfig, fit\n"),
     "pipeline": ("serving/system.py", "from ytrec_lib import pipeline\n"),
     "course": ("plots.py", "from ytrec_lib.course import CHAPTERS\n"),
 }
@@ -147,6 +150,8 @@ def test_what_the_rules_allow():
     assert not serving.violations("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import torch\n",
                                   "serving/system.py")
     assert not models.violations("from ytrec_lib.data.splits import history\n", "models/ranking.py")
+    assert not RULES["trainer"].violations("from ytrec_lib.train import fit\n", "pipeline.py")
+    assert RULES["trainer"].violations("from ytrec_lib import train\n", "models/candidate.py")
     assert not RULES["plotting"].violations("import matplotlib\n", "plots.py")
     assert not RULES["course"].violations("from ytrec_lib.course.cli import main\n", "__main__.py")
 

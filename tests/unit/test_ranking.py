@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import ndcg_score
 
+from ytrec_lib import pipeline
 from ytrec_lib.features import FeatureBuilder, FeatureSpec
 from ytrec_lib.models import ranking as R
 from ytrec_lib.models.candidate import CandidateModel
@@ -475,11 +476,12 @@ def test_candidate_scorer_trains_with_either_softmax_on_a_tiny_simulation(loss):
     from ytrec_lib.data import datasets
 
     ds = datasets.load("tiny", seed=0, progress=False)
-    model, builder = R.train_candidate_scorer(ds, 7.0, epochs=1, loss=loss, seed=0, progress=False)
+    model, builder = pipeline.candidate_scorer(ds, 7.0, epochs=1, loss=loss, seed=0, progress=False,
+                                               cache=False)
     imp = ds.impressions.iloc[:50]
     scores = R.candidate_scores(model, builder, imp["user_id"], imp["video_id"], imp["time"], progress=False)
     assert scores.shape == (50,) and np.isfinite(scores).all()
-    again = R.train_candidate_scorer(ds, 7.0, epochs=1, loss=loss, seed=0, progress=False)
+    again = pipeline.candidate_scorer(ds, 7.0, epochs=1, loss=loss, seed=0, progress=False, cache=False)
     np.testing.assert_array_equal(
         scores, R.candidate_scores(*again, imp["user_id"], imp["video_id"], imp["time"], progress=False))
 
@@ -489,7 +491,7 @@ def test_candidate_scorer_rejects_an_unknown_softmax():
 
     ds = datasets.load("tiny", seed=0, progress=False)
     with pytest.raises(ValueError, match="loss must be 'full' or 'sampled'"):
-        R.train_candidate_scorer(ds, 7.0, epochs=1, loss="hierarchical", progress=False)
+        pipeline.candidate_scorer(ds, 7.0, epochs=1, loss="hierarchical", progress=False, cache=False)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -524,7 +526,7 @@ def tiny_ranking_data():
     from ytrec_lib.data import datasets
 
     ds = datasets.load("tiny", seed=0, progress=False)
-    data = R.prepare_ranking_data(ds, candidate_epochs=1, n_bins=50, seed=0, progress=False)
+    data = pipeline.ranking_data(ds, candidate_epochs=1, n_bins=50, seed=0, progress=False, cache=False)
     return ds, data
 
 
@@ -544,7 +546,7 @@ def test_train_and_evaluate_scores_the_test_impressions(tiny_ranking_data):
 
 def test_leaky_candidate_score_replaces_only_the_score(tiny_ranking_data):
     ds, data = tiny_ranking_data
-    leaky = R.with_leaky_candidate_score(ds, data, epochs=1, n_bins=50, seed=0)
+    leaky = pipeline.leaky_ranking_data(ds, data, epochs=1, n_bins=50, seed=0, cache=False, progress=False)
     cs = R.CONTINUOUS.index("candidate_score")
     for new, old in ((leaky.train, data.train), (leaky.test, data.test)):
         np.testing.assert_array_equal(new.clicked, old.clicked)

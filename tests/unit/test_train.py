@@ -32,7 +32,7 @@ from ytrec_lib.models.sampling import (
     positive_in_draws,
     sampled_softmax_loss,
 )
-from ytrec_lib.train import LOSSES, Optimizer, TrainConfig, fit, make_sampler, step_time_table
+from ytrec_lib.train import LOSSES, Optimizer, TrainConfig, fit, make_sampler
 
 N_CLUSTERS, PER_CLUSTER = 6, 10
 N_VIDEOS, N_TOKENS, N_REGIONS = N_CLUSTERS * PER_CLUSTER, 12, 4
@@ -255,12 +255,6 @@ def test_bad_settings_are_refused(task):
             progress=False)
     with pytest.raises(ValueError, match="no training examples"):
         fit(model(), feats.subset(np.arange(0)), labels[:0], TrainConfig(), progress=False)
-
-
-def test_step_time_table_rows():
-    rows = step_time_table([300], progress=False, batch_size=8, tower=(8,), n_negatives=10, n_steps=1)
-    assert len(rows) == 1 and rows[0]["n_classes"] == 300
-    assert rows[0]["full_ms"] > 0 and rows[0]["sampled_ms"] > 0 and rows[0]["speedup"] > 0
 
 
 def test_popularity_proposal_needs_counts():

@@ -454,7 +454,7 @@ def user_embeddings(model: CandidateModel, builder: Any, user_ids: np.ndarray, s
 
 
 # ----------------------------------------------------------------------------------------------------
-# A synthetic batch (timing and tests; no dataset needed; the step timing lives in ytrec_lib.train)
+# A synthetic batch (timing and tests; no dataset needed; the step timing: ytrec_lib.studies.softmax_timing)
 # ----------------------------------------------------------------------------------------------------
 
 

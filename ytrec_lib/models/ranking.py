@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ytrec_lib import metrics
-from ytrec_lib.data.splits import RankingSplit, ranking_split
+from ytrec_lib.data.splits import RankingSplit
 from ytrec_lib.features import EventLog
 from ytrec_lib.threads import limit_threads
 
@@ -484,33 +484,6 @@ def candidate_scores(model: Any, builder: Any, users: Any, videos: Any, times: A
     b = model.output.bias.detach().numpy()  # (n_videos,)
     u = emb[key]  # (n, m)
     return np.einsum("nm,nm->n", u.astype(np.float64), w[videos].astype(np.float64)) + b[videos]
-
-
-def train_candidate_scorer(ds: Any, cutoff: float, *, epochs: int = 3, tower: Sequence[int] = (64,),
-                           dim: int = 32, loss: str = "full", seed: int = 0, threads: int = 1,
-                           progress: bool = True) -> tuple[Any, Any]:
-    """Train a small candidate model (:mod:`ytrec_lib.models.candidate`) on the next-watch examples before
-    ``cutoff`` days, for the ranker's ``candidate_score`` feature. ``loss``: "full" softmax, or
-    "sampled" (the paper's importance-weighted sampled softmax, far cheaper on a large catalogue).
-
-    Returns ``(model, builder)`` for :func:`candidate_scores`. Train it on watches before the ranker's
-    training impressions, so its score is out-of-sample for every impression the ranker sees.
-    """
-    from ytrec_lib.data.splits import next_watch_split
-    from ytrec_lib.features import FeatureBuilder, FeatureSpec
-    from ytrec_lib.models.candidate import CandidateModel
-    from ytrec_lib.train import TrainConfig, fit
-
-    config = TrainConfig(loss=loss, epochs=epochs, seed=seed)  # checks the settings before any work
-    spec = FeatureSpec()
-    split = next_watch_split(ds, train_cutoff=cutoff, seed=seed)
-    builder = FeatureBuilder.from_dataset(ds, spec, window=(0.0, float(cutoff)))
-    train = builder.examples(split.train["user_id"], split.train["time"], window_end=float(cutoff))
-    model = CandidateModel(ds.n_videos, int(ds.meta.get("n_tokens") or 1), int(ds.meta["n_regions"]), dim=dim,
-                           tower=tower, spec=spec, seed=seed)
-    with limit_threads(threads, blas=False):
-        fit(model, train, split.train["label"].to_numpy(), config, progress=progress)
-    return model, builder
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -964,30 +937,22 @@ class RankingData:
         return spec if self.train.has_candidate_score else spec.without("candidate_score")
 
 
-def prepare_ranking_data(ds: Any, *, candidate_score: bool = True, cutoff_frac: float = 0.8,
-                         candidate_frac: float = 0.5, candidate_epochs: int = 5, candidate_loss: str = "full",
-                         n_bins: int = 1000, max_bag: int = 50, max_train: int | None = None, seed: int = 0,
-                         progress: bool = True) -> RankingData:
-    """Split the log in time, (optionally) train the candidate model for its score, build the features.
+def prepare_ranking_data(ds: Any, split: RankingSplit, candidate: tuple[Any, Any] | None = None, *,
+                         n_bins: int = 1000, max_bag: int = 50, progress: bool = True) -> RankingData:
+    """The features of ``split``'s training and test impressions, the normaliser fitted on the training
+    ones (``n_bins`` quantiles) and, on a simulation, the test impressions' true expected watch time.
 
-    With ``candidate_score`` the candidate model trains on watches before ``candidate_frac`` of the
-    training period and the ranker on the impressions after that (so the score is out-of-sample);
-    without it the ranker trains on every impression before the cutoff. ``candidate_loss``: that
-    model's softmax, "full" or "sampled" (see :func:`train_candidate_scorer`). ``max_train``: keep a
-    seeded random subset of that many training impressions (None: all).
+    ``split``: a :class:`ytrec_lib.data.splits.RankingSplit` (possibly a subset of its training rows);
+    ``candidate``: ``(CandidateModel, FeatureBuilder)`` of the ``candidate_score`` feature, trained on
+    watches before ``split.candidate_cutoff`` so its score is out-of-sample for every impression the
+    ranker sees (:func:`ytrec_lib.pipeline.candidate_scorer`), or None (no such feature). Trains nothing:
+    :func:`ytrec_lib.pipeline.ranking_data` splits the log and gets the scorer.
     """
-    split = ranking_split(ds, cutoff_frac=cutoff_frac,
-                          candidate_frac=candidate_frac if candidate_score else 0.0)
-    if max_train is not None and int(max_train) < len(split.train):
-        keep = np.random.default_rng([seed, 9]).choice(len(split.train), int(max_train), replace=False)
-        split = replace(split, train=split.train[np.sort(keep)])
     imp = ds.impressions
     rows = np.concatenate([split.train, split.test])
     frame = imp.iloc[rows]
-    scores, candidate = None, None
-    if candidate_score:
-        candidate = train_candidate_scorer(ds, split.candidate_cutoff, epochs=candidate_epochs,
-                                           loss=candidate_loss, seed=seed, progress=progress)
+    scores = None
+    if candidate is not None:
         starts = session_start_times(imp)[rows]
         scores = candidate_scores(*candidate, frame["user_id"], frame["video_id"], starts, progress=progress)
     builder = RankingFeatureBuilder.from_dataset(ds, max_bag=max_bag)
@@ -1085,21 +1050,24 @@ def train_and_evaluate(data: RankingData, objective: str = "weighted", spec: Ran
     return ranker, logits, evaluate_scores(data.test, logits, expected_watch=data.test_truth)
 
 
-def with_leaky_candidate_score(ds: Any, data: RankingData, *, epochs: int = 5, loss: str = "full",
-                               n_bins: int = 1000, seed: int = 0) -> RankingData:
-    """``data`` with a *leaky* ``candidate_score``: from a candidate model trained on every watch before
-    the test cutoff, the ranker's training period included (stacking leakage, for contrast).
+def with_leaky_candidate_score(ds: Any, data: RankingData, leaky_candidate: tuple[Any, Any],
+                               n_bins: int = 1000, *, progress: bool = True) -> RankingData:
+    """``data`` with a *leaky* ``candidate_score`` from ``leaky_candidate`` = ``(CandidateModel,
+    FeatureBuilder)``: a candidate model trained on every watch before the test cutoff, the ranker's
+    training period included (stacking leakage, for contrast; :func:`ytrec_lib.pipeline.leaky_ranking_data`).
 
     The training and test impressions and the truth are those of ``data``; their candidate-score column
     is replaced and the normaliser refitted on the new training features (``n_bins`` quantiles).
     """
-    leaky_model = train_candidate_scorer(ds, data.split.train_cutoff, epochs=epochs, loss=loss, seed=seed)
+    leaky_model = leaky_candidate
     imp = ds.impressions
     starts = session_start_times(imp)  # (n_log,)
     users, videos = imp["user_id"].to_numpy(), imp["video_id"].to_numpy()
     rows_tr, rows_te = data.split.train, data.split.test
-    scores_tr = candidate_scores(*leaky_model, users[rows_tr], videos[rows_tr], starts[rows_tr])  # (n_train,)
-    scores_te = candidate_scores(*leaky_model, users[rows_te], videos[rows_te], starts[rows_te])  # (n_test,)
+    scores_tr = candidate_scores(*leaky_model, users[rows_tr], videos[rows_tr], starts[rows_tr],
+                                 progress=progress)  # (n_train,)
+    scores_te = candidate_scores(*leaky_model, users[rows_te], videos[rows_te], starts[rows_te],
+                                 progress=progress)  # (n_test,)
     train, test = data.train.with_candidate_scores(scores_tr), data.test.with_candidate_scores(scores_te)
     return RankingData(data.split, data.builder, train, test, fit_normalizer(train, n_bins), data.test_truth,
                        leaky_model)
@@ -1119,7 +1087,7 @@ def top_rows_within_groups(groups: Any, scores: Any, k: int = 3) -> np.ndarray:
 __all__ = [
     "NEVER_DAYS", "CONTINUOUS", "EMBEDDING_GROUPS", "ALL_GROUPS", "OBJECTIVES", "QuantileNormalizer",
     "expand_powers", "last_time_before", "count_before", "ImpressionFeatures", "RankingFeatureBuilder",
-    "session_start_times", "candidate_scores", "train_candidate_scorer", "RankingSpec", "RankingModel",
+    "session_start_times", "candidate_scores", "RankingSpec", "RankingModel",
     "RankingInputs", "fit_normalizer", "RankTrainConfig", "example_weights", "weighted_logistic_loss",
     "RankHistory", "train_ranker", "predict_logits", "ndcg_within_groups",
     "dcg_within_groups", "evaluate_scores", "calibration_table",

@@ -1,1 +1,2 @@
-"""Studies: the experiment code notebooks drive (ANN benchmark, negative-sampling study)."""
+"""Studies: the experiment code notebooks drive (ANN benchmark, negative-sampling study, softmax step
+timing)."""

@@ -38,6 +38,17 @@ def test_strip_removes_outputs(tmp_path):
     assert notebooks.dirty_cells(tmp_path / "00_x.ipynb") == []
 
 
+def test_course_map_names_modules_that_exist():
+    """Every module the course map (notebook 00, README) names is a real module of ytrec_lib."""
+    import importlib
+
+    from ytrec_lib import course
+
+    for chapter in course.CHAPTERS:
+        for name in (m.strip() for m in chapter.modules.split(",")):
+            importlib.import_module(f"ytrec_lib.{name}")  # ModuleNotFoundError names the missing one
+
+
 def test_course_map_lists_every_notebook_on_disk():
     mapped = {c.stem for c in course.CHAPTERS}
     assert {p.stem for p in NOTEBOOKS} <= mapped

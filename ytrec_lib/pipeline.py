@@ -265,14 +265,27 @@ def load_item2vec(path: str | Path) -> I2V.Item2Vec:
                               "delete it and retrain") from err
 
 
+def _item2vec_key(ds: Any, kind: str, config: I2V.SGNSConfig) -> str:
+    """The item2vec stage's key: its config, the kind and id count, and the data it trains on."""
+    n_ids = int(ds.meta["n_videos"] if kind == "videos" else ds.meta["n_tokens"])
+    return stage_key("item2vec", config, {"kind": kind, "n_ids": str(n_ids)}, cache_key(_data_key(ds)))
+
+
+def _pretrain_config(kind: str, dim: int, seed: int, **settings: Any) -> I2V.SGNSConfig:
+    if kind not in PRETRAINED_SETTINGS:
+        raise ValueError(f"kind must be 'videos' or 'tokens', got {kind!r}")
+    return I2V.SGNSConfig(**{**PRETRAINED_SETTINGS[kind], "dim": dim, "seed": seed, **settings})
+
+
 def item2vec_model(ds: Any, kind: str = "videos", config: I2V.SGNSConfig | None = None, *, cache: bool = True,
                    progress: bool = False) -> I2V.Item2Vec:
     """An :class:`ytrec_lib.models.item2vec.Item2Vec` fitted on ``ds``'s sequences of ``kind``
     ("videos": watch sequences, "tokens": search sessions), cached under ``<data dir>/models/``."""
-    sequences, n_ids = I2V.dataset_sequences(ds, kind)
+    sequences, _ = I2V.dataset_sequences(ds, kind)
     config = config or I2V.SGNSConfig()
-    key = stage_key("item2vec", config, {"kind": kind, "n_ids": str(n_ids)}, cache_key(_data_key(ds)))
+    key = _item2vec_key(ds, kind, config)
     path = _models_dir() / f"item2vec-{ds.meta.get('name')}-seed{ds.meta.get('seed')}-{kind}-{key}.npz"
+
     def build() -> I2V.Item2Vec:
         return I2V.Item2Vec(config).fit(sequences, progress=progress)
 
@@ -288,9 +301,7 @@ def pretrained_embeddings(ds: Any, kind: str = "videos", dim: int = 32, seed: in
     sequence of two or more get a zero row. Trains with :data:`PRETRAINED_SETTINGS` [kind] updated by
     ``settings`` (any :class:`ytrec_lib.models.item2vec.SGNSConfig` field).
     """
-    if kind not in PRETRAINED_SETTINGS:
-        raise ValueError(f"kind must be 'videos' or 'tokens', got {kind!r}")
-    config = I2V.SGNSConfig(**{**PRETRAINED_SETTINGS[kind], "dim": dim, "seed": seed, **settings})
+    config = _pretrain_config(kind, dim, seed, **settings)
     model = item2vec_model(ds, kind, config, cache=cache, progress=progress)
     return I2V.id_table(model, I2V.dataset_sequences(ds, kind)[1])
 
@@ -363,13 +374,31 @@ def load_candidate_checkpoint(path: str | Path) -> tuple[C.CandidateModel, dict[
         raise DamagedArtifact(str(err)) from err
 
 
-def _pretrained(ds: Any, cfg: CandidateConfig, seed: int, cutoff: float) -> tuple[Any, Any]:
+def _pretrained_kinds(ds: Any, cfg: CandidateConfig) -> tuple[str, ...]:
+    """The item2vec tables the candidate model starts from: none, videos, or videos and tokens."""
     if cfg.init == "random":
-        return None, None
-    videos = pretrained_video_vectors(ds, cutoff, cfg.dim, seed, "videos")
+        return ()
     has_searches = ds.meta.get("has_searches", True) and len(ds.searches) > 0
-    tokens = pretrained_video_vectors(ds, cutoff, cfg.dim, seed, "tokens") if has_searches else None
-    return videos, tokens
+    return ("videos", "tokens") if has_searches else ("videos",)
+
+
+def _pretrained(ds: Any, cfg: CandidateConfig, seed: int, cutoff: float) -> tuple[Any, Any]:
+    tables = {kind: pretrained_video_vectors(ds, cutoff, cfg.dim, seed, kind)
+              for kind in _pretrained_kinds(ds, cfg)}
+    return tables.get("videos"), tables.get("tokens")
+
+
+def _candidate_upstream(ds: Any, cfg: CandidateConfig, preset: str, seed: int,
+                        cutoff: float) -> dict[str, str]:
+    """The candidate stage's upstream keys: the dataset and the item2vec tables it starts from."""
+    train_seed = seed if cfg.train_seed is None else int(cfg.train_seed)
+    upstream = {"preset": preset, "seed": str(seed)}
+    kinds = _pretrained_kinds(ds, cfg)
+    before = datasets.dataset_before(ds, cutoff) if kinds else None
+    for kind in kinds:
+        config = _pretrain_config(kind, cfg.dim, train_seed)
+        upstream[f"item2vec_{kind}"] = _item2vec_key(before, kind, config)
+    return upstream
 
 
 def candidate_model(preset: str = "ci", seed: int = 0, config: CandidateConfig | None = None, *,
@@ -389,7 +418,8 @@ def candidate_model(preset: str = "ci", seed: int = 0, config: CandidateConfig |
     if cfg.example_age is not None:
         spec = replace(spec, example_age=bool(cfg.example_age))
     builder = FeatureBuilder.from_dataset(ds, spec, window=(0.0, split.train_cutoff))
-    key = stage_key("candidate", cfg, {"preset": preset, "seed": str(seed)}, data_fingerprint(ds))
+    key = stage_key("candidate", cfg, _candidate_upstream(ds, cfg, preset, seed, split.train_cutoff),
+                    data_fingerprint(ds))
     path = _models_dir() / f"candidate-{preset}-seed{seed}-{key}.pt"
 
     def load(p: Path) -> CandidateRun:

@@ -306,6 +306,22 @@ def test_a_changed_simulator_setting_retrains_every_model(tmp_path: Path,
     assert new == ["candidate", "item2vec", "item2vec", "ranker", "store"]
 
 
+def test_a_changed_upstream_stage_retrains_the_stages_below_it(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The candidate model's key holds its item2vec tables' keys: new pretraining settings retrain the
+    video table and the candidate model, and reuse the unchanged token table."""
+    monkeypatch.setenv("YTREC_DATA_DIR", str(tmp_path))
+    trained = {"candidate": _counter(monkeypatch, pipeline, "_train_candidate"),
+               "item2vec": _counter(monkeypatch, iv.Item2Vec, "fit")}
+    first = pipeline.candidate_model("tiny", 0, progress=False, **CANDIDATE)
+    assert {k: len(v) for k, v in trained.items()} == {"candidate": 1, "item2vec": 2}
+    videos = {**pipeline.PRETRAINED_SETTINGS["videos"], "epochs": 2}
+    monkeypatch.setitem(pipeline.PRETRAINED_SETTINGS, "videos", videos)
+    edited = pipeline.candidate_model("tiny", 0, progress=False, **CANDIDATE)
+    assert {k: len(v) for k, v in trained.items()} == {"candidate": 2, "item2vec": 3}
+    assert edited.path != first.path and not edited.from_cache and first.path.exists()
+
+
 def test_an_older_dataset_cache_without_world_key_gets_it(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("YTREC_DATA_DIR", str(tmp_path))

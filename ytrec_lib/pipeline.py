@@ -172,6 +172,8 @@ PRETRAINED_SETTINGS: dict[str, dict[str, Any]] = {
 # ----------------------------------------------------------------------------------------------------
 
 _MEMO: dict[str, tuple[Any, tuple[int, int] | None, Any]] = {}
+MEMO_SIZE = 16
+"""How many artifacts one process keeps in memory (the most recently used; the rest stay on disk)."""
 
 
 def stage_key(stage: str, config: Any, upstream: dict[str, str], data: str) -> str:
@@ -197,10 +199,14 @@ def _cached(key: str, path: Path, load: Callable[[Path], T], build: Callable[[],
     if cache and key in _MEMO:
         value, stat, at = _MEMO[key]
         if stat is not None and stat == _stat(path) and at == path:
+            _MEMO[key] = _MEMO.pop(key)  # most recently used last
             return value, True
     value, from_cache = load_or_build(path, load, build, save, cache=cache, what=what)
     if cache:
+        _MEMO.pop(key, None)
         _MEMO[key] = (value, _stat(path), path)
+        while len(_MEMO) > MEMO_SIZE:
+            del _MEMO[next(iter(_MEMO))]
     return value, from_cache
 
 
@@ -466,6 +472,7 @@ def _train_candidate(run: CandidateRun, seed: int, progress: bool) -> None:
     hist = fit(run.model, train, labels, cfg.train_config(train_seed),
                val=(run.examples("valid"), run.labels("valid")), progress=progress)
     run.history, run.train_seconds = hist.epochs, time.perf_counter() - t0
+    run._examples.pop("train", None)  # the largest table; rebuilt on demand, not kept in the memo
 
 
 # ----------------------------------------------------------------------------------------------------

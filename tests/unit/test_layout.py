@@ -98,7 +98,7 @@ LAYERS_BELOW_PIPELINE = ("data", "models", "serving", "features.py", "train.py",
 """What :mod:`ytrec_lib.pipeline` (data -> trained models -> serving) is built from; none imports it."""
 
 DATA_LOADING = tuple(f"ytrec_lib.data.{m}" for m in ("datasets", "cache", "download", "real", "kuairand",
-                                                      "movielens"))
+                                                      "movielens", "movielens100k"))
 
 RULES = {
     "plotting": Rule("only plots.py and widgets.py import matplotlib or ipywidgets",

@@ -39,6 +39,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The published-format files, written once per session."""
     d = tmp_path_factory.mktemp("pristine")
     rf.write_movielens_1m(d / "movielens-1m")
+    rf.write_movielens_100k(d / "movielens-100k")
     rf.write_movielens_small(d / "movielens-small")
     rf.write_kuairand(d / "kuairand-pure")
     return d
@@ -271,7 +272,7 @@ CONTRACT = {
 }
 
 
-@pytest.mark.parametrize("name", ["movielens-1m", "movielens-small", "kuairand-pure"])
+@pytest.mark.parametrize("name", ["movielens-1m", "movielens-100k", "movielens-small", "kuairand-pure"])
 def test_tables_follow_the_data_contract(data_dir: Path, name: str) -> None:
     ds = real.load_real(name, data_dir, progress=False)
     assert isinstance(ds, datasets.Dataset)
@@ -551,7 +552,7 @@ def test_skipped_prints_each_reason_once_and_says_whether_to_skip(data_dir: Path
 
 def test_load_real_arguments(data_dir: Path) -> None:
     with pytest.raises(KeyError, match="known: movielens-small"):
-        real.load_real("movielens-100k", data_dir)
+        real.load_real("movielens-10m", data_dir)
     with pytest.raises(ValueError, match="unknown option.*include_random.*threshold"):
         real.load_real("movielens-1m", data_dir, include_random=True)
     with pytest.raises(ValueError, match="simulator setting"):

@@ -1,6 +1,7 @@
 """MovieLens (GroupLens) in its published formats, mapped onto the project's tables.
 
-Two releases are read as published:
+Two releases are read here as published (``ml-100k`` in :mod:`.movielens100k`, through the same
+:func:`_assemble`):
 
 * ``ml-latest-small`` -- ``ratings.csv`` (``userId,movieId,rating,timestamp``; half-star ratings
   0.5-5.0) and ``movies.csv`` (``movieId,title,genres``; UTF-8, titles with commas are quoted,
@@ -150,14 +151,28 @@ def _title_years(titles: list[str]) -> np.ndarray:
     return pd.to_numeric(years, errors="coerce").to_numpy(np.float64)
 
 
-def _upload_times(years: np.ndarray, first_rating: np.ndarray, origin: float) -> np.ndarray:
-    """1 January of the year (days since origin), or the first rating when earlier or unknown (V,) float64."""
-    jan1 = np.full(years.shape, np.nan)
+RELEASE_S = "release_s"
+"""Optional column of a movies table: the published release date in Unix seconds (NaN when empty)."""
+
+
+def _stated_release(movies: pd.DataFrame, titles: list[str], origin: float) -> np.ndarray:
+    """Days since origin (V,) float64 of each movie's stated release: its release date where the
+    release publishes one (ml-100k's ``RELEASE_S``), else 1 January of the title's year; NaN if neither."""
+    years = _title_years(titles)
+    out = np.full(years.shape, np.nan)
     ok = ~np.isnan(years)
     if ok.any():
         stamps = (years[ok].astype(np.int64) - 1970).astype("datetime64[Y]").astype("datetime64[s]")
-        jan1[ok] = to_days(stamps.astype(np.int64), origin)
-    out = np.fmin(jan1, first_rating)                 # fmin ignores NaN on either side
+        out[ok] = to_days(stamps.astype(np.int64), origin)
+    if RELEASE_S in movies.columns:
+        date = movies[RELEASE_S].to_numpy(np.float64)
+        out = np.where(np.isnan(date), out, to_days(date, origin))
+    return out
+
+
+def _upload_times(stated: np.ndarray, first_rating: np.ndarray) -> np.ndarray:
+    """The stated release (days), or the first rating when earlier or unknown (V,) float64."""
+    out = np.fmin(stated, first_rating)               # fmin ignores NaN on either side
     return np.where(np.isnan(out), 0.0, out)
 
 
@@ -173,7 +188,7 @@ def _videos(movies: pd.DataFrame, genre_lists: list[list[str]], first_rating: np
     videos = pd.DataFrame({
         "video_id": np.arange(n, dtype=np.int64), "creator_id": np.arange(n, dtype=np.int32),
         "topic": topic, "category": category,
-        "upload_time": _upload_times(_title_years(titles), first_rating, origin),
+        "upload_time": _upload_times(_stated_release(movies, titles, origin), first_rating),
         "duration": np.full(n, NOMINAL_DURATION_S, np.float32), "language": np.zeros(n, np.int16),
         "quality": np.full(n, np.nan, np.float32), "clickbait": np.full(n, np.nan, np.float32),
         "series_id": np.full(n, -1, np.int32), "episode": np.full(n, -1, np.int16),
@@ -196,12 +211,34 @@ def _zip_region(zips: pd.Series) -> np.ndarray:
     return np.where(us, first, 10).astype(np.int16)
 
 
+def _ids_and_gender(ids: pd.Series, gender: pd.Series, path: Path, fmt: FileFormat
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Checked user ids (n,) int64 (unique) and gender texts (n,) str (F or M), in file order."""
+    out = ids.to_numpy(np.int64)
+    check_unique(out, path, fmt, "user id")
+    gender_text = gender.fillna("").astype(str).to_numpy()
+    fail_at(~np.isin(gender_text, ["F", "M"]), path, fmt, "gender {value!r} is not F or M", gender_text)
+    return out, gender_text
+
+
+def _users_table(ids: np.ndarray, age: np.ndarray, gender_text: np.ndarray, zips: pd.Series,
+                 extra: dict[str, Any]) -> pd.DataFrame:
+    """Checked columns in file order (n,) each -> the ``users`` table, by published id: age in years,
+    gender F -> 0 / M -> 1, region from the zip code; ``extra`` columns appended."""
+    n = ids.size
+    out = pd.DataFrame({
+        "user_id": np.zeros(n, dtype=np.int64), "region": _zip_region(zips),
+        "age": np.asarray(age, np.float32), "gender": (gender_text == "M").astype(np.int8),
+        "language": np.zeros(n, np.int16), "activity": np.zeros(n, np.float32), "source_id": ids, **extra,
+    })
+    out = out.sort_values("source_id", kind="stable").reset_index(drop=True)
+    out["user_id"] = np.arange(n, dtype=np.int64)
+    return out
+
+
 def _users_1m(users: pd.DataFrame, path: Path, fmt: FileFormat) -> pd.DataFrame:
     """``users.dat`` as read (file order, for the line numbers of errors) -> the ``users`` table by UserID."""
-    ids = users["UserID"].to_numpy(np.int64)
-    check_unique(ids, path, fmt, "user id")
-    gender_text = users["Gender"].fillna("").astype(str).to_numpy()
-    fail_at(~np.isin(gender_text, ["F", "M"]), path, fmt, "gender {value!r} is not F or M", gender_text)
+    ids, gender_text = _ids_and_gender(users["UserID"], users["Gender"], path, fmt)
     age_code = users["Age"].to_numpy(np.int64)
     bad_age = ~np.isin(age_code, list(ML1M_AGE_YEARS))
     if bad_age.any():                   # an age such as 200 or -5: refused, never scaled
@@ -213,17 +250,9 @@ def _users_1m(users: pd.DataFrame, path: Path, fmt: FileFormat) -> pd.DataFrame:
              occupation)
     codes = np.array(sorted(ML1M_AGE_YEARS))
     ages = np.array([ML1M_AGE_YEARS[c] for c in codes])[np.searchsorted(codes, age_code)]
-    n = len(users)
-    out = pd.DataFrame({
-        "user_id": np.zeros(n, dtype=np.int64), "region": _zip_region(users["Zip-code"]),
-        "age": ages.astype(np.float32), "gender": (gender_text == "M").astype(np.int8),
-        "language": np.zeros(n, np.int16), "activity": np.zeros(n, np.float32),
-        "source_id": ids, "age_code": age_code.astype(np.int8),
-        "occupation": occupation.astype(np.int8), "zip_code": users["Zip-code"].astype("str").to_numpy(),
-    })
-    out = out.sort_values("source_id", kind="stable").reset_index(drop=True)
-    out["user_id"] = np.arange(n, dtype=np.int64)
-    return out
+    return _users_table(ids, ages, gender_text, users["Zip-code"], {
+        "age_code": age_code.astype(np.int8), "occupation": occupation.astype(np.int8),
+        "zip_code": users["Zip-code"].astype("str").to_numpy()})
 
 
 def _users_anonymous(source_ids: np.ndarray) -> pd.DataFrame:
@@ -276,28 +305,28 @@ def _assemble(name: str, ratings: pd.DataFrame, r_path: Path, r_fmt: FileFormat,
         raise ValueError(f"{name}: none of the {rating.size:,} ratings in {r_path} is >= the threshold "
                          f"{threshold:g} (the highest is {rating.max():g}); lower the threshold (ratings "
                          ">= threshold become watches)")
+    demo = users is not None                        # ml-1m, ml-100k: a users file with demographics
     users = _users_anonymous(u_source) if users is None else users
     imp = impressions_table(u[keep], v[keep], t[keep], np.ones(int(keep.sum()), bool),
                             NOMINAL_DURATION_S * rating[keep] / MAX_RATING,
                             extra={"rating": rating[keep].astype(np.float32)})
     users["activity"] = observed_activity(imp["user_id"].to_numpy(), imp["clicked"].to_numpy(), len(users))
-    demo = release == "ml-1m"
     reasons = {
         "impressions": f"{name} (MovieLens) has ratings only, no exposure log: every impression is a rated "
                        "(watched) movie, so there are no exposed-but-not-clicked rows",
         "searches": f"{name} (MovieLens) has no search log",
         "truth": f"{name} is real data: there is no ground truth (no oracle)",
     }
-    if release != "ml-1m":
+    if not demo:
         reasons["demographics"] = f"{name} (ml-latest-small) publishes no user age, gender or location"
     meta = real_meta(
         name, n_users=len(users), n_videos=len(videos), n_topics=vmeta["n_topics"],
-        n_categories=vmeta["n_categories"], n_regions=N_ZIP_REGIONS if release == "ml-1m" else 1,
+        n_categories=vmeta["n_categories"], n_regions=N_ZIP_REGIONS if demo else 1,
         n_languages=1, n_tokens=vmeta["n_tokens"], t_end=float(np.floor(t[keep].max()) + 1.0), origin=origin,
         has_impressions=False, has_demographics=demo, skip_reasons=reasons, release=release,
         threshold=threshold, n_ratings=int(rating.size), topic_names=vmeta["topic_names"],
         category_names=vmeta["category_names"],
-        region_names=[f"zip {d}xxxx" for d in range(10)] + ["other"] if release == "ml-1m" else ["unknown"],
+        region_names=[f"zip {d}xxxx" for d in range(10)] + ["other"] if demo else ["unknown"],
         watch_time_rule=f"watch_time = {NOMINAL_DURATION_S:g} s * rating / 5 for ratings >= {threshold:g}",
     )
     return dict(users=users, videos=videos, impressions=imp, searches=empty_searches(), meta=meta, truth=None)

@@ -6,7 +6,8 @@ columns may be empty. :func:`read_table` reads a file with pandas' C parser (fas
 anything is wrong, scans the file line by line with the :mod:`csv` module to name the first bad
 line: a missing file, an empty file or one with a header and no rows, a missing or unexpected
 column, a row with too few fields (a truncated file) or too many, an empty line, a value that is not a
-number, bytes that are not valid in the encoding.
+number, bytes that are not valid in the encoding (or, with ``text_only``, control characters and
+UTF-8 sequences in a Latin-1 file).
 Every problem raises :class:`DataFileError` (a ``ValueError``) whose message names the file and the
 line, or :class:`MissingDataError` (a ``FileNotFoundError``) for a missing file.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["DataFileError", "MissingDataError", "FileFormat", "read_table", "check_header", "line_of"]
+__all__ = ["DataFileError", "MissingDataError", "FileFormat", "read_table", "check_header", "line_of",
+           "check_text_bytes"]
 
 _KINDS = ("int", "float", "str")
 _UNIT_SEP = "\x1f"      # stands in for a multi-character separator such as MovieLens' "::"
@@ -56,7 +59,9 @@ class FileFormat:
     may differ, but none may be missing or extra); ``sep``: the field separator (may be several
     characters, e.g. ``"::"``, then quotes are not special); ``nullable``: columns that may be empty
     (read as NaN, or ``<NA>`` for strings); ``usecols``: the columns to return (default all);
-    ``hint``: what to do about a bad file, appended to every message.
+    ``hint``: what to do about a bad file, appended to every message; ``text_only``: refuse control
+    characters and UTF-8 byte sequences (for a Latin-1 file, where every byte decodes: a file re-saved
+    as UTF-8 would otherwise be read as mojibake such as ``MisÃ©rables``).
     """
 
     columns: tuple[str, ...]
@@ -67,6 +72,7 @@ class FileFormat:
     nullable: frozenset[str] = frozenset()
     usecols: tuple[str, ...] | None = None
     hint: str = ""
+    text_only: bool = False
 
     def __post_init__(self) -> None:
         unknown = set(self.kinds) - set(self.columns)
@@ -110,6 +116,28 @@ def _decoded_text(path: Path, fmt: FileFormat) -> str:
         raise DataFileError(path, line, f"bytes that are not valid {fmt.encoding} (byte {err.start})",
                             fmt.hint) from None
     return text.replace("\r\n", "\n")
+
+
+_NOT_TEXT = re.compile(rb"([\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3})"
+                       rb"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+"""A UTF-8 multi-byte sequence (group 1), or a control character other than tab, CR, LF."""
+
+
+def check_text_bytes(path: Path, fmt: FileFormat) -> None:
+    """Raise :class:`DataFileError` at the first byte of ``path`` that is no printable character of
+    ``fmt.encoding`` text: a control character, or a UTF-8 sequence (the file was re-saved as UTF-8)."""
+    raw = path.read_bytes()
+    m = _NOT_TEXT.search(raw)
+    if m is None:
+        return
+    line = raw.count(b"\n", 0, m.start()) + 1
+    found = m.group(0)
+    if m.group(1):
+        problem = (f"bytes {found.hex(' ')} are UTF-8 ({found.decode('utf-8', 'replace')!r}), but the file "
+                   f"is published as {fmt.encoding} (it was re-saved in another encoding)")
+    else:
+        problem = f"byte 0x{found.hex()} is a control character, not {fmt.encoding} text"
+    raise DataFileError(path, line, problem, fmt.hint)
 
 
 def _source(path: Path, fmt: FileFormat) -> tuple[Path | io.StringIO, str, int]:
@@ -241,6 +269,8 @@ def read_table(path: str | Path, fmt: FileFormat) -> pd.DataFrame:
     names = check_header(path, fmt) if fmt.header else list(fmt.columns)
     if not fmt.header and path.stat().st_size == 0:
         raise _no_rows(path, fmt)
+    if fmt.text_only:
+        check_text_bytes(path, fmt)
     source, sep, quoting = _source(path, fmt)
     usecols = list(fmt.usecols) if fmt.usecols else None
     try:

@@ -2,7 +2,7 @@
 
 >>> from ytrec_lib.data import real
 >>> real.known_real()
-['movielens-small', 'movielens-1m', 'kuairand-pure', 'kuairand-1k']
+['movielens-small', 'movielens-100k', 'movielens-1m', 'kuairand-pure', 'kuairand-1k']
 >>> ds = real.load_real("movielens-1m")          # doctest: +SKIP  (reads data/movielens-1m/)
 
 The files are read from ``<data dir>/<name>/`` (``$YTREC_DATA_DIR`` or ``<repo>/data``); nothing is
@@ -75,17 +75,20 @@ class RealSpec:
 
 def _ml_loader(kind: str) -> Callable[..., dict[str, Any]]:
     def load(folder: Path, name: str, **options: Any) -> dict[str, Any]:
-        from . import movielens
+        from . import movielens, movielens100k
 
-        fn = movielens.load_ml_1m if kind == "ml-1m" else movielens.load_ml_latest_small
+        fn = {"ml-1m": movielens.load_ml_1m, "ml-100k": movielens100k.load_ml_100k,
+              "ml-latest-small": movielens.load_ml_latest_small}[kind]
         return fn(folder, name, **options)
     return load
 
 
 def _ml_formats(kind: str, name: str) -> Callable[[], dict[str, FileFormat]]:
     def formats() -> dict[str, FileFormat]:
-        from . import movielens
+        from . import movielens, movielens100k
 
+        if kind == "ml-100k":
+            return movielens100k.file_formats(name)
         return movielens.file_formats(kind, name)
     return formats
 
@@ -145,6 +148,16 @@ REAL_DATASETS: dict[str, RealSpec] = {
                                         "independent projects; GroupLens publishes only an .md5 file"),
         loader=_ml_loader("ml-latest-small"), formats=_ml_formats("ml-latest-small", "movielens-small"),
         options=("threshold",),
+    ),
+    "movielens-100k": RealSpec(
+        name="movielens-100k", title="MovieLens 100K (100,000 ratings, 943 users, 1,682 movies)",
+        homepage="https://grouplens.org/datasets/movielens/100k/", license=_ML_LICENSE,
+        files=("u.data", "u.user", "u.item"), optional_files=(),
+        archive=Archive(url=_GROUPLENS + "ml-100k.zip", filename="ml-100k.zip", root="ml-100k",
+                        sha256=None, md5="0e33842e24a9c977be4e0107933c0723", size=None,
+                        checksum_source="md5 as published by GroupLens (ml-100k.zip.md5), also pinned by "
+                                        "several independent projects"),
+        loader=_ml_loader("ml-100k"), formats=_ml_formats("ml-100k", "movielens-100k"), options=("threshold",),
     ),
     "movielens-1m": RealSpec(
         name="movielens-1m", title="MovieLens 1M (1,000,209 ratings, 6,040 users, 3,883 movies)",
@@ -246,7 +259,8 @@ def load_real(name: str, data_dir: str | Path | None = None, *, style: str = "ug
               **options: Any):
     """Read the real dataset ``name`` from ``<data dir>/<name>/`` -> ``datasets.Dataset`` (``truth=None``).
 
-    ``options``: ``threshold`` (MovieLens; ratings >= threshold are watches, default 4),
+    ``options``: ``threshold`` (MovieLens; ratings >= threshold are watches, default 4; 1 for
+    movielens-100k, where every rating is a watch),
     ``include_random`` (KuaiRand; add the random-exposure log, default False). ``style`` exists for
     the call from ``datasets.load``: only ``"ugc"`` is accepted (a real dataset has one catalogue).
     Nothing is written and nothing is downloaded.

@@ -7,6 +7,7 @@ Commands:
   strip-notebooks remove outputs and execution counts from notebooks/ (what gets committed)
   generate        generate (or load from the cache) a preset's dataset and print its table sizes
   bench-ann       the approximate-nearest-neighbour benchmark (see ytrec_lib.studies.ann_bench)
+  evaluate        baselines and models on the standard split: recall@10/50/100, NDCG@10 (± SE)
 """
 
 from __future__ import annotations
@@ -101,6 +102,16 @@ def _download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from ytrec_lib.studies import evaluation
+
+    models = evaluation.parse_models(args.models)
+    params = evaluation.parse_params(args.param)
+    result = evaluation.evaluate(args.preset, models, args.seeds, params, progress=not args.json)
+    print(json.dumps(result, sort_keys=True) if args.json else evaluation.format_table(result))
+    return 0
+
+
 def _bench_ann(argv: list[str]) -> int:
     from ytrec_lib.studies import ann_bench
 
@@ -155,6 +166,21 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--timeout", type=float, default=10.0, help="connection timeout in seconds (default 10)")
     dl.add_argument("--force", action="store_true", help="replace an existing data/<name>/ folder")
     dl.set_defaults(func=_download)
+
+    ev = sub.add_parser("evaluate", help="baselines and models on the standard split (recall, NDCG)",
+                        description="Train each model on the training part of the split (leave-last-out "
+                                    "on real datasets, the temporal next-watch split on simulator presets), "
+                                    "choose its hyperparameters on validation, rank all items for each test "
+                                    "example (training items excluded) and print recall@10/50/100 and "
+                                    "NDCG@10 with standard errors.")
+    ev.add_argument("--preset", default="tiny", help="data preset or real dataset name (default: tiny)")
+    ev.add_argument("--models", help="comma-separated: popularity,itemknn,rp3b,ease,item2vec_avg,candidate "
+                                     "(default: all)")
+    ev.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (default 1)")
+    ev.add_argument("--param", action="append", metavar="NAME=VALUE[,VALUE...]",
+                    help="a hyperparameter grid, e.g. ease.lam=10,100 or candidate.epochs=3; repeatable")
+    ev.add_argument("--json", action="store_true", help="print one JSON object (no progress bars)")
+    ev.set_defaults(func=_evaluate)
 
     sub.add_parser("bench-ann", help="ANN benchmark; `bench-ann --help` for its options", add_help=False)
     return parser

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .datasets import Dataset
+from .datasets import Dataset, dataset_before
 
 __all__ = ["Split", "History", "next_watch_split", "heldout_watch_split", "history", "RankingSplit",
            "ranking_split"]
@@ -323,3 +323,92 @@ def ranking_split(ds: Dataset, *, train_cutoff: float | None = None, cutoff_frac
         raise ValueError(f"ranking_split: no impressions in the training ({len(train)}) or test "
                          f"({len(test)}) period for train_cutoff={train_cutoff:.2f} d; choose another cutoff")
     return RankingSplit(train, test, float(train_cutoff), cand_cut)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The standard real-data protocol: per-user temporal leave-last-out
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LeaveLastOutSplit(Split):
+    """A :class:`Split` holding out each user's last watch (``test``) and the one before (``valid``).
+
+    ``short_users`` (s,) int64: users with 1 or 2 watches; all their watches stay in ``train`` and
+    they have no ``valid`` / ``test`` example. ``heldout_rows`` (2 n,) int64: the impression-table
+    index labels of the ``valid`` and ``test`` watches (see :func:`training_view`).
+    """
+
+    short_users: np.ndarray = None  # type: ignore[assignment]
+    heldout_rows: np.ndarray = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return super().__repr__()[:-1] + f", short users={self.short_users.size:,})"
+
+
+def _ordered_watches(ds: Dataset) -> pd.DataFrame:
+    """Watches sorted by (user, time); ties keep ``ds.watches()`` order (time, session_id, position)."""
+    w = ds.watches()
+    u, t = w["user_id"].to_numpy(np.int64), w["time"].to_numpy(np.float64)
+    order = np.lexsort((np.arange(u.size), t, u))
+    return pd.DataFrame({"user_id": u[order], "time": t[order],
+                         "label": w["video_id"].to_numpy(np.int64)[order], "row": w.index.to_numpy()[order]})
+
+
+def leave_last_out_split(ds: Dataset) -> LeaveLastOutSplit:
+    """Per-user temporal leave-last-out: the standard protocol on real data.
+
+    Each user's watches in time order (ties broken by ``ds.watches()`` order, so deterministic):
+    ``test`` = the last, ``valid`` = the one before, ``train`` = the rest (every watch, one example
+    at its own time). Users with fewer than 3 watches keep them all in ``train``
+    (``short_users``). ``valid`` / ``test`` examples have ``time`` = ``label_time`` = the held-out
+    watch's time, so their history (strictly before ``time``) is every earlier watch of the user:
+    for ``test`` that includes the ``valid`` watch (unless both share one timestamp; then neither
+    sees the other, nor any other tied watch).
+
+    There is no global cutoff. ``train_cutoff`` is just above the latest ``train`` time, so every
+    training example's age ``train_cutoff - time`` is >= 0 and the example-age scale spans the
+    training window. It is *not* a leak-free boundary (other users' held-out watches come before
+    it): pretrain on :func:`training_view`, never on ``dataset_before(ds, train_cutoff)``.
+    """
+    w = _ordered_watches(ds)
+    u = w["user_id"].to_numpy()
+    n_user = np.bincount(u, minlength=ds.n_users)[u]
+    from_end = n_user - 1 - _rank_in_group(u, np.arange(u.size))  # 0: last watch
+    long_user = n_user >= 3
+    test, valid = w[long_user & (from_end == 0)], w[long_user & (from_end == 1)]
+    train = w[~long_user | (from_end >= 2)]
+    cols = ["user_id", "time", "label"]
+    if len(test) == 0:
+        raise ValueError("no user has 3 or more watches: leave-last-out needs train, valid and test watches")
+    return LeaveLastOutSplit(
+        train=train[cols].reset_index(drop=True),
+        valid=valid[cols].assign(label_time=valid["time"]).reset_index(drop=True),
+        test=test[cols].assign(label_time=test["time"]).reset_index(drop=True),
+        train_cutoff=float(np.nextafter(train["time"].max(), np.inf)), kind="leave_last_out",
+        short_users=np.unique(u[(n_user > 0) & ~long_user]),
+        heldout_rows=np.concatenate([valid["row"].to_numpy(), test["row"].to_numpy()]))
+
+
+def training_view(ds: Dataset, split: Split) -> Dataset:
+    """A view of ``ds`` holding only what the split's models may train on (e.g. for item2vec).
+
+    Leave-last-out: every impression and search except the held-out watches and, per evaluated
+    user, any impression or search at or after their ``valid`` time. Other splits:
+    :func:`ytrec_lib.data.datasets.dataset_before` ``(ds, split.train_cutoff)``. The view's
+    ``meta['name']`` says which, so caches keyed by the name keep it apart.
+    """
+    if not isinstance(split, LeaveLastOutSplit):
+        return dataset_before(ds, split.train_cutoff)
+    first_heldout = np.full(ds.n_users, np.inf)
+    first_heldout[split.valid["user_id"].to_numpy()] = split.valid["time"].to_numpy()
+    imp, s = ds.impressions, ds.searches
+    keep = ((imp["time"].to_numpy() < first_heldout[imp["user_id"].to_numpy()])
+            | imp["clicked"].to_numpy()) & ~imp.index.isin(split.heldout_rows)
+    keep_s = s["time"].to_numpy() < first_heldout[s["user_id"].to_numpy()]
+    meta = {**ds.meta, "name": f"{ds.meta.get('name')}-train-lastout"}
+    return Dataset(users=ds.users, videos=ds.videos, impressions=imp[keep], searches=s[keep_s], meta=meta,
+                   truth=None)
+
+
+__all__ += ["LeaveLastOutSplit", "leave_last_out_split", "training_view"]

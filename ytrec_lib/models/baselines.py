@@ -34,16 +34,22 @@ import pandas as pd
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from ytrec_lib.metrics import top_k
+from ytrec_lib.metrics import recall_at_k, top_k
 
 __all__ = [
+    "EASE",
     "Baseline",
     "ItemKNN",
     "MostPopular",
     "Oracle",
+    "RP3beta",
+    "Tuned",
     "Truth",
     "as_watch_log",
     "cooccurrence_similarity",
+    "ease_weights",
+    "rp3beta_similarity",
+    "tune",
 ]
 
 WatchLog = pd.DataFrame | Mapping[str, Any] | tuple[Any, Any, Any]
@@ -540,15 +546,183 @@ class ItemKNN(Baseline):
     def fit(self, watches: WatchLog, *, n_videos: int | None = None, cutoff: float | None = None) -> ItemKNN:
         """Fit the similarity on the watches before ``cutoff``. Returns ``self``."""
         user, video, _ = self._fit_log(watches, n_videos, cutoff)
-        self.similarity = cooccurrence_similarity(user, video, self.n_videos, self.n_neighbors)
+        self.similarity = self._similarity(user, video)
         pop = np.bincount(video, minlength=self.n_videos).astype(np.float64)
         self.popularity = pop / (pop.max() + 1.0) if pop.size else pop  # (V,) in [0, 1)
         return self
+
+    def _similarity(self, user: np.ndarray, video: np.ndarray) -> sp.csr_matrix:
+        """(V, V) item-item weights from the fitted (m,) users and (m,) videos."""
+        return cooccurrence_similarity(user, video, self.n_videos, self.n_neighbors)
 
     def _score_batch(self, users: np.ndarray, times: np.ndarray, hist: _Ragged | None) -> np.ndarray:
         recent = hist.tail(self.n_recent).csr(self.n_videos)  # (b, V) binary
         sim = (recent @ self.similarity).toarray()  # (b, V) summed similarities
         return np.where(sim > 0, sim, self.popularity[None, :] - 1.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# RP3beta (Paudel et al. 2017) and EASE (Steck 2019)
+# ----------------------------------------------------------------------------------------------
+
+
+def _binary_matrix(user: np.ndarray, video: np.ndarray, n_videos: int) -> sp.csr_matrix:
+    """(n_users, n_videos) float64 CSR with 1 where the user watched the video (repeats merged)."""
+    n_users = int(user.max()) + 1 if user.size else 1
+    x = sp.csr_matrix((np.ones(user.size), (user, video)), shape=(n_users, n_videos))
+    x.sum_duplicates()
+    x.data[:] = 1.0
+    return x
+
+
+def _row_normalised(x: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
+    """Rows of ``x`` divided by their sums (transition probabilities), then raised to ``alpha``."""
+    deg = np.asarray(x.sum(axis=1)).ravel()
+    p = sp.diags(np.divide(1.0, deg, out=np.zeros_like(deg), where=deg > 0)) @ x
+    p = p.tocsr()
+    p.data **= alpha
+    return p
+
+
+def rp3beta_similarity(user: np.ndarray, video: np.ndarray, n_videos: int, alpha: float = 1.0,
+                       beta: float = 0.5, n_neighbors: int = 200, budget: float = 2e7) -> sp.csr_matrix:
+    """RP3beta item-item weights: 3-step random walk item -> user -> item, popularity-penalised.
+
+    With ``X`` the binary (users, videos) matrix, ``P_ui = (X / deg_u)^alpha`` and
+    ``P_iu = (X^T / deg_i)^alpha`` (elementwise powers), ``W = P_iu P_ui`` with column ``j`` divided
+    by ``deg_j^beta``, diagonal removed, the top ``n_neighbors`` of each row kept.
+    (m,) users, (m,) videos -> (n_videos, n_videos) float64 CSR. Computed in blocks of rows.
+    """
+    x = _binary_matrix(user, video, n_videos)
+    pui, piu = _row_normalised(x, alpha), _row_normalised(x.T.tocsr(), alpha)  # (U, V), (V, U)
+    deg = np.asarray(x.sum(axis=0)).ravel()  # (V,)
+    penalty = np.power(deg, -beta, out=np.zeros(n_videos), where=deg > 0)
+    cost = (x.T.tocsr() @ np.diff(x.indptr).astype(np.float64)) + 1.0
+    parts = []
+    for start, stop in tqdm(_blocks_by_cost(cost, budget), disable=cost.sum() < 5e7, desc="RP3beta"):
+        w = (piu[start:stop] @ pui).tocoo()  # (b, V)
+        keep = w.row + start != w.col
+        sim = sp.csr_matrix((w.data[keep] * penalty[w.col[keep]], (w.row[keep], w.col[keep])),
+                            shape=(stop - start, n_videos))
+        parts.append(_prune_rows(sim, n_neighbors))
+    return sp.vstack(parts, format="csr")
+
+
+class RP3beta(ItemKNN):
+    """RP3beta (Paudel et al. 2017): score(v) = sum over the history's videos w of ``W[w, v]``.
+
+    ``W`` is :func:`rp3beta_similarity`; ``alpha`` sharpens the walk's transition probabilities,
+    ``beta`` penalises popular targets (0: plain P3alpha). The history is the whole watch history
+    (``n_recent=None``) unless asked otherwise. Unreached videos rank below, by popularity.
+    """
+
+    def __init__(self, alpha: float = 1.0, beta: float = 0.5, n_neighbors: int = 200,
+                 n_recent: int | None = None) -> None:
+        super().__init__(n_neighbors=n_neighbors, n_recent=n_recent)
+        if not (np.isfinite(alpha) and alpha > 0) or not np.isfinite(beta):
+            raise ValueError(f"alpha must be > 0 and beta finite, got alpha={alpha!r}, beta={beta!r}")
+        self.alpha, self.beta = float(alpha), float(beta)
+
+    def _similarity(self, user: np.ndarray, video: np.ndarray) -> sp.csr_matrix:
+        return rp3beta_similarity(user, video, self.n_videos, self.alpha, self.beta, self.n_neighbors)
+
+
+def ease_weights(x: sp.spmatrix, lam: float) -> np.ndarray:
+    """EASE's closed form (Steck 2019) for a binary (users, n) matrix ``x``: (n, n) float64.
+
+    ``P = (X^T X + lam I)^-1``, ``B = I - P diag(1 / diag(P))`` i.e. ``B[i, j] = -P[i, j] / P[j, j]``
+    off the diagonal, and ``B[j, j] = 0``.
+    """
+    g = np.asarray((x.T @ x).toarray(), dtype=np.float64)  # (n, n) Gram matrix
+    g[np.diag_indices_from(g)] += lam
+    p = np.linalg.inv(g)
+    del g
+    b = p / -np.diag(p)[None, :]
+    np.fill_diagonal(b, 0.0)
+    return b
+
+
+class EASE(Baseline):
+    """EASE (Steck 2019): a linear item-item autoencoder, score(v) = sum over history w of ``B[w, v]``.
+
+    ``B`` is :func:`ease_weights` over the videos watched in the fitted log (a dense (n, n) matrix,
+    so at most ``max_items`` of them); never-watched videos score -inf (they rank last). The
+    history is the whole watch history.
+    """
+
+    uses_history = True
+
+    def __init__(self, lam: float = 100.0, max_items: int = 20_000) -> None:
+        super().__init__()
+        if not (np.isfinite(lam) and lam > 0):
+            raise ValueError(f"lam must be a positive number, got {lam!r}")
+        self.lam, self.max_items = float(lam), int(max_items)
+        self.items: np.ndarray | None = None  # (n,) int64 the videos B covers
+        self.weights: np.ndarray | None = None  # (n, n) float64
+
+    def fit(self, watches: WatchLog, *, n_videos: int | None = None, cutoff: float | None = None) -> EASE:
+        """Fit ``B`` on the watches before ``cutoff``. Returns ``self``."""
+        user, video, _ = self._fit_log(watches, n_videos, cutoff)
+        self.items = np.unique(video)
+        if self.items.size > self.max_items:
+            raise ValueError(f"EASE needs a dense ({self.items.size}, {self.items.size}) matrix: more than "
+                             f"max_items={self.max_items} watched videos; raise max_items or drop EASE")
+        x = _binary_matrix(user, video, self.n_videos)[:, self.items]
+        self.weights = ease_weights(x, self.lam)
+        return self
+
+    def _score_batch(self, users: np.ndarray, times: np.ndarray, hist: _Ragged | None) -> np.ndarray:
+        profile = hist.csr(self.n_videos)[:, self.items]  # (b, n) binary
+        out = np.full((users.size, self.n_videos), -np.inf)
+        out[:, self.items] = profile @ self.weights
+        return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Hyperparameters chosen on validation examples
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tuned:
+    """The result of :func:`tune`: the ``model`` fitted with the best ``params``, and ``scores``
+    (every grid point's params with its validation recall@k, in grid order)."""
+
+    model: Baseline
+    params: dict[str, Any]
+    scores: list[tuple[dict[str, Any], float]]
+
+
+def _grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the grid's values, in order: {"a": [1, 2]} -> [{"a": 1}, {"a": 2}]."""
+    points: list[dict[str, Any]] = [{}]
+    for name, values in grid.items():
+        points = [{**p, name: v} for p in points for v in values]
+    return points
+
+
+def tune(make: Any, grid: Mapping[str, Sequence[Any]], watches: WatchLog, n_videos: int,
+         valid_users: np.ndarray, valid_histories: Any, valid_labels: np.ndarray, k: int = 50,
+         progress: bool = False) -> Tuned:
+    """Fit ``make(**params)`` on ``watches`` for every point of ``grid``; keep the best on validation.
+
+    Each model ranks all videos for the (n,) int64 ``valid_users`` with their ``valid_histories``
+    (list of n id arrays, excluded from the ranking) and is scored by recall@``k`` of the (n,)
+    int64 ``valid_labels``; ties go to the earlier grid point. Returns a :class:`Tuned`.
+    """
+    points = _grid_points(grid)
+    if not points or not valid_labels.size:
+        raise ValueError("tune needs a non-empty grid and at least one validation example")
+    scores, best, best_model = [], -1.0, None
+    for params in tqdm(points, disable=not progress or len(points) < 2, desc=f"tune {make.__name__}",
+                       leave=False):
+        model = make(**params).fit(watches, n_videos=n_videos)
+        ranked = model.recommend(valid_users, min(k, n_videos), histories=valid_histories)
+        score = float(recall_at_k(ranked, valid_labels))
+        scores.append((params, score))
+        if score > best:
+            best, best_model, best_params = score, model, params
+    return Tuned(best_model, best_params, scores)
 
 
 # ----------------------------------------------------------------------------------------------

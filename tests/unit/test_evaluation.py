@@ -1,0 +1,124 @@
+"""``python -m ytrec_lib evaluate``: the protocol on tiny and on MovieLens-format files, the JSON, the CLI."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ytrec_lib.course import cli
+from ytrec_lib.studies import evaluation as E
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+import real_formats as rf  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+BASELINES = ["popularity", "itemknn", "rp3b", "ease", "item2vec_avg"]
+METRICS = ["recall@10", "recall@50", "recall@100", "ndcg@10"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory):
+    d = tmp_path_factory.mktemp("evaldata")
+    rf.write_movielens_small(d / "movielens-small", n_users=30, n_movies=50, per_user=12)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("YTREC_DATA_DIR", str(d))
+        yield d
+
+
+@pytest.fixture(scope="module")
+def tiny_result(data_dir) -> dict:
+    return E.evaluate("tiny", BASELINES, progress=False)
+
+
+def _check_metrics(entry: dict) -> None:
+    for m in METRICS:
+        assert 0.0 <= entry[m] <= 1.0 and entry[f"{m}_se"] >= 0.0
+    assert entry["recall@10"] <= entry["recall@50"] <= entry["recall@100"]
+    assert entry["seconds"] >= 0.0
+
+
+def test_tiny_json_shape(tiny_result) -> None:
+    assert set(tiny_result) == {*BASELINES, "split"}
+    for name in BASELINES:
+        _check_metrics(tiny_result[name])
+    s = tiny_result["split"]
+    assert s["kind"] == "next_watch" and s["items"] == 600 and s["seeds"] == 1
+    assert s["test"] > 0 and s["valid"] > 0 and s["short_users"] == 0
+    assert set(tiny_result["ease"]["params"]) == {"lam"}
+    assert set(tiny_result["rp3b"]["params"]) == {"alpha", "beta", "n_neighbors"}
+    json.dumps(tiny_result)  # serialisable
+
+
+def test_tiny_models_beat_nothing_and_table_prints(tiny_result) -> None:
+    assert max(tiny_result[m]["recall@100"] for m in BASELINES) > 100 / 600  # above random
+    table = E.format_table(tiny_result)
+    assert "split next_watch" in table and all(m in table for m in BASELINES)
+
+
+def test_queries_exclude_and_hold_out_correctly(data_dir) -> None:
+    from ytrec_lib import pipeline
+
+    task = E.evaluation_task(pipeline.dataset("movielens-small", progress=False))
+    assert task.split.kind == "leave_last_out"
+    for u, h, y, hv in zip(task.test.users, task.test.histories, task.valid.labels, task.valid.histories,
+                           strict=True):
+        assert h[-1] == y and h[:-1].tolist() == hv.tolist()
+        mine = task.watches[1][task.watches[0] == u]
+        assert sorted(hv.tolist()) == sorted(mine.tolist())
+
+
+def test_real_format_files(data_dir) -> None:
+    result = E.evaluate("movielens-small", [*BASELINES, "candidate"], progress=False)
+    assert result["candidate"] == {"skipped": "candidate: not yet supported on this split"}
+    for name in BASELINES:
+        _check_metrics(result[name])
+    s = result["split"]
+    assert s["kind"] == "leave_last_out" and s["valid"] == s["test"] > 0
+    assert s["train"] + s["valid"] + s["test"] == s["train_watches"] + 2 * s["test"]
+    assert "not yet supported" in E.format_table(result)
+
+
+def test_cli_json_is_one_object(data_dir, capsys) -> None:
+    assert cli.main(["evaluate", "--preset", "tiny", "--models", "popularity,ease", "--param",
+                     "ease.lam=50", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"popularity", "ease", "split"} and out["ease"]["params"] == {"lam": 50}
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["--models", "popularity,bogus"], "valid: popularity, itemknn, rp3b, ease, item2vec_avg, candidate"),
+    (["--param", "ease.lambda=3"], "valid names: itemknn.n_neighbors"),
+    (["--param", "ease.lam"], "NAME=VALUE"),
+])
+def test_cli_errors_are_one_line(argv, says, capsys) -> None:
+    assert cli.main(["evaluate", "--preset", "tiny", *argv]) == 1
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1
+
+
+def test_parse_params_values() -> None:
+    p = E.parse_params(["itemknn.n_recent=none,10", "rp3b.beta=0.25", "candidate.epochs=2"])
+    assert p["itemknn.n_recent"] == (None, 10) and p["rp3b.beta"] == (0.25,) and p["candidate.epochs"] == (2,)
+    assert p["ease.lam"] == E.GRIDS["ease.lam"]
+
+
+def test_seeds_combine_mean_of_means_and_se_across_seeds() -> None:
+    runs = [{"recall@10": 0.2, "recall@10_se": 0.05, "seconds": 1.0, "params": {"a": 1}},
+            {"recall@10": 0.4, "recall@10_se": 0.05, "seconds": 3.0, "params": {"a": 2}}]
+    out = E._combine(runs)
+    assert out["recall@10"] == pytest.approx(0.3)
+    assert out["recall@10_se"] == pytest.approx(np.std([0.2, 0.4], ddof=1) / np.sqrt(2))
+    assert out["seconds"] == 2.0 and out["params"] == [{"a": 1}, {"a": 2}]
+    assert E._combine([{"skipped": "x"}, {"skipped": "x"}]) == {"skipped": "x"}
+
+
+def test_candidate_on_a_simulator_preset(data_dir) -> None:
+    params = E.parse_params(["candidate.epochs=1", "candidate.max_train_examples=300"])
+    result = E.evaluate("tiny", ["candidate"], params=params, progress=False)
+    _check_metrics(result["candidate"])
+    assert result["candidate"]["params"]["epochs"] == 1

@@ -1,0 +1,333 @@
+"""The standard offline protocol: every model on one split, all items ranked, training items excluded.
+
+``python -m ytrec_lib evaluate --preset NAME`` drives :func:`evaluate`:
+
+* the split: per-user leave-last-out (:func:`ytrec_lib.data.splits.leave_last_out_split`) on real
+  datasets, the simulator's temporal :func:`~ytrec_lib.data.splits.next_watch_split` otherwise;
+* every model is fitted on the training watches only, its hyperparameters chosen from a small grid
+  by recall@50 on the validation examples (:func:`ytrec_lib.models.baselines.tune`);
+* each test example ranks all videos, minus the user's earlier watches (its history), and is scored
+  by recall@10/50/100 and NDCG@10 (one label per user, so the standard error is over users; with
+  several seeds, the mean of per-seed means and the standard error across seeds).
+
+A query's history is every earlier watch of the user: for leave-last-out, the training watches
+(``valid``) plus the validation watch (``test``); for the simulator, every watch before the
+example's time (all before the cutoff). Popularity and the item-item models are fitted on all
+training watches; in leave-last-out these include other users' watches after a test example's time
+(the protocol has no global cutoff, as in the literature).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ytrec_lib import metrics
+from ytrec_lib.data import real, splits
+from ytrec_lib.models import baselines as B
+
+__all__ = ["MODELS", "GRIDS", "Queries", "Task", "evaluate", "evaluation_task", "format_table",
+           "parse_models",
+           "parse_params", "run_model"]
+
+MODELS = ("popularity", "itemknn", "rp3b", "ease", "item2vec_avg", "candidate")
+"""Every model :func:`evaluate` knows, in the order it runs them."""
+
+GRIDS: dict[str, tuple[Any, ...]] = {
+    "itemknn.n_neighbors": (50, 200, 500), "itemknn.n_recent": (20, None),
+    "rp3b.alpha": (0.5, 1.0), "rp3b.beta": (0.0, 0.3, 0.6), "rp3b.n_neighbors": (200,),
+    "ease.lam": (10.0, 100.0, 1000.0, 5000.0),
+    "item2vec_avg.dim": (32,),
+    "tune.k": (50,),
+}
+"""The default hyperparameter grids, ``model.knob``: every value is tried on validation (``tune.k``: the
+recall cut-off they are chosen by). ``candidate.<CandidateConfig field>`` takes one value."""
+
+CUTOFFS = (10, 50, 100)
+"""The recall cut-offs; NDCG is reported at 10."""
+
+
+@dataclass
+class Queries:
+    """Evaluation examples, one per user: ``users`` (n,) int64, ``labels`` (n,) int64 held-out videos,
+    ``histories`` n int64 arrays of the user's earlier watches (oldest first; excluded from ranking)."""
+
+    users: np.ndarray
+    labels: np.ndarray
+    histories: list[np.ndarray]
+
+
+@dataclass
+class Task:
+    """What every model is given: ``watches`` (user, video, time) arrays of the training log,
+    ``n_videos``, ``valid`` / ``test`` :class:`Queries`, the ``split``, the dataset ``view`` holding
+    only training data (:func:`ytrec_lib.data.splits.training_view`) and the split's ``sizes``."""
+
+    watches: tuple[np.ndarray, np.ndarray, np.ndarray]
+    n_videos: int
+    valid: Queries
+    test: Queries
+    split: splits.Split
+    view: Any
+    sizes: dict[str, int]
+
+
+# ----------------------------------------------------------------------------------------------------
+# The task: split, training log, queries
+# ----------------------------------------------------------------------------------------------------
+
+
+def _grouped(users: np.ndarray, videos: np.ndarray, query_users: np.ndarray) -> list[np.ndarray]:
+    """Each query user's videos, in log order; ``users`` (m,) sorted ascending, ``videos`` (m,)."""
+    lo, hi = np.searchsorted(users, query_users, "left"), np.searchsorted(users, query_users, "right")
+    return [videos[a:b] for a, b in zip(lo, hi, strict=True)]
+
+
+def _leave_last_out_task(ds: Any) -> tuple[splits.Split, tuple, Queries, Queries]:
+    sp = splits.leave_last_out_split(ds)
+    tr, va, te = sp.train, sp.valid, sp.test
+    watches = (tr["user_id"].to_numpy(), tr["label"].to_numpy(), tr["time"].to_numpy())
+    users, labels = va["user_id"].to_numpy(), va["label"].to_numpy()
+    if not np.array_equal(users, te["user_id"].to_numpy()):
+        raise RuntimeError("internal error: leave-last-out valid and test users differ")
+    hist = _grouped(watches[0], watches[1], users)
+    valid = Queries(users, labels, hist)
+    test_hist = [np.append(h, y) for h, y in zip(hist, labels, strict=True)]  # + the validation watch
+    test = Queries(users, te["label"].to_numpy(), test_hist)
+    return sp, watches, valid, test
+
+
+def _next_watch_queries(ds: Any, part: Any) -> Queries:
+    users, times = part["user_id"].to_numpy(), part["time"].to_numpy()
+    h = splits.history(ds, users, times, max_watches=np.iinfo(np.int32).max, max_tokens=0)
+    return Queries(users, part["label"].to_numpy(), np.split(h.watch_ids, h.watch_offsets[1:-1]))
+
+
+def _next_watch_task(ds: Any, seed: int) -> tuple[splits.Split, tuple, Queries, Queries]:
+    sp = splits.next_watch_split(ds, seed=seed)
+    w = ds.watches()
+    before = w[w["time"].to_numpy() < sp.train_cutoff]
+    watches = tuple(before[c].to_numpy() for c in ("user_id", "video_id", "time"))
+    return sp, watches, _next_watch_queries(ds, sp.valid), _next_watch_queries(ds, sp.test)
+
+
+def evaluation_task(ds: Any, seed: int = 0) -> Task:
+    """The split of ``ds`` (leave-last-out for a real dataset, next-watch for the simulator) as a
+    :class:`Task`."""
+    if real.is_real(str(ds.meta.get("name"))):
+        sp, watches, valid, test = _leave_last_out_task(ds)
+    else:
+        sp, watches, valid, test = _next_watch_task(ds, seed)
+    sizes = {"users": int(np.unique(ds.watches()["user_id"]).size), "items": int(ds.n_videos),
+             "train": len(sp.train), "train_watches": int(watches[0].size), "valid": len(sp.valid),
+             "test": len(sp.test), "short_users": int(getattr(sp, "short_users", np.zeros(0)).size)}
+    return Task(watches, int(ds.n_videos), valid, test, sp, splits.training_view(ds, sp), sizes)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Models: each returns (ranked (n_test, K) int64, chosen params)
+# ----------------------------------------------------------------------------------------------------
+
+
+def _depth(task: Task) -> int:
+    return min(max(CUTOFFS), task.n_videos)
+
+
+def _grid(params: dict[str, tuple], model: str) -> dict[str, tuple]:
+    return {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith(model + ".")}
+
+
+def _tuned(make: Callable[..., B.Baseline], name: str, task: Task, params: dict, progress: bool
+           ) -> tuple[np.ndarray, dict]:
+    v = task.valid
+    tuned = B.tune(make, _grid(params, name), task.watches, task.n_videos, v.users, v.histories, v.labels,
+                   k=min(int(params["tune.k"][0]), task.n_videos), progress=progress)
+    ranked = tuned.model.recommend(task.test.users, _depth(task), histories=task.test.histories)
+    return ranked, tuned.params
+
+
+def _popularity(task: Task, params: dict, seed: int, progress: bool) -> tuple[np.ndarray, dict]:
+    model = B.MostPopular().fit(task.watches, n_videos=task.n_videos)
+    return model.recommend(task.test.users, _depth(task), histories=task.test.histories), {}
+
+
+def _item2vec_avg(task: Task, params: dict, seed: int, progress: bool) -> tuple[np.ndarray, dict]:
+    from ytrec_lib import pipeline
+
+    dim = int(params["item2vec_avg.dim"][0])
+    vectors = pipeline.pretrained_embeddings(task.view, "videos", dim=dim, seed=seed, cache=False,
+                                             progress=progress)  # (V, dim) float32
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    q = task.test
+    users = np.stack([unit[h].mean(axis=0) if h.size else np.zeros(dim) for h in q.histories])  # (n, dim)
+    scores = users @ unit.T  # (n, V) cosine up to each user's norm
+    return metrics.top_k(scores, _depth(task), exclude=q.histories), {"dim": dim}
+
+
+class CandidateUnsupported(ValueError):
+    """The candidate model has no run on this split yet."""
+
+
+def _candidate(task: Task, params: dict, seed: int, progress: bool, preset: str = ""
+               ) -> tuple[np.ndarray, dict]:
+    """The pipeline's candidate model; it trains on ``next_watch_split(ds, seed=seed)``, the very split
+    the simulator presets use here (a leave-last-out run is not wired into the pipeline yet)."""
+    from ytrec_lib import pipeline
+    from ytrec_lib.models import candidate as C
+
+    if task.split.kind != "next_watch":
+        raise CandidateUnsupported("candidate: not yet supported on this split")
+    overrides = {k: v[0] for k, v in _grid(params, "candidate").items()}
+    run = pipeline.candidate_model(preset, seed, progress=progress, **overrides)
+    if not np.array_equal(run.labels("test"), task.test.labels):
+        raise RuntimeError("internal error: the candidate model's test split differs from the evaluation's")
+    return C.rank_videos(run.model, run.examples("test"), _depth(task), progress=progress), {
+        **overrides, "train_seconds": round(run.train_seconds, 3), "from_cache": run.from_cache}
+
+
+RUNNERS: dict[str, Callable[..., tuple[np.ndarray, dict]]] = {
+    "popularity": _popularity,
+    "itemknn": lambda t, p, s, g: _tuned(B.ItemKNN, "itemknn", t, p, g),
+    "rp3b": lambda t, p, s, g: _tuned(B.RP3beta, "rp3b", t, p, g),
+    "ease": lambda t, p, s, g: _tuned(B.EASE, "ease", t, p, g),
+    "item2vec_avg": _item2vec_avg,
+}
+
+
+def _scores(ranked: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-user metrics: name -> (n,) float64. Cut-offs beyond the catalogue rank every item."""
+    width = ranked.shape[1]
+    out = {f"recall@{k}": metrics.recall_at_k(ranked, labels, min(k, width), average=False) for k in CUTOFFS}
+    out["ndcg@10"] = metrics.ndcg_at_k(ranked, labels, min(10, width), average=False)
+    return out
+
+
+def run_model(name: str, task: Task, params: dict[str, tuple], seed: int = 0, preset: str = "",
+              progress: bool = False) -> dict[str, Any]:
+    """One model on one task: ``{metric: mean, metric_se: SE over users, "seconds": s, "params": {...}}``
+    (``seconds``: fitting, tuning and scoring), or ``{"skipped": reason}`` for an unsupported model."""
+    t0 = time.perf_counter()
+    try:
+        if name == "candidate":
+            ranked, chosen = _candidate(task, params, seed, progress, preset)
+        else:
+            ranked, chosen = RUNNERS[name](task, params, seed, progress)
+    except CandidateUnsupported as err:
+        return {"skipped": str(err)}
+    seconds = time.perf_counter() - t0
+    out: dict[str, Any] = {}
+    for metric, values in _scores(ranked, task.test.labels).items():
+        out[metric] = float(values.mean())
+        out[f"{metric}_se"] = float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else 0.0
+    return {**out, "seconds": round(seconds, 3), "params": chosen}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Parameters, the whole evaluation, the table
+# ----------------------------------------------------------------------------------------------------
+
+
+def _value(text: str) -> Any:
+    low = text.strip().lower()
+    if low in ("none", "null", "all"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(low)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(low, text.strip())
+
+
+def _candidate_fields() -> list[str]:
+    from ytrec_lib.pipeline import CandidateConfig
+
+    return [f"candidate.{f.name}" for f in fields(CandidateConfig)]
+
+
+def parse_params(items: Sequence[str] | None) -> dict[str, tuple]:
+    """``["ease.lam=10,100", "rp3b.beta=0.5"]`` -> the grids with those replaced (values: int, float,
+    None via "none", true/false, else text). ``ValueError`` naming the valid names for an unknown one."""
+    out = dict(GRIDS)
+    for item in items or ():
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        valid = [*GRIDS, "candidate.<CandidateConfig field>"]
+        if not sep or not text.strip():
+            raise ValueError(f"--param {item!r} is not NAME=VALUE[,VALUE...]; valid names: "
+                             f"{', '.join(valid)}")
+        if name not in GRIDS and name not in _candidate_fields():
+            raise ValueError(f"unknown --param {name!r}; valid names: {', '.join(valid)}")
+        out[name] = tuple(_value(v) for v in text.split(","))
+    return out
+
+
+def parse_models(text: str | None) -> list[str]:
+    """``"popularity,ease"`` -> ``["popularity", "ease"]`` (None: all of :data:`MODELS`); ``ValueError``
+    listing the valid names for an unknown one."""
+    names = list(MODELS) if text is None else [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in MODELS]
+    if bad or not names:
+        raise ValueError(f"unknown model(s) {', '.join(bad) or '(none given)'}; valid: {', '.join(MODELS)}")
+    return names
+
+
+def _combine(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean of per-seed means and the SE across seeds (one seed: its SE over users)."""
+    if len(per_seed) == 1 or "skipped" in per_seed[0]:
+        return per_seed[0]
+    out: dict[str, Any] = {}
+    for key in per_seed[0]:
+        if key.endswith("_se") or key == "params":
+            continue
+        vals = np.array([r[key] for r in per_seed], dtype=np.float64)
+        out[key] = float(vals.mean())
+        if key != "seconds":
+            out[f"{key}_se"] = float(vals.std(ddof=1) / np.sqrt(vals.size))
+    out["params"] = [r["params"] for r in per_seed]
+    return out
+
+
+def evaluate(preset: str, models: Sequence[str] | None = None, seeds: int = 1,
+             params: dict[str, tuple] | None = None, progress: bool = True) -> dict[str, Any]:
+    """Every model of ``models`` on ``preset`` for seeds ``0..seeds-1``: the JSON object
+    ``{model: {metric: value, metric_se: value, ..., "seconds": s, "params": ...}, "split": sizes}``
+    (``split``: the first seed's sizes and ``seeds``)."""
+    from ytrec_lib import pipeline
+
+    models = parse_models(",".join(models)) if models is not None else list(MODELS)
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
+    params = params if params is not None else dict(GRIDS)
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in models}
+    sizes: dict[str, Any] = {}
+    for seed in range(seeds):
+        task = evaluation_task(pipeline.dataset(preset, seed, progress=progress), seed)
+        sizes = sizes or {"kind": task.split.kind, **task.sizes}
+        for name in tqdm(models, desc=f"evaluate seed {seed}", disable=not progress):
+            runs[name].append(run_model(name, task, params, seed, preset, progress))
+    return {**{m: _combine(r) for m, r in runs.items()}, "split": {**sizes, "seeds": seeds}}
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The result of :func:`evaluate` as a text table (mean ± SE per metric, seconds, chosen params)."""
+    s = result["split"]
+    lines = [f"split {s['kind']}: {s['users']:,} users, {s['items']:,} items, train {s['train']:,} rows "
+             f"({s['train_watches']:,} watches fitted), valid {s['valid']:,}, test {s['test']:,}, "
+             f"short users {s['short_users']:,}, seeds {s['seeds']}"]
+    cols = [f"recall@{k}" for k in CUTOFFS] + ["ndcg@10"]
+    lines.append(f"{'model':14s}" + "".join(f"{c:>18s}" for c in cols) + f"{'seconds':>10s}  params")
+    for name, r in result.items():
+        if name == "split":
+            continue
+        if "skipped" in r:
+            lines.append(f"{name:14s}  {r['skipped']}")
+            continue
+        cells = "".join(f"{r[c]:>10.4f} ± {r[c + '_se']:.4f}"[-18:].rjust(18) for c in cols)
+        lines.append(f"{name:14s}{cells}{r['seconds']:>10.2f}  {r['params']}")
+    return "\n".join(lines)

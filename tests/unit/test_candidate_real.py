@@ -150,18 +150,21 @@ def shared_copy(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_evaluate_movielens_100k_three_seeds_json(shared_copy, capsys) -> None:
-    """The real data, 3 seeds, item-kNN and a short candidate run (2 epochs: this runs in make test)."""
+    """The real data, 3 seeds, item-kNN at one setting and a short candidate run (2 epochs instead of the
+    default 25 with early stopping: this runs in make test, about 60 s on this 2-core machine)."""
     t0 = time.perf_counter()
     assert cli.main(["evaluate", "--preset", "movielens-100k", "--seeds", "3", "--models",
                      "itemknn,candidate", "--param", "candidate.epochs=2", "--param",
-                     "itemknn.n_neighbors=200", "--param", "itemknn.n_recent=none", "--json"]) == 0
+                     "itemknn.n_neighbors=50", "--param", "itemknn.n_recent=20", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     expected = {"kind": "leave_last_out", "users": 943, "items": 1682, "test": 943, "seeds": 3}
     assert out["split"] == {**out["split"], **expected}
     for name in ("itemknn", "candidate"):
         r = out[name]
         assert 0.0 < r["recall@100"] < 1.0 and r["recall@100_se"] >= 0.0, (name, r)
-    assert out["itemknn"]["recall@100"] > 0.4 and out["itemknn"]["recall@100_se"] == 0.0  # deterministic
-    assert out["candidate"]["recall@100"] > 0.3  # two epochs already far above popularity (0.32)
+    # item-kNN at its tuned setting (docs/real_datasets.md): deterministic, so no spread across seeds
+    knn = out["itemknn"]
+    assert knn["recall@100"] == pytest.approx(0.5048, abs=1e-3) and knn["recall@100_se"] == 0
+    assert out["candidate"]["recall@100"] > 0.4  # two epochs: already above popularity (0.317)
     assert len(out["candidate"]["params"]) == 3
     print(f"evaluate movielens-100k, 3 seeds: {time.perf_counter() - t0:.1f} s")

@@ -6,7 +6,9 @@ One training or serving *example* is a pair (user, time). Its inputs are
 - the bag of the user's last <= ``max_bag`` search tokens strictly before ``time``;
 - demographics: region id, age scaled to [0, 1] with selectable transforms (age, age^2, sqrt(age),
   log, exp), a missing-age flag, gender (one-hot over female / male / unknown);
-- example age: ``window_end - time`` in days, scaled by the training window's length; 0 at serving.
+- example age: ``window_end - time`` in days, scaled by the training window's length; 0 at serving;
+- optionally (``FeatureSpec.occupation``) the user's occupation id, for an embedding (real datasets
+  that publish one, e.g. MovieLens-100K's 21 occupations; unknown = the padding index ``n_occupations``).
 
 Bags are stored as (begin, length) offsets into per-user time-sorted event arrays, so building the
 features of a million examples costs a few ``np.searchsorted`` calls and O(n) memory; the padded
@@ -55,7 +57,8 @@ class FeatureSpec:
     ``watches``: bag of watched videos; ``searches``: bag of search tokens; ``example_age``: the
     example-age scalar; ``demographics``: region, age transforms, missing-age flag, gender.
     ``age_transforms``: names from :data:`AGE_TRANSFORMS`, applied to the [0, 1]-scaled age.
-    ``max_bag``: the bag limit (the most recent ``max_bag`` events are kept).
+    ``max_bag``: the bag limit (the most recent ``max_bag`` events are kept). ``occupation``: the
+    user's occupation id (an embedding in the model; off by default: the simulator has none).
     """
 
     watches: bool = True
@@ -64,6 +67,7 @@ class FeatureSpec:
     demographics: bool = True
     age_transforms: tuple[str, ...] = ("age", "age2", "sqrt")
     max_bag: int = 50
+    occupation: bool = False
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.age_transforms if t not in AGE_TRANSFORMS]
@@ -240,6 +244,7 @@ class FeatureEncoder:
     age_hi: float = 100.0
     age_fill: float = 0.5
     example_age_scale: float = 1.0
+    n_occupations: int = 0
 
     @classmethod
     def fit(
@@ -250,8 +255,10 @@ class FeatureEncoder:
         n_regions: int,
         spec: FeatureSpec | None = None,
         window: tuple[float, float] = (0.0, 1.0),
+        n_occupations: int = 0,
     ) -> FeatureEncoder:
         """Fit the age scaling on ``users['age']``, the example-age scale on ``window`` (start, end) days.
+        ``n_occupations``: the occupation vocabulary (0: none; ``spec.occupation`` then fails in the model).
 
         Raises ValueError for an age that is neither NaN nor in 0..120 years (naming the user).
         """
@@ -269,7 +276,7 @@ class FeatureEncoder:
         span = float(window[1] - window[0])
         return cls(
             int(n_videos), int(n_tokens), int(n_regions), spec or FeatureSpec(), lo, hi, fill,
-            span if span > 0 else 1.0,
+            span if span > 0 else 1.0, max(int(n_occupations), 0),
         )
 
     def with_spec(self, spec: FeatureSpec) -> FeatureEncoder:
@@ -312,11 +319,13 @@ class FeatureEncoder:
 @dataclass
 class UserTable:
     """Demographics indexed by user id: ``region`` (U,) int64 (unknown = ``n_regions``), ``age`` (U,)
-    float64 years (NaN = missing), ``gender`` (U,) int64 (0, 1; anything else unknown)."""
+    float64 years (NaN = missing), ``gender`` (U,) int64 (0, 1; anything else unknown), ``occupation``
+    (U,) int64 (-1 = unknown; all unknown when the table has no ``occupation`` column)."""
 
     region: np.ndarray
     age: np.ndarray
     gender: np.ndarray
+    occupation: np.ndarray | None = None
 
     @classmethod
     def from_frame(cls, users: pd.DataFrame, n_regions: int) -> UserTable:
@@ -335,7 +344,10 @@ class UserTable:
         region[ids] = map_unknown(users["region"].to_numpy(np.int64), n_regions)
         age[ids] = users["age"].to_numpy(np.float64)
         gender[ids] = users["gender"].to_numpy(np.int64)
-        return cls(region, age, gender)
+        occupation = np.full(n, -1, dtype=np.int64)
+        if "occupation" in users:
+            occupation[ids] = users["occupation"].to_numpy(np.int64)
+        return cls(region, age, gender, occupation)
 
     def lookup(self, users: np.ndarray, n_regions: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Region, age, gender of ``users`` (n,); users not in the table are unknown (pad, NaN, -1)."""
@@ -349,6 +361,13 @@ class UserTable:
         gender = np.where(known, self.gender[safe], -1)
         return region, age, gender
 
+    def lookup_occupation(self, users: np.ndarray, n_occupations: int) -> np.ndarray:
+        """Occupation ids (n,) int64 of ``users``; unknown users or occupations -> ``n_occupations``."""
+        occ = self.occupation if self.occupation is not None else np.zeros(0, np.int64)
+        known = (users >= 0) & (users < len(occ))
+        raw = np.where(known, occ[np.where(known, users, 0)] if len(occ) else -1, -1)
+        return map_unknown(raw, n_occupations)
+
 
 @dataclass
 class ExampleFeatures:
@@ -356,7 +375,7 @@ class ExampleFeatures:
 
     ``users`` (n,) int64, ``times`` (n,) float64, ``region`` (n,) int64, ``dense`` (n, spec.n_dense)
     float32, ``watch_begin``/``watch_len`` and ``search_begin``/``search_len`` (n,) int64 offsets into
-    the builder's event logs.
+    the builder's event logs; ``occupation`` (n,) int64 when the spec asks for it (else None).
     """
 
     encoder: FeatureEncoder
@@ -371,6 +390,7 @@ class ExampleFeatures:
     watch_log: EventLog
     search_log: EventLog
     watch_drop: np.ndarray | None = None
+    occupation: np.ndarray | None = None
     _history_bounds: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
@@ -392,11 +412,12 @@ class ExampleFeatures:
 
         Returns ``watch_ids`` (B, Lw) int64, ``search_ids`` (B, Ls) int64 (padded with the padding
         index; Lw, Ls = the longest bag in the batch, >= 1), ``watch_len`` / ``search_len`` (B,) int64,
-        ``region`` (B,) int64, ``dense`` (B, n_dense) float32.
+        ``region`` (B,) int64, ``dense`` (B, n_dense) float32; ``occupation`` (B,) int64 too when the
+        examples have it.
         """
         idx = np.arange(len(self)) if idx is None else np.asarray(idx, dtype=np.int64).ravel()
         watch_ids, watch_len = self._watch_bags(idx)
-        return {
+        out = {
             "watch_ids": torch.from_numpy(watch_ids),
             "search_ids": torch.from_numpy(
                 self.search_log.gather(self.search_begin[idx], self.search_len[idx])
@@ -406,6 +427,9 @@ class ExampleFeatures:
             "region": torch.from_numpy(self.region[idx].copy()),
             "dense": torch.from_numpy(self.dense[idx].copy()),
         }
+        if self.occupation is not None:
+            out["occupation"] = torch.from_numpy(self.occupation[idx].copy())
+        return out
 
     def subset(self, idx: Any) -> ExampleFeatures:
         """The examples ``idx`` (an index array or boolean mask) as a new ExampleFeatures."""
@@ -413,8 +437,9 @@ class ExampleFeatures:
         pick = {k: getattr(self, k)[idx] for k in ("users", "times", "region", "dense", "watch_begin",
                                                    "watch_len", "search_begin", "search_len")}
         drop = None if self.watch_drop is None else self.watch_drop[idx]
+        occ = None if self.occupation is None else self.occupation[idx]
         return ExampleFeatures(self.encoder, **pick, watch_log=self.watch_log, search_log=self.search_log,
-                               watch_drop=drop)
+                               watch_drop=drop, occupation=occ)
 
     def watched_before(self, idx: Any = None) -> list[np.ndarray]:
         """Every video watched strictly before each example's time (not cut at the bag limit): a list
@@ -490,7 +515,8 @@ class FeatureBuilder:
             t0 = float(watches["time"].min()) if len(watches) else 0.0
             window = (t0, float(meta["t_end"]))
         enc = FeatureEncoder.fit(
-            ds.users, meta["n_videos"], meta.get("n_tokens", 1) or 1, meta["n_regions"], spec, window
+            ds.users, meta["n_videos"], meta.get("n_tokens", 1) or 1, meta["n_regions"], spec, window,
+            len(meta.get("occupation_names") or ()),
         )
         searches = ds.searches if getattr(ds, "searches", None) is not None else None
         return cls.from_tables(enc, watches, ds.users, searches)
@@ -536,9 +562,10 @@ class FeatureBuilder:
             wl = np.zeros_like(wl)
         if not spec.searches:
             sl = np.zeros_like(sl)
+        occupation = self.users.lookup_occupation(users, enc.n_occupations) if spec.occupation else None
         return ExampleFeatures(
             enc, users, times, region, dense.astype(np.float32), wb, wl, sb, sl,
-            self.watch_log, self.search_log, drop,
+            self.watch_log, self.search_log, drop, occupation,
         )
 
 

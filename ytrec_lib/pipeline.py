@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from ytrec_lib.data import datasets, splits
+from ytrec_lib.data import datasets, real, splits
 from ytrec_lib.data.cache import (
     DamagedArtifact,
     atomic_path,
@@ -48,7 +48,7 @@ from ytrec_lib.data.cache import (
     load_or_build,
     load_torch,
 )
-from ytrec_lib.features import ExampleFeatures, FeatureBuilder, FeatureSpec, feature_set
+from ytrec_lib.features import EventLog, ExampleFeatures, FeatureBuilder, FeatureSpec, feature_set
 from ytrec_lib.models import candidate as C
 from ytrec_lib.models import item2vec as I2V
 from ytrec_lib.models import ranking as R
@@ -73,19 +73,53 @@ def _override(config: T, overrides: dict[str, Any], where: str) -> T:
     return replace(config, **overrides)  # type: ignore[type-var]
 
 
+CANDIDATE_SPLITS = ("auto", "next_watch", "heldout", "leave_last_out")
+"""The values of :attr:`CandidateConfig.split`."""
+
+_KEY_OPTIONAL = {"occupation": False, "occupation_dim": 4, "eval_example_age": "zero"}
+"""Settings added after the cache keys were in use: left out of the key at these defaults, so the models
+trained before them keep their keys."""
+
+
+def resolve_split(split: str, preset: str) -> str:
+    """``"auto"`` -> ``"leave_last_out"`` for a real dataset, ``"next_watch"`` otherwise; other names
+    unchanged."""
+    if split != "auto":
+        return split
+    return "leave_last_out" if real.is_real(str(preset)) else "next_watch"
+
+
+def candidate_key_config(cfg: CandidateConfig) -> dict[str, Any]:
+    """``asdict(cfg)`` as the cache key sees it: the settings of :data:`_KEY_OPTIONAL` left out at
+    their defaults."""
+    d = asdict(cfg)
+    for name, default in _KEY_OPTIONAL.items():
+        if d[name] == default:
+            del d[name]
+    return d
+
+
 @dataclass(frozen=True)
 class CandidateConfig:
     """The candidate model of notebooks 03-05 and 08 and how it is trained.
 
-    ``split``: "next_watch" (predict the next watch) or "heldout" (a random held-out watch, §3.4);
+    ``split``: "next_watch" (predict the next watch), "heldout" (a random held-out watch, §3.4),
+    "leave_last_out" (per user: test = the last watch, valid = the one before, train = every earlier
+    watch predicted from the watches before it; the real-data protocol) or "auto" (leave_last_out for a
+    real dataset, next_watch otherwise; the resolved name is what the cache key holds);
     ``features``: a name of :data:`ytrec_lib.features.FEATURE_SETS`; ``example_age``: True / False
     overrides the feature set's switch; ``init``: "item2vec" (tables pretrained on the log before the
     cutoff) or "random"; ``tie_output``: the output weight is the input video table; ``loss``: "full"
     or "sampled" softmax; ``max_train_examples``: a seeded random subset (None: all);
-    ``train_seed``: reseeds initialisation, shuffling and negatives only (None: the dataset seed).
+    ``train_seed``: reseeds initialisation, shuffling and negatives only (None: the dataset seed);
+    ``occupation``: an ``occupation_dim``-wide embedding of the user's occupation (datasets with an
+    ``occupation`` column, e.g. MovieLens-100K); ``eval_example_age`` (leave-last-out only): the
+    example age of validation and test examples, "zero" (served at the end of the training window, as
+    the paper serves) or "query_time" (``train_cutoff - time``: the request's own time; with no global
+    cutoff this lets the model use other users' watches from the same days, after the query included).
     """
 
-    split: str = "next_watch"
+    split: str = "auto"
     features: str = "all"
     example_age: bool | None = None
     age_transforms: tuple[str, ...] = ("age", "age2", "sqrt")
@@ -106,12 +140,18 @@ class CandidateConfig:
     patience: int = 3
     max_train_examples: int | None = None
     train_seed: int | None = None
+    occupation: bool = False
+    occupation_dim: int = 4
+    eval_example_age: str = "zero"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tower", tuple(int(w) for w in self.tower))
         object.__setattr__(self, "age_transforms", tuple(self.age_transforms))
-        if self.split not in ("next_watch", "heldout"):
-            raise ValueError(f"split must be 'next_watch' or 'heldout', got {self.split!r}")
+        if self.split not in CANDIDATE_SPLITS:
+            raise ValueError(f"split must be one of {', '.join(CANDIDATE_SPLITS)}, got {self.split!r}")
+        if self.eval_example_age not in ("zero", "query_time"):
+            raise ValueError(f"eval_example_age must be 'zero' or 'query_time', "
+                             f"got {self.eval_example_age!r}")
         if self.init not in ("random", "item2vec"):
             raise ValueError(f"init must be 'random' or 'item2vec', got {self.init!r}")
 
@@ -158,6 +198,15 @@ class ScorerConfig:
     def train_config(self) -> TrainConfig:
         """The :class:`ytrec_lib.train.TrainConfig` of this model (checks ``loss`` and ``epochs``)."""
         return TrainConfig(loss=self.loss, epochs=self.epochs, seed=self.seed)
+
+
+REAL_CANDIDATE_DEFAULTS: dict[str, Any] = {
+    "loss": "full", "tower": (128, 64), "dim": 64, "lr": 3e-3, "epochs": 25, "patience": 3,
+    "occupation": True, "example_age": False,
+}
+"""The candidate model's settings on a real dataset (``candidate_model(config=None)``): chosen on
+MovieLens-100K's validation recall@100 (``docs/real_datasets.md``); a full softmax, the catalogues are
+small."""
 
 
 PRETRAINED_SETTINGS: dict[str, dict[str, Any]] = {
@@ -347,9 +396,14 @@ class CandidateRun:
     _examples: dict[str, ExampleFeatures] = field(default_factory=dict, repr=False)
 
     def examples(self, part: str = "test") -> ExampleFeatures:
-        """Features of the split's ``"train"``, ``"valid"`` or ``"test"`` examples (cached)."""
+        """Features of the split's ``"train"``, ``"valid"`` or ``"test"`` examples (cached); for a
+        leave-last-out split see :func:`leave_last_out_examples`."""
         if part not in self._examples:
-            self._examples[part] = C.split_examples(self.builder, self.split, part)
+            if isinstance(self.split, splits.LeaveLastOutSplit):
+                self._examples[part] = leave_last_out_examples(self.builder, self.split, part,
+                                                               self.config.eval_example_age)
+            else:
+                self._examples[part] = C.split_examples(self.builder, self.split, part)
         return self._examples[part]
 
     def labels(self, part: str = "test") -> np.ndarray:
@@ -380,6 +434,41 @@ def load_candidate_checkpoint(path: str | Path) -> tuple[C.CandidateModel, dict[
         raise DamagedArtifact(str(err)) from err
 
 
+def leave_last_out_examples(builder: FeatureBuilder, split: splits.LeaveLastOutSplit, part: str,
+                            eval_example_age: str = "zero") -> ExampleFeatures:
+    """Features of one part of a leave-last-out split; ``builder`` holds the training watches only
+    (built on :func:`ytrec_lib.data.splits.training_view`).
+
+    * ``train``: every training watch, predicted from the user's watches strictly before it (watches
+      sharing its timestamp are not history), example age ``train_cutoff - time``;
+    * ``valid``: the user's every training watch is the history (the last ``max_bag`` in the bag; all of
+      them excluded from the ranking), as the baselines of ``evaluate`` see it, ties included;
+    * ``test``: the training watches and the validation watch.
+
+    The example-age feature (when on) of the evaluation examples is 0 (``eval_example_age="zero"``:
+    served at the end of the training window, as in the paper) or ``train_cutoff - time``
+    (``"query_time"``: the request's own time; see :class:`CandidateConfig`).
+    """
+    if part not in ("train", "valid", "test"):
+        raise ValueError(f"part must be 'train', 'valid' or 'test', got {part!r}")
+    df = getattr(split, part)
+    users, times = df["user_id"].to_numpy(np.int64), df["time"].to_numpy(np.float64)
+    if part == "train":
+        return builder.examples(users, times, window_end=split.train_cutoff)
+    part_builder = builder
+    if part == "test":  # the training watches plus the validation watch of every evaluated user
+        log, va = builder.watch_log, split.valid
+        watches = EventLog.from_arrays(np.r_[log.user, va["user_id"].to_numpy(np.int64)],
+                                       np.r_[log.time, va["time"].to_numpy(np.float64)],
+                                       np.r_[log.item, va["label"].to_numpy(np.int64)], log.pad)
+        part_builder = FeatureBuilder(builder.encoder, watches, builder.search_log, builder.users)
+    after = np.nextafter(times, np.inf)  # every earlier watch, and those sharing the label's timestamp
+    feats = part_builder.examples(users, after)  # example age 0
+    if eval_example_age == "query_time" and part_builder.encoder.spec.example_age:
+        feats.dense[:, -1] = part_builder.examples(users, times, window_end=split.train_cutoff).dense[:, -1]
+    return feats
+
+
 def _pretrained_kinds(ds: Any, cfg: CandidateConfig) -> tuple[str, ...]:
     """The item2vec tables the candidate model starts from: none, videos, or videos and tokens."""
     if cfg.init == "random":
@@ -388,19 +477,22 @@ def _pretrained_kinds(ds: Any, cfg: CandidateConfig) -> tuple[str, ...]:
     return ("videos", "tokens") if has_searches else ("videos",)
 
 
-def _pretrained(ds: Any, cfg: CandidateConfig, seed: int, cutoff: float) -> tuple[Any, Any]:
-    tables = {kind: pretrained_video_vectors(ds, cutoff, cfg.dim, seed, kind)
-              for kind in _pretrained_kinds(ds, cfg)}
+def _pretrained(ds: Any, cfg: CandidateConfig, seed: int, split: splits.Split) -> tuple[Any, Any]:
+    kinds = _pretrained_kinds(ds, cfg)
+    view = splits.training_view(ds, split) if kinds else None
+    tables = {kind: pretrained_embeddings(view, kind, cfg.dim, seed) for kind in kinds}
     return tables.get("videos"), tables.get("tokens")
 
 
 def _candidate_upstream(ds: Any, cfg: CandidateConfig, preset: str, seed: int,
-                        cutoff: float) -> dict[str, str]:
-    """The candidate stage's upstream keys: the dataset and the item2vec tables it starts from."""
+                        split: splits.Split) -> dict[str, str]:
+    """The candidate stage's upstream keys: the dataset and the item2vec tables it starts from (trained
+    on :func:`ytrec_lib.data.splits.training_view`: the log before the cutoff, or without the held-out
+    watches)."""
     train_seed = seed if cfg.train_seed is None else int(cfg.train_seed)
     upstream = {"preset": preset, "seed": str(seed)}
     kinds = _pretrained_kinds(ds, cfg)
-    before = datasets.dataset_before(ds, cutoff) if kinds else None
+    before = splits.training_view(ds, split) if kinds else None
     for kind in kinds:
         config = _pretrain_config(kind, cfg.dim, train_seed)
         upstream[f"item2vec_{kind}"] = _item2vec_key(before, kind, config)
@@ -411,21 +503,36 @@ def candidate_model(preset: str = "ci", seed: int = 0, config: CandidateConfig |
                     cache: bool = True, progress: bool = True, **overrides: Any) -> CandidateRun:
     """The candidate model trained on dataset ``preset`` / ``seed``, from the cache when it is there.
 
-    ``config`` (default :class:`CandidateConfig`) with ``overrides`` applied (features, tower, loss,
-    epochs, ...). Training uses the split's training examples, early-stops on the validation users'
-    recall@100 (:func:`ytrec_lib.train.fit`), and is seeded by ``seed``. The checkpoint lives under
-    ``<data dir>/models/``; a damaged or foreign one is retrained with one warning, never executed.
+    ``config`` (default: :class:`CandidateConfig`, or :data:`REAL_CANDIDATE_DEFAULTS` on a real dataset)
+    with ``overrides`` applied (features, tower, loss, epochs, ...); ``split="auto"`` resolves by
+    :func:`resolve_split`. Training uses the split's training examples, early-stops on the validation
+    examples' recall@100 (:func:`ytrec_lib.train.fit`), and is seeded by ``seed``. The item2vec tables
+    and a leave-last-out model's features see only :func:`ytrec_lib.data.splits.training_view`. The
+    checkpoint lives under ``<data dir>/models/``; a damaged or foreign one is retrained with one
+    warning, never executed.
     """
-    cfg = _override(config or CandidateConfig(), overrides, "candidate_model")
+    real_defaults = config is None and real.is_real(str(preset))
+    if config is None:
+        config = CandidateConfig(**REAL_CANDIDATE_DEFAULTS) if real_defaults else CandidateConfig()
+    cfg = _override(config, overrides, "candidate_model")
+    cfg = replace(cfg, split=resolve_split(cfg.split, preset))
     ds = dataset(preset, seed, progress=progress)
-    make_split = splits.heldout_watch_split if cfg.split == "heldout" else splits.next_watch_split
-    split = make_split(ds, seed=seed)
+    if real_defaults and "occupation" not in overrides and not _has_occupations(ds):
+        cfg = replace(cfg, occupation=False)  # the defaults ask for it where the dataset has it
+    if cfg.split == "leave_last_out":
+        split = splits.leave_last_out_split(ds)
+        features_from = splits.training_view(ds, split)  # never a held-out watch
+    else:
+        make_split = splits.heldout_watch_split if cfg.split == "heldout" else splits.next_watch_split
+        split, features_from = make_split(ds, seed=seed), ds
     spec = feature_set(cfg.features, age_transforms=cfg.age_transforms, max_bag=cfg.max_bag)
     if cfg.example_age is not None:
         spec = replace(spec, example_age=bool(cfg.example_age))
-    builder = FeatureBuilder.from_dataset(ds, spec, window=(0.0, split.train_cutoff))
-    key = stage_key("candidate", cfg, _candidate_upstream(ds, cfg, preset, seed, split.train_cutoff),
-                    data_fingerprint(ds))
+    if cfg.occupation:
+        spec = replace(spec, occupation=True)
+    builder = FeatureBuilder.from_dataset(features_from, spec, window=(0.0, split.train_cutoff))
+    upstream = _candidate_upstream(ds, cfg, preset, seed, split)
+    key = stage_key("candidate", candidate_key_config(cfg), upstream, data_fingerprint(ds))
     path = _models_dir() / f"candidate-{preset}-seed{seed}-{key}.pt"
 
     def load(p: Path) -> CandidateRun:
@@ -439,7 +546,7 @@ def candidate_model(preset: str = "ci", seed: int = 0, config: CandidateConfig |
         save_candidate_checkpoint(p, run.model, extra)
 
     def build() -> CandidateRun:
-        run = CandidateRun(_new_candidate(ds, spec, cfg, seed, split.train_cutoff), ds, split, builder, cfg,
+        run = CandidateRun(_new_candidate(ds, spec, cfg, seed, split), ds, split, builder, cfg,
                            [], 0.0, path if cache else None, False, key)
         _train_candidate(run, seed, progress)
         return run
@@ -448,14 +555,26 @@ def candidate_model(preset: str = "ci", seed: int = 0, config: CandidateConfig |
     return run if run.from_cache == from_cache else replace(run, from_cache=from_cache)  # memo: a copy
 
 
-def _new_candidate(ds: Any, spec: Any, cfg: CandidateConfig, seed: int, cutoff: float) -> C.CandidateModel:
+def _has_occupations(ds: Any) -> bool:
+    return bool(ds.meta.get("occupation_names")) and "occupation" in ds.users
+
+
+def _new_candidate(ds: Any, spec: Any, cfg: CandidateConfig, seed: int,
+                   split: splits.Split) -> C.CandidateModel:
     train_seed = seed if cfg.train_seed is None else int(cfg.train_seed)
-    video_init, token_init = _pretrained(ds, cfg, train_seed, cutoff)
+    extra: dict[str, Any] = {}
+    if spec.occupation:
+        n_occ = len(ds.meta.get("occupation_names") or ())
+        if not _has_occupations(ds):
+            raise ValueError(f"candidate_model: occupation=True, but {ds.meta.get('name')} has no "
+                             "occupations")
+        extra = {"n_occupations": n_occ, "occupation_dim": cfg.occupation_dim}
+    video_init, token_init = _pretrained(ds, cfg, train_seed, split)
     return C.CandidateModel(
         ds.n_videos, max(int(ds.meta.get("n_tokens") or 1), 1), int(ds.meta["n_regions"]), dim=cfg.dim,
         tower=list(cfg.tower), spec=spec, region_dim=cfg.region_dim, video_init=video_init,
         token_init=token_init, freeze_embeddings=cfg.freeze_embeddings, tie_output=cfg.tie_output,
-        seed=train_seed,
+        seed=train_seed, **extra,
     )
 
 
@@ -699,7 +818,9 @@ def system(preset: str = "ci", seed: int = 0, *, index_kind: str = "hnsw", cache
     return SystemBundle(recommender, ds, run, fitted, store_path, serve_time, test_users, secs)
 
 
-__all__ = ["CandidateConfig", "ScorerConfig", "RankerConfig", "PRETRAINED_SETTINGS", "stage_key",
+__all__ = ["CandidateConfig", "CANDIDATE_SPLITS", "REAL_CANDIDATE_DEFAULTS", "resolve_split",
+           "candidate_key_config", "leave_last_out_examples", "ScorerConfig", "RankerConfig",
+           "PRETRAINED_SETTINGS", "stage_key",
            "clear_memo", "dataset", "save_item2vec", "load_item2vec", "item2vec_model",
            "pretrained_embeddings", "pretrained_video_vectors", "CandidateRun", "candidate_model",
            "save_candidate_checkpoint", "load_candidate_checkpoint", "embedding_store", "SCORER_THREADS",

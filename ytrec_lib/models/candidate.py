@@ -4,7 +4,8 @@ Architecture (paper Figure 3)::
 
     bag of watched videos -> EmbeddingBag(mean) (dim) --+
     bag of search tokens  -> EmbeddingBag(mean) (dim) --+
-    region                -> Embedding (region_dim)  --+-> concat (d_in) -> [Linear -> ReLU] x depth -> u (m)
+    region                -> Embedding (region_dim)  --+
+    occupation (optional) -> Embedding (occupation_dim) +-> concat (d_in) -> [Linear -> ReLU] x depth -> u (m)
     dense: age transforms, missing flag, gender, example age --+
     logits = u @ W.T + b,  W (n_videos, m), b (n_videos,)   -- softmax over every video
 
@@ -64,6 +65,9 @@ class CandidateModel(nn.Module):
             ``n_videos`` rows of the watch table, so the last tower width must equal ``dim``. The shared
             table then gets dense gradients (see :class:`TiedOutput`).
         seed: seeds the parameter initialisation (the global torch RNG is left untouched).
+        n_occupations, occupation_dim: the occupation vocabulary and embedding width, used when
+            ``spec.occupation`` is on (its table is created after every other parameter, so a model
+            without it initialises exactly as before).
     """
 
     def __init__(
@@ -80,6 +84,8 @@ class CandidateModel(nn.Module):
         freeze_embeddings: bool = False,
         tie_output: bool = False,
         seed: int = 0,
+        n_occupations: int = 0,
+        occupation_dim: int = 4,
     ):
         super().__init__()
         spec = spec or FeatureSpec()
@@ -94,7 +100,11 @@ class CandidateModel(nn.Module):
             "dim": int(dim), "tower": list(tower), "spec": spec.to_dict(), "region_dim": int(region_dim),
             "freeze_embeddings": bool(freeze_embeddings), "tie_output": bool(tie_output), "seed": int(seed),
         }
+        if spec.occupation:
+            _check_sizes(n_occupations=n_occupations, occupation_dim=occupation_dim)
+            self.hparams.update(n_occupations=int(n_occupations), occupation_dim=int(occupation_dim))
         d_in = dim * spec.watches + dim * spec.searches + region_dim * spec.demographics + spec.n_dense
+        d_in += occupation_dim * spec.occupation
         if d_in == 0:
             raise ValueError("CandidateModel: the feature spec turns every feature group off; enable one")
         with torch.random.fork_rng(devices=[]):
@@ -111,6 +121,9 @@ class CandidateModel(nn.Module):
             _check_tie(tie_output, self.m, dim, freeze_embeddings)
             self.output = TiedOutput(self.watch_emb, n_videos) if tie_output else nn.Linear(self.m, n_videos)
             nn.init.zeros_(self.output.bias)
+            if spec.occupation:  # last: the other parameters draw exactly what they drew without it
+                self.occupation_emb = nn.Embedding(n_occupations + 1, occupation_dim,
+                                                   padding_idx=n_occupations)
         for table in (self.watch_emb, self.search_emb):
             table.weight.requires_grad_(not freeze_embeddings)
         self.d_in = d_in
@@ -133,6 +146,8 @@ class CandidateModel(nn.Module):
             parts.append(self.search_emb(batch["search_ids"]))  # (B, dim)
         if self.spec.demographics:
             parts.append(self.region_emb(batch["region"]))  # (B, region_dim)
+        if self.spec.occupation:
+            parts.append(self.occupation_emb(batch["occupation"]))  # (B, occupation_dim)
         if self.spec.n_dense:
             dense = batch["dense"]
             if dense.shape[1] != self.spec.n_dense:
@@ -147,6 +162,8 @@ class CandidateModel(nn.Module):
         """Refuse ids outside [0, padding index]: map unknown ids with ``features.map_unknown`` first."""
         tables = (("watch_ids", self.watch_emb, self.spec.watches), ("search_ids", self.search_emb,
                   self.spec.searches), ("region", self.region_emb, self.spec.demographics))
+        if self.spec.occupation:
+            tables += (("occupation", self.occupation_emb, True),)
         for key, table, used in tables:
             if not used:
                 continue

@@ -170,24 +170,47 @@ def _item2vec_avg(task: Task, params: dict, seed: int, progress: bool) -> tuple[
 
 
 class CandidateUnsupported(ValueError):
-    """The candidate model has no run on this split yet."""
+    """The candidate model has no run on this split."""
 
 
 def _candidate(task: Task, params: dict, seed: int, progress: bool, preset: str = ""
                ) -> tuple[np.ndarray, dict]:
-    """The pipeline's candidate model; it trains on ``next_watch_split(ds, seed=seed)``, the very split
-    the simulator presets use here (a leave-last-out run is not wired into the pipeline yet)."""
+    """The pipeline's candidate model (:func:`ytrec_lib.pipeline.candidate_model`), trained on the very
+    split evaluated here: ``next_watch_split(ds, seed=seed)`` on a simulator preset, the leave-last-out
+    split on a real dataset (with :data:`ytrec_lib.pipeline.REAL_CANDIDATE_DEFAULTS`). Early stopping uses
+    the validation examples only; each test example ranks every video minus the query's history (the
+    same exclusions as the baselines)."""
     from ytrec_lib import pipeline
     from ytrec_lib.models import candidate as C
 
-    if task.split.kind != "next_watch":
-        raise CandidateUnsupported("candidate: not yet supported on this split")
+    if task.split.kind not in ("next_watch", "leave_last_out"):
+        raise CandidateUnsupported(f"candidate: not supported on the {task.split.kind} split")
     overrides = {k: v[0] for k, v in _grid(params, "candidate").items()}
     run = pipeline.candidate_model(preset, seed, progress=progress, **overrides)
-    if not np.array_equal(run.labels("test"), task.test.labels):
+    if run.split.kind != task.split.kind or not np.array_equal(run.labels("test"), task.test.labels):
         raise RuntimeError("internal error: the candidate model's test split differs from the evaluation's")
-    return C.rank_videos(run.model, run.examples("test"), _depth(task), progress=progress), {
-        **overrides, "train_seconds": round(run.train_seconds, 3), "from_cache": run.from_cache}
+    if task.split.kind == "next_watch":
+        ranked = C.rank_videos(run.model, run.examples("test"), _depth(task), progress=progress)
+    else:
+        ranked = _rank_excluding(run.model, run.examples("test"), task.test.histories, _depth(task))
+    best = max((e["val_recall"] for e in run.history), default=float("nan"))
+    return ranked, {**overrides, "train_seconds": round(run.train_seconds, 3), "from_cache": run.from_cache,
+                    "epochs_run": len(run.history), "valid_recall@100": round(float(best), 4)}
+
+
+def _rank_excluding(model: Any, feats: Any, histories: list[np.ndarray], k: int,
+                    batch_size: int = 1024) -> np.ndarray:
+    """Top-``k`` videos (n, k) int64 of ``model`` for ``feats``, each row skipping ``histories[i]``."""
+    import torch
+
+    out = np.empty((len(feats), min(k, model.n_videos)), dtype=np.int64)
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(feats), batch_size):
+            idx = np.arange(start, min(start + batch_size, len(feats)))
+            scores = model(feats.batch(idx)).numpy()  # (B, V)
+            out[idx] = metrics.top_k(scores, out.shape[1], exclude=[histories[i] for i in idx])
+    return out
 
 
 RUNNERS: dict[str, Callable[..., tuple[np.ndarray, dict]]] = {

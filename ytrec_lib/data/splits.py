@@ -334,7 +334,7 @@ def ranking_split(ds: Dataset, *, train_cutoff: float | None = None, cutoff_frac
 class LeaveLastOutSplit(Split):
     """A :class:`Split` holding out each user's last watch (``test``) and the one before (``valid``).
 
-    ``short_users`` (s,) int64: users with 1 or 2 (first) watches; all their watches stay in ``train`` and
+    ``short_users`` (s,) int64: users with 1 or 2 different videos; their first watches stay in ``train`` and
     they have no ``valid`` / ``test`` example. ``heldout_rows`` (2 n,) int64: the impression-table
     index labels of the ``valid`` and ``test`` watches; ``repeat_rows`` (r,) int64: those of the
     repeat watches (a video the user had watched before), which belong to no part (see
@@ -400,6 +400,12 @@ def leave_last_out_split(ds: Dataset) -> LeaveLastOutSplit:
         repeat_rows=repeat_rows)
 
 
+def _left_out_rows(split: LeaveLastOutSplit) -> np.ndarray:
+    """The held-out and repeat watches' impression index labels (repeat_rows None: none)."""
+    repeats = split.repeat_rows if split.repeat_rows is not None else np.zeros(0, np.int64)
+    return np.concatenate([np.asarray(split.heldout_rows), np.asarray(repeats)])
+
+
 def training_view(ds: Dataset, split: Split) -> Dataset:
     """A view of ``ds`` holding only what the split's models may train on (e.g. for item2vec).
 
@@ -414,7 +420,7 @@ def training_view(ds: Dataset, split: Split) -> Dataset:
     first_heldout[split.valid["user_id"].to_numpy()] = split.valid["time"].to_numpy()
     imp, s = ds.impressions, ds.searches
     keep = ((imp["time"].to_numpy() < first_heldout[imp["user_id"].to_numpy()])
-            | imp["clicked"].to_numpy()) & ~imp.index.isin(np.r_[split.heldout_rows, split.repeat_rows])
+            | imp["clicked"].to_numpy()) & ~imp.index.isin(_left_out_rows(split))
     keep_s = s["time"].to_numpy() < first_heldout[s["user_id"].to_numpy()]
     meta = {**ds.meta, "name": f"{ds.meta.get('name')}-train-lastout"}
     return Dataset(users=ds.users, videos=ds.videos, impressions=imp[keep], searches=s[keep_s], meta=meta,
@@ -450,7 +456,7 @@ def training_watches(ds: Dataset, split: Split) -> pd.DataFrame:
     ``split.train_cutoff``."""
     w = ds.watches()
     if isinstance(split, LeaveLastOutSplit):
-        return w[~w.index.isin(split.heldout_rows) & ~w.index.isin(split.repeat_rows)]
+        return w[~w.index.isin(_left_out_rows(split))]
     return w[w["time"].to_numpy() < split.train_cutoff]
 
 

@@ -264,14 +264,19 @@ def impression_log_figure(ctr: pd.DataFrame, by_clickbait: pd.DataFrame) -> Figu
 
 
 def split_timeline_figure(split: Any) -> Figure:
-    """Histogram over time of a next-watch split's training examples and test labels (``split``: a
-    :class:`ytrec_lib.data.splits.Split`), with its cutoff."""
+    """Histogram over time of a split's training examples and test labels (``split``: a
+    :class:`ytrec_lib.data.splits.Split`), with its cutoff; a leave-last-out split has no cutoff, so
+    none is drawn."""
     fig = Figure(figsize=(9, 3), layout="constrained")
     ax = fig.subplots()
+    lastout = split.kind == "leave_last_out"
     ax.hist(split.train["time"], bins=60, alpha=0.7, label="training examples")
-    ax.hist(split.test["time"], bins=30, alpha=0.7, label="test labels (first watch after the cutoff)")
-    ax.axvline(split.train_cutoff, color="k", ls="--", label=f"cutoff, day {split.train_cutoff:.0f}")
-    ax.set(title="The next-watch split over time", xlabel="time (days)", ylabel="examples")
+    test_label = "each user's last watch" if lastout else "first watch after the cutoff"
+    ax.hist(split.test["time"], bins=30, alpha=0.7, label=f"test labels ({test_label})")
+    if not lastout:
+        ax.axvline(split.train_cutoff, color="k", ls="--", label=f"cutoff, day {split.train_cutoff:.0f}")
+    title = "The leave-last-out split over time" if lastout else "The next-watch split over time"
+    ax.set(title=title, xlabel="time (days)", ylabel="examples")
     ax.legend()
     return fig
 

@@ -334,13 +334,16 @@ def ranking_split(ds: Dataset, *, train_cutoff: float | None = None, cutoff_frac
 class LeaveLastOutSplit(Split):
     """A :class:`Split` holding out each user's last watch (``test``) and the one before (``valid``).
 
-    ``short_users`` (s,) int64: users with 1 or 2 watches; all their watches stay in ``train`` and
+    ``short_users`` (s,) int64: users with 1 or 2 different videos; their first watches stay in ``train`` and
     they have no ``valid`` / ``test`` example. ``heldout_rows`` (2 n,) int64: the impression-table
-    index labels of the ``valid`` and ``test`` watches (see :func:`training_view`).
+    index labels of the ``valid`` and ``test`` watches; ``repeat_rows`` (r,) int64: those of the
+    repeat watches (a video the user had watched before), which belong to no part (see
+    :func:`training_view`).
     """
 
     short_users: np.ndarray = None  # type: ignore[assignment]
     heldout_rows: np.ndarray = None  # type: ignore[assignment]
+    repeat_rows: np.ndarray = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return super().__repr__()[:-1] + f", short users={self.short_users.size:,})"
@@ -358,9 +361,12 @@ def _ordered_watches(ds: Dataset) -> pd.DataFrame:
 def leave_last_out_split(ds: Dataset) -> LeaveLastOutSplit:
     """Per-user temporal leave-last-out: the standard protocol on real data.
 
+    Only each user's *first* watch of a video counts: repeat watches (KuaiRand logs them; MovieLens
+    and the simulator have none) are left out of every part (``repeat_rows``), so a held-out video is
+    never in the user's training rows nor among the earlier watches a ranking excludes.
     Each user's watches in time order (ties broken by ``ds.watches()`` order, so deterministic):
     ``test`` = the last, ``valid`` = the one before, ``train`` = the rest (every watch, one example
-    at its own time). Users with fewer than 3 watches keep them all in ``train``
+    at its own time). Users with fewer than 3 first watches keep them all in ``train``
     (``short_users``). ``valid`` / ``test`` examples have ``time`` = ``label_time`` = the held-out
     watch's time, so their history (strictly before ``time``) is every earlier watch of the user:
     for ``test`` that includes the ``valid`` watch (unless both share one timestamp; then neither
@@ -372,6 +378,9 @@ def leave_last_out_split(ds: Dataset) -> LeaveLastOutSplit:
     it): pretrain on :func:`training_view`, never on ``dataset_before(ds, train_cutoff)``.
     """
     w = _ordered_watches(ds)
+    repeat = w.duplicated(["user_id", "label"]).to_numpy()   # (user, time)-sorted: keeps the first watch
+    repeat_rows = w["row"].to_numpy()[repeat]
+    w = w[~repeat]
     u = w["user_id"].to_numpy()
     n_user = np.bincount(u, minlength=ds.n_users)[u]
     from_end = n_user - 1 - _rank_in_group(u, np.arange(u.size))  # 0: last watch
@@ -387,14 +396,21 @@ def leave_last_out_split(ds: Dataset) -> LeaveLastOutSplit:
         test=test[cols].assign(label_time=test["time"]).reset_index(drop=True),
         train_cutoff=float(np.nextafter(train["time"].max(), np.inf)), kind="leave_last_out",
         short_users=np.unique(u[(n_user > 0) & ~long_user]),
-        heldout_rows=np.concatenate([valid["row"].to_numpy(), test["row"].to_numpy()]))
+        heldout_rows=np.concatenate([valid["row"].to_numpy(), test["row"].to_numpy()]),
+        repeat_rows=repeat_rows)
+
+
+def _left_out_rows(split: LeaveLastOutSplit) -> np.ndarray:
+    """The held-out and repeat watches' impression index labels (repeat_rows None: none)."""
+    repeats = split.repeat_rows if split.repeat_rows is not None else np.zeros(0, np.int64)
+    return np.concatenate([np.asarray(split.heldout_rows), np.asarray(repeats)])
 
 
 def training_view(ds: Dataset, split: Split) -> Dataset:
     """A view of ``ds`` holding only what the split's models may train on (e.g. for item2vec).
 
-    Leave-last-out: every impression and search except the held-out watches and, per evaluated
-    user, any impression or search at or after their ``valid`` time. Other splits:
+    Leave-last-out: every impression and search except the held-out and repeat watches and, per
+    evaluated user, any impression or search at or after their ``valid`` time. Other splits:
     :func:`ytrec_lib.data.datasets.dataset_before` ``(ds, split.train_cutoff)``. The view's
     ``meta['name']`` says which, so caches keyed by the name keep it apart.
     """
@@ -404,7 +420,7 @@ def training_view(ds: Dataset, split: Split) -> Dataset:
     first_heldout[split.valid["user_id"].to_numpy()] = split.valid["time"].to_numpy()
     imp, s = ds.impressions, ds.searches
     keep = ((imp["time"].to_numpy() < first_heldout[imp["user_id"].to_numpy()])
-            | imp["clicked"].to_numpy()) & ~imp.index.isin(split.heldout_rows)
+            | imp["clicked"].to_numpy()) & ~imp.index.isin(_left_out_rows(split))
     keep_s = s["time"].to_numpy() < first_heldout[s["user_id"].to_numpy()]
     meta = {**ds.meta, "name": f"{ds.meta.get('name')}-train-lastout"}
     return Dataset(users=ds.users, videos=ds.videos, impressions=imp[keep], searches=s[keep_s], meta=meta,
@@ -412,3 +428,55 @@ def training_view(ds: Dataset, split: Split) -> Dataset:
 
 
 __all__ += ["LeaveLastOutSplit", "leave_last_out_split", "training_view"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# The standard split of a dataset, and what each test user brings to it
+# ----------------------------------------------------------------------------------------------------
+
+
+def is_real_dataset(ds: Dataset) -> bool:
+    """Whether ``ds`` was read from published files (``meta['source'] == 'real'``, set by every real
+    adapter and kept by :func:`training_view`) rather than simulated."""
+    return ds.meta.get("source") == "real"
+
+
+def default_split(ds: Dataset, *, seed: int = 0) -> Split:
+    """The standard split of ``ds``: :func:`leave_last_out_split` for a real dataset (users join and
+    leave at any time, so a global cutoff would leave most test users with no history),
+    :func:`next_watch_split` ``(ds, seed=seed)`` for the simulator (every user is active throughout)."""
+    if is_real_dataset(ds):
+        return leave_last_out_split(ds)
+    return next_watch_split(ds, seed=seed)
+
+
+def training_watches(ds: Dataset, split: Split) -> pd.DataFrame:
+    """The rows of ``ds.watches()`` a model evaluated on ``split`` may be fitted on: leave-last-out,
+    the ``train`` watches (all but the held-out and repeat ones); other splits, the watches before
+    ``split.train_cutoff``."""
+    w = ds.watches()
+    if isinstance(split, LeaveLastOutSplit):
+        return w[~w.index.isin(_left_out_rows(split))]
+    return w[w["time"].to_numpy() < split.train_cutoff]
+
+
+def empty_history_share(split: Split, part: str = "test") -> float:
+    """The share of ``part``'s users (``"test"`` or ``"valid"``) with no training example before their
+    (first) evaluation example: cold-start users, whom no history-based model can personalise for.
+
+    Leave-last-out: 0 (every evaluated user keeps at least one training watch, unless it ties with the
+    held-out ones). A global-cutoff split on real data: often most users (they join after the cutoff).
+    NaN when ``part`` has no users.
+    """
+    if part not in ("test", "valid"):
+        raise ValueError(f"part must be 'test' or 'valid', got {part!r}")
+    ev = getattr(split, part)
+    if len(ev) == 0:
+        return float("nan")
+    asked = ev.groupby("user_id")["time"].min()                         # (n users,) first example time
+    first_train = split.train.groupby("user_id")["time"].min().reindex(asked.index)
+    has_history = first_train.to_numpy() < asked.to_numpy()            # NaN (no training row) -> False
+    return float(1.0 - has_history.mean())
+
+
+__all__ += ["is_real_dataset", "default_split", "training_watches", "empty_history_share"]

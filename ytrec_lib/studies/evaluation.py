@@ -28,7 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ytrec_lib import metrics
-from ytrec_lib.data import real, splits
+from ytrec_lib.data import splits
 from ytrec_lib.models import baselines as B
 
 __all__ = ["MODELS", "GRIDS", "Queries", "Task", "evaluate", "evaluation_task", "format_table",
@@ -88,8 +88,7 @@ def _grouped(users: np.ndarray, videos: np.ndarray, query_users: np.ndarray) -> 
     return [videos[a:b] for a, b in zip(lo, hi, strict=True)]
 
 
-def _leave_last_out_task(ds: Any) -> tuple[splits.Split, tuple, Queries, Queries]:
-    sp = splits.leave_last_out_split(ds)
+def _leave_last_out_task(sp: splits.LeaveLastOutSplit) -> tuple[tuple, Queries, Queries]:
     tr, va, te = sp.train, sp.valid, sp.test
     watches = (tr["user_id"].to_numpy(), tr["label"].to_numpy(), tr["time"].to_numpy())
     users, labels = va["user_id"].to_numpy(), va["label"].to_numpy()
@@ -99,7 +98,7 @@ def _leave_last_out_task(ds: Any) -> tuple[splits.Split, tuple, Queries, Queries
     valid = Queries(users, labels, hist)
     test_hist = [np.append(h, y) for h, y in zip(hist, labels, strict=True)]  # + the validation watch
     test = Queries(users, te["label"].to_numpy(), test_hist)
-    return sp, watches, valid, test
+    return watches, valid, test
 
 
 def _next_watch_queries(ds: Any, part: Any) -> Queries:
@@ -108,24 +107,26 @@ def _next_watch_queries(ds: Any, part: Any) -> Queries:
     return Queries(users, part["label"].to_numpy(), np.split(h.watch_ids, h.watch_offsets[1:-1]))
 
 
-def _next_watch_task(ds: Any, seed: int) -> tuple[splits.Split, tuple, Queries, Queries]:
-    sp = splits.next_watch_split(ds, seed=seed)
-    w = ds.watches()
-    before = w[w["time"].to_numpy() < sp.train_cutoff]
+def _next_watch_task(ds: Any, sp: splits.Split) -> tuple[tuple, Queries, Queries]:
+    before = splits.training_watches(ds, sp)
     watches = tuple(before[c].to_numpy() for c in ("user_id", "video_id", "time"))
-    return sp, watches, _next_watch_queries(ds, sp.valid), _next_watch_queries(ds, sp.test)
+    return watches, _next_watch_queries(ds, sp.valid), _next_watch_queries(ds, sp.test)
 
 
 def evaluation_task(ds: Any, seed: int = 0) -> Task:
-    """The split of ``ds`` (leave-last-out for a real dataset, next-watch for the simulator) as a
-    :class:`Task`."""
-    if real.is_real(str(ds.meta.get("name"))):
-        sp, watches, valid, test = _leave_last_out_task(ds)
+    """The standard split of ``ds`` (:func:`ytrec_lib.data.splits.default_split`: leave-last-out for a
+    real dataset, next-watch for the simulator) as a :class:`Task`. ``sizes['empty_history_share']``:
+    the share of test users with no training watch before their test example
+    (:func:`ytrec_lib.data.splits.empty_history_share`)."""
+    sp = splits.default_split(ds, seed=seed)
+    if isinstance(sp, splits.LeaveLastOutSplit):
+        watches, valid, test = _leave_last_out_task(sp)
     else:
-        sp, watches, valid, test = _next_watch_task(ds, seed)
+        watches, valid, test = _next_watch_task(ds, sp)
     sizes = {"users": int(np.unique(ds.watches()["user_id"]).size), "items": int(ds.n_videos),
              "train": len(sp.train), "train_watches": int(watches[0].size), "valid": len(sp.valid),
-             "test": len(sp.test), "short_users": int(getattr(sp, "short_users", np.zeros(0)).size)}
+             "test": len(sp.test), "short_users": int(getattr(sp, "short_users", np.zeros(0)).size),
+             "empty_history_share": splits.empty_history_share(sp)}
     return Task(watches, int(ds.n_videos), valid, test, sp, splits.training_view(ds, sp), sizes)
 
 
@@ -342,7 +343,8 @@ def format_table(result: dict[str, Any]) -> str:
     s = result["split"]
     lines = [f"split {s['kind']}: {s['users']:,} users, {s['items']:,} items, train {s['train']:,} rows "
              f"({s['train_watches']:,} watches fitted), valid {s['valid']:,}, test {s['test']:,}, "
-             f"short users {s['short_users']:,}, seeds {s['seeds']}"]
+             f"short users {s['short_users']:,}, test users with no training history "
+             f"{s['empty_history_share']:.1%}, seeds {s['seeds']}"]
     cols = [f"recall@{k}" for k in CUTOFFS] + ["ndcg@10"]
     lines.append(f"{'model':14s}" + "".join(f"{c:>18s}" for c in cols) + f"{'seconds':>10s}  params")
     for name, r in result.items():

@@ -32,8 +32,7 @@ from ytrec_lib.data import splits
 from ytrec_lib.models import baselines as B
 
 __all__ = ["MODELS", "GRIDS", "Queries", "Task", "evaluate", "evaluation_task", "format_table",
-           "parse_models",
-           "parse_params", "run_model"]
+           "parse_models", "parse_params", "run_model"]
 
 MODELS = ("popularity", "itemknn", "rp3b", "ease", "item2vec_avg", "candidate")
 """Every model :func:`evaluate` knows, in the order it runs them."""

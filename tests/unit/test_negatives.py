@@ -4,6 +4,9 @@ the shifting stream for the frequency estimator."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,8 +15,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ytrec_lib.features import FeatureBuilder, FeatureEncoder, FeatureSpec
-from ytrec_lib.models.candidate import CandidateModel
 from ytrec_lib.models.sampling import (
     ExposedSampler,
     HardNegativeSampler,
@@ -30,29 +31,8 @@ from ytrec_lib.models.sampling import (
 from ytrec_lib.studies import negatives as N
 from ytrec_lib.train import batch_loss, fit
 
-N_CLUSTERS, PER_CLUSTER = 6, 10
-N_VIDEOS, N_TOKENS, N_REGIONS = N_CLUSTERS * PER_CLUSTER, 12, 4
-
-
-def planted(n_users: int = 120, seed: int = 0):
-    """Users of cluster c watch 8 of the 10 videos of cluster c in random order; each watch after the
-    first is an example (label = the watch, history = the watches before it)."""
-    rng = np.random.default_rng(seed)
-    cluster = np.arange(n_users) % N_CLUSTERS
-    vids = np.stack([rng.permutation(PER_CLUSTER)[:8] + PER_CLUSTER * c for c in cluster])  # (U, 8)
-    watches = pd.DataFrame({"user_id": np.repeat(np.arange(n_users), 8),
-                            "time": np.tile(np.arange(8, dtype=float), n_users), "video_id": vids.ravel()})
-    users = pd.DataFrame({"user_id": np.arange(n_users), "region": cluster % N_REGIONS,
-                          "age": rng.uniform(15, 70, n_users), "gender": rng.integers(0, 2, n_users)})
-    enc = FeatureEncoder.fit(users, N_VIDEOS, N_TOKENS, N_REGIONS, FeatureSpec(), window=(0.0, 8.0))
-    fb = FeatureBuilder.from_tables(enc, watches, users)
-    ex = watches[watches["time"] >= 1]
-    feats = fb.examples(ex["user_id"], ex["time"], window_end=8.0)
-    return feats, ex["video_id"].to_numpy(np.int64), cluster
-
-
-def model(seed: int = 0) -> CandidateModel:
-    return CandidateModel(N_VIDEOS, N_TOKENS, N_REGIONS, dim=8, tower=(16,), seed=seed)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+from planted_task import N_CLUSTERS, N_VIDEOS, PER_CLUSTER, model, planted  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -11,15 +11,15 @@ the same order (same RNG draws); ``fit`` must give the same per-epoch losses and
 from __future__ import annotations
 
 import copy
+import sys
+from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 
-from ytrec_lib.features import FeatureBuilder, FeatureEncoder, FeatureSpec
-from ytrec_lib.models.candidate import CandidateModel, evaluate_recall
+from ytrec_lib.models.candidate import evaluate_recall
 from ytrec_lib.models.sampling import (
     ExposedSampler,
     HardNegativeSampler,
@@ -34,38 +34,15 @@ from ytrec_lib.models.sampling import (
 )
 from ytrec_lib.train import LOSSES, Optimizer, TrainConfig, fit, make_sampler
 
-N_CLUSTERS, PER_CLUSTER = 6, 10
-N_VIDEOS, N_TOKENS, N_REGIONS = N_CLUSTERS * PER_CLUSTER, 12, 4
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+from planted_task import N_CLUSTERS, N_VIDEOS, PER_CLUSTER, model, planted  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def task():
-    """Users of cluster c watch 8 of the 10 videos of cluster c; each watch after the first is an example."""
-    rng = np.random.default_rng(0)
-    n_users = 120
-    cluster = np.arange(n_users) % N_CLUSTERS
-    vids = np.stack([rng.permutation(PER_CLUSTER)[:8] + PER_CLUSTER * c for c in cluster])  # (U, 8)
-    watches = pd.DataFrame({"user_id": np.repeat(np.arange(n_users), 8),
-                            "time": np.tile(np.arange(8, dtype=float), n_users), "video_id": vids.ravel()})
-    users = pd.DataFrame({"user_id": np.arange(n_users), "region": cluster % N_REGIONS,
-                          "age": rng.uniform(15, 70, n_users), "gender": rng.integers(0, 2, n_users)})
-    enc = FeatureEncoder.fit(users, N_VIDEOS, N_TOKENS, N_REGIONS, FeatureSpec(), window=(0.0, 8.0))
-    ex = watches[watches["time"] >= 1]
-    fb = FeatureBuilder.from_tables(enc, watches, users)
-    feats = fb.examples(ex["user_id"], ex["time"], window_end=8.0)
-    return feats, ex["video_id"].to_numpy(np.int64), cluster
-
-
-def model(seed: int = 0) -> CandidateModel:
-    return CandidateModel(N_VIDEOS, N_TOKENS, N_REGIONS, dim=8, tower=(16,), seed=seed)
+    return planted()
 
 
 # ---------------------------------------------------------------------------- the two old stacks

@@ -25,7 +25,7 @@ import real_formats as rf  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-SHARED_ML100K = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ml-100k"
+SHARED_ML100K = rf.SHARED_ML100K
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import real_formats as rf  # noqa: E402
 
 NAME = "movielens-100k"
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ml-100k"
+SHARED = rf.SHARED_ML100K
 PUBLISHED_MD5 = "0e33842e24a9c977be4e0107933c0723"
 
 
@@ -61,13 +61,6 @@ def naive(folder: Path) -> dict:
     return {"ratings": ratings, "users": users, "items": items}
 
 
-def watch_keys(ds) -> Counter:
-    imp = ds.impressions
-    u = ds.users["source_id"].to_numpy()[imp["user_id"].to_numpy()]
-    v = ds.videos["source_id"].to_numpy()[imp["video_id"].to_numpy()]
-    ts = np.rint(imp["time"].to_numpy() * 86400.0 + ds.meta["t0_unix"]).astype(np.int64)
-    return Counter(zip(u.tolist(), v.tolist(), ts.tolist(), strict=True))
-
 
 def day(ds, date: str) -> float:
     return (pd.Timestamp(date, tz="UTC").timestamp() - ds.meta["t0_unix"]) / 86400.0
@@ -79,11 +72,11 @@ def day(ds, date: str) -> float:
 def test_every_rating_is_a_watch_by_default(data_dir: Path) -> None:
     ds = real.load_real(NAME, data_dir)
     ref = naive(data_dir / NAME)
-    assert watch_keys(ds) == Counter((u, m, t) for u, m, r, t in ref["ratings"])
+    assert rf.watch_keys(ds) == Counter((u, m, t) for u, m, r, t in ref["ratings"])
     imp = ds.impressions
     np.testing.assert_allclose(imp["watch_time"], 6000.0 * imp["rating"] / 5.0, rtol=1e-6)
     liked = real.load_real(NAME, data_dir, threshold=4)
-    assert watch_keys(liked) == Counter((u, m, t) for u, m, r, t in ref["ratings"] if r >= 4)
+    assert rf.watch_keys(liked) == Counter((u, m, t) for u, m, r, t in ref["ratings"] if r >= 4)
     assert ds.meta["threshold"] == 1.0 and liked.meta["threshold"] == 4.0
     with pytest.raises(ValueError, match="threshold"):
         real.load_real(NAME, data_dir, threshold=0)

@@ -74,14 +74,6 @@ def naive_small(folder: Path) -> dict:
     return {"ratings": ratings, "movies": movies}
 
 
-def watch_keys(ds) -> Counter:
-    """(published user id, published movie id, rounded time) of every watch."""
-    imp = ds.impressions
-    u = ds.users["source_id"].to_numpy()[imp["user_id"].to_numpy()]
-    v = ds.videos["source_id"].to_numpy()[imp["video_id"].to_numpy()]
-    ts = np.rint(imp["time"].to_numpy() * 86400.0 + ds.meta["t0_unix"]).astype(np.int64)
-    return Counter(zip(u.tolist(), v.tolist(), ts.tolist(), strict=True))
-
 
 # --------------------------------------------------------------------------------------------
 # MovieLens against the naive parsers
@@ -90,7 +82,7 @@ def test_ml1m_matches_a_naive_parser(data_dir: Path) -> None:
     ds = real.load_real("movielens-1m", data_dir)
     ref = naive_1m(data_dir / "movielens-1m")
     expected = Counter((u, m, t) for u, m, r, t in ref["ratings"] if r >= 4)
-    assert watch_keys(ds) == expected
+    assert rf.watch_keys(ds) == expected
     assert ds.impressions["clicked"].all()
     rating = ds.impressions["rating"].to_numpy()
     np.testing.assert_allclose(ds.impressions["watch_time"].to_numpy(), 6000.0 * rating / 5.0, rtol=1e-6)
@@ -129,7 +121,7 @@ def test_ml1m_reads_crlf_line_ends(tmp_path: Path) -> None:
 def test_ml_latest_small_matches_a_naive_parser(data_dir: Path) -> None:
     ds = real.load_real("movielens-small", data_dir)
     ref = naive_small(data_dir / "movielens-small")
-    assert watch_keys(ds) == Counter((u, m, t) for u, m, r, t in ref["ratings"] if r >= 4.0)
+    assert rf.watch_keys(ds) == Counter((u, m, t) for u, m, r, t in ref["ratings"] if r >= 4.0)
     assert sorted(ds.users["source_id"]) == sorted({u for u, *_ in ref["ratings"]})
     assert len(ds.videos) == len(ref["movies"])
     videos = ds.videos.set_index("title")

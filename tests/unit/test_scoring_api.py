@@ -29,11 +29,8 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "real_datasets.md"
 def data_dir(tmp_path_factory: pytest.TempPathFactory):
     d = tmp_path_factory.mktemp("scoring")
     rf.write_movielens_small(d / "movielens-small", n_users=40, n_movies=60, per_user=15)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("YTREC_DATA_DIR", str(d))
-        pipeline.clear_memo()
+    with rf.data_dir_env(d):
         yield d
-    pipeline.clear_memo()
 
 
 @pytest.fixture(scope="module")

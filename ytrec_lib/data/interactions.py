@@ -30,6 +30,7 @@ import pandas as pd
 from .cache import cache_key
 from .realtables import (
     ADAPTER_VERSION,
+    anonymous_users,
     day_origin,
     empty_searches,
     impressions_table,
@@ -126,15 +127,6 @@ def _content_key(frame: pd.DataFrame, cols: list[str], threshold: float | None) 
     return cache_key({"rows": h.hexdigest(), "threshold": threshold})
 
 
-def _users(ids: np.ndarray) -> pd.DataFrame:
-    n = ids.size
-    return pd.DataFrame({
-        "user_id": np.arange(n, dtype=np.int64), "region": np.zeros(n, np.int16),
-        "age": np.full(n, np.nan, np.float32), "gender": np.full(n, -1, np.int8),
-        "language": np.zeros(n, np.int16), "activity": np.zeros(n, np.float32), "source_id": ids,
-    })
-
-
 def _videos(ids: np.ndarray, first_seen: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
     """The ``videos`` table in upload order (first interaction, ties by id) and old -> new ids (m,) int64."""
     perm = np.lexsort((np.arange(ids.size), first_seen))                     # (m,) old ids, new order
@@ -178,7 +170,7 @@ def interaction_fields(frame: pd.DataFrame, *, user: str = "user_id", item: str 
     n_keep = int(keep.sum())
     imp = impressions_table(u[keep], v[keep], t[keep], np.ones(n_keep, bool), np.ones(n_keep, np.float32),
                             extra={} if r is None else {"rating": r[keep]})
-    users = _users(user_ids)
+    users = anonymous_users(user_ids)
     users["activity"] = observed_activity(imp["user_id"].to_numpy(), imp["clicked"].to_numpy(), len(users))
     reasons = {"impressions": f"{name} is an interaction table: every impression is a watch, so there are "
                               "no exposed-but-not-clicked rows",

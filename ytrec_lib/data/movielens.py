@@ -37,6 +37,7 @@ import pandas as pd
 
 from .rawio import DataFileError, FileFormat, check_unique, fail_at, line_of, read_table
 from .realtables import (
+    anonymous_users,
     day_origin,
     empty_searches,
     impressions_table,
@@ -258,15 +259,6 @@ def _users_1m(users: pd.DataFrame, path: Path, fmt: FileFormat) -> pd.DataFrame:
         "zip_code": users["Zip-code"].astype("str").to_numpy()})
 
 
-def _users_anonymous(source_ids: np.ndarray) -> pd.DataFrame:
-    n = source_ids.size
-    return pd.DataFrame({
-        "user_id": np.arange(n, dtype=np.int64), "region": np.zeros(n, np.int16),
-        "age": np.full(n, np.nan, np.float32), "gender": np.full(n, -1, np.int8),
-        "language": np.zeros(n, np.int16), "activity": np.zeros(n, np.float32), "source_id": source_ids,
-    })
-
-
 # --------------------------------------------------------------------------------------------
 # the whole dataset
 # --------------------------------------------------------------------------------------------
@@ -313,7 +305,7 @@ def _assemble(name: str, ratings: pd.DataFrame, r_path: Path, r_fmt: FileFormat,
                          f"{threshold:g} (the highest is {rating.max():g}); lower the threshold (ratings "
                          ">= threshold become watches)")
     demo = users is not None                        # ml-1m, ml-100k: a users file with demographics
-    users = _users_anonymous(u_source) if users is None else users
+    users = anonymous_users(u_source) if users is None else users
     imp = impressions_table(u[keep], v[keep], t[keep], np.ones(int(keep.sum()), bool),
                             NOMINAL_DURATION_S * rating[keep] / MAX_RATING,
                             extra={"rating": rating[keep].astype(np.float32)})

@@ -14,6 +14,7 @@ import pytest
 
 from ytrec_lib import pipeline
 from ytrec_lib.data import datasets, real
+from ytrec_lib.models.candidate import user_embeddings
 from ytrec_lib.models.scoring import CandidateScorer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
@@ -74,7 +75,7 @@ def test_scores_are_float32_logits_and_recommend_is_their_top_k(run, scorer) -> 
     got = scorer.recommend(users, 10, exclude_seen=False)
     np.testing.assert_array_equal(got, movie_ids[top_k_by_sort(s, 10)])
     # the same logits as the model's own forward pass on the store's serving view ([u, 1] . [v, b])
-    u = pipeline.C.user_embeddings(run.model, run.builder, np.arange(len(users)), run.split.train_cutoff)
+    u = user_embeddings(run.model, run.builder, np.arange(len(users)), run.split.train_cutoff)
     v = run.model.augmented_video_embeddings().numpy()
     np.testing.assert_allclose(s, u @ v.T, rtol=1e-4, atol=1e-4)
 

@@ -32,11 +32,8 @@ SHARED_ML100K = rf.SHARED_ML100K
 def data_dir(tmp_path_factory: pytest.TempPathFactory):
     d = tmp_path_factory.mktemp("candreal")
     rf.write_movielens_100k(d / "movielens-100k", n_users=40, n_movies=60, per_user=15)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("YTREC_DATA_DIR", str(d))
-        pipeline.clear_memo()
+    with rf.data_dir_env(d):
         yield d
-    pipeline.clear_memo()
 
 
 @pytest.fixture(scope="module")
@@ -142,11 +139,8 @@ def shared_copy(tmp_path_factory: pytest.TempPathFactory):
         pytest.skip(f"the shared MovieLens-100K copy is absent ({SHARED_ML100K})")
     d = tmp_path_factory.mktemp("ml100k")
     shutil.copytree(SHARED_ML100K, d / "movielens-100k")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("YTREC_DATA_DIR", str(d))
-        pipeline.clear_memo()
+    with rf.data_dir_env(d):
         yield d
-    pipeline.clear_memo()
 
 
 def test_evaluate_movielens_100k_three_seeds_json(shared_copy, capsys) -> None:

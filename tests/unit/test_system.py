@@ -239,3 +239,25 @@ def test_ranker_and_store_come_back_from_the_cache(tmp_path, monkeypatch):
     assert not list(tmp_path.rglob("*.tmp"))
     with pytest.raises(KeyError, match="unknown setting"):
         pipeline.ranker(first.dataset, "tiny", 0, epoch=3)
+
+
+def test_without_a_ranker_the_first_candidates_are_shown_and_seen_is_excluded(bundle):
+    sys_ = bundle.system
+    uid = int(bundle.test_users[0])
+    full = sys_.recommend(uid, k=5, n_candidates=40)
+    drop = np.r_[sys_.watched(uid), full.candidate_ids[:3]]  # + the three best candidates: "watched"
+    bare = S.TwoStageRecommender(sys_.store, None, sys_.serve_time, index_kind="exact",
+                                 video_ids=sys_.index_ids, seen={uid: drop})
+    rec = bare.recommend(uid, k=5, n_candidates=40)
+    assert rec.video_ids.tolist() == full.candidate_ids[3:8].tolist()   # stage-1 order, seen skipped
+    assert len(rec.candidate_ids) == 40 and rec.candidate_ids[:37].tolist() == full.candidate_ids[3:].tolist()
+    assert np.isnan(rec.stage2_scores).all()
+    np.testing.assert_array_equal(bare.watched(uid), drop)
+    assert bare.watched(uid + 1).size == 0                               # a user seen= lacks: nothing
+    many = bare.recommend_many([uid], k=5, n_candidates=40, progress=False)
+    assert many.shown[0].tolist() == many.candidates_only[0].tolist() == rec.video_ids.tolist()
+
+
+def test_without_a_ranker_seen_is_required(bundle):
+    with pytest.raises(ValueError, match="seen="):
+        S.TwoStageRecommender(bundle.system.store, None, bundle.system.serve_time, index_kind="exact")

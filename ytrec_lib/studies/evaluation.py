@@ -31,11 +31,14 @@ from ytrec_lib import metrics
 from ytrec_lib.data import splits
 from ytrec_lib.models import baselines as B
 
-__all__ = ["MODELS", "GRIDS", "Queries", "Task", "evaluate", "evaluation_task", "format_table",
-           "parse_models", "parse_params", "run_model"]
+__all__ = ["MODELS", "CLASSICAL", "GRIDS", "Queries", "Task", "evaluate", "evaluation_task", "format_table",
+           "parse_models", "parse_params", "rank_model", "run_model", "score_ranking", "standing"]
 
 MODELS = ("popularity", "itemknn", "rp3b", "ease", "item2vec_avg", "candidate")
 """Every model :func:`evaluate` knows, in the order it runs them."""
+
+CLASSICAL = ("popularity", "itemknn", "rp3b", "ease", "item2vec_avg")
+"""The models :func:`standing` compares the candidate model with by default (all but the deep one)."""
 
 GRIDS: dict[str, tuple[Any, ...]] = {
     "itemknn.n_neighbors": (50, 200, 500), "itemknn.n_recent": (20, None),
@@ -60,12 +63,18 @@ class Queries:
     labels: np.ndarray
     histories: list[np.ndarray]
 
+    def take(self, idx: np.ndarray) -> Queries:
+        """The queries at positions ``idx`` (m,) int64, in that order."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return Queries(self.users[idx], self.labels[idx], [self.histories[i] for i in idx])
+
 
 @dataclass
 class Task:
     """What every model is given: ``watches`` (user, video, time) arrays of the training log,
     ``n_videos``, ``valid`` / ``test`` :class:`Queries`, the ``split``, the dataset ``view`` holding
-    only training data (:func:`ytrec_lib.data.splits.training_view`) and the split's ``sizes``."""
+    only training data (:func:`ytrec_lib.data.splits.training_view`), the split's ``sizes`` and the
+    ``depth`` of each test ranking (videos per query, at most the catalogue)."""
 
     watches: tuple[np.ndarray, np.ndarray, np.ndarray]
     n_videos: int
@@ -74,6 +83,7 @@ class Task:
     split: splits.Split
     view: Any
     sizes: dict[str, int]
+    depth: int = max(CUTOFFS)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -135,7 +145,7 @@ def evaluation_task(ds: Any, seed: int = 0) -> Task:
 
 
 def _depth(task: Task) -> int:
-    return min(max(CUTOFFS), task.n_videos)
+    return min(task.depth, task.n_videos)
 
 
 def _grid(params: dict[str, tuple], model: str) -> dict[str, tuple]:
@@ -230,24 +240,41 @@ def _scores(ranked: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def rank_model(name: str, task: Task, params: dict[str, tuple] | None = None, seed: int = 0,
+               preset: str = "", progress: bool = False) -> tuple[np.ndarray, dict]:
+    """One model of :data:`MODELS` fitted (and tuned on ``task.valid``) as :func:`evaluate` does:
+    ``(ranked, chosen)``, the test queries' top videos (n_test, min(task.depth, n_videos)) int64 with
+    their histories excluded, and the chosen hyperparameters. ``params``: the grids (default
+    :data:`GRIDS`). ``CandidateUnsupported`` for the candidate model on a split it has no run on."""
+    params = params if params is not None else dict(GRIDS)
+    if name == "candidate":
+        return _candidate(task, params, seed, progress, preset)
+    if name not in RUNNERS:
+        raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODELS)}")
+    return RUNNERS[name](task, params, seed, progress)
+
+
 def run_model(name: str, task: Task, params: dict[str, tuple], seed: int = 0, preset: str = "",
               progress: bool = False) -> dict[str, Any]:
     """One model on one task: ``{metric: mean, metric_se: SE over users, "seconds": s, "params": {...}}``
     (``seconds``: fitting, tuning and scoring), or ``{"skipped": reason}`` for an unsupported model."""
     t0 = time.perf_counter()
     try:
-        if name == "candidate":
-            ranked, chosen = _candidate(task, params, seed, progress, preset)
-        else:
-            ranked, chosen = RUNNERS[name](task, params, seed, progress)
+        ranked, chosen = rank_model(name, task, params, seed, preset, progress)
     except CandidateUnsupported as err:
         return {"skipped": str(err)}
     seconds = time.perf_counter() - t0
-    out: dict[str, Any] = {}
-    for metric, values in _scores(ranked, task.test.labels).items():
+    return {**score_ranking(ranked, task.test.labels), "seconds": round(seconds, 3), "params": chosen}
+
+
+def score_ranking(ranked: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """recall@10/50/100 and NDCG@10 of ``ranked`` (n, K) int64 against one label per row ``labels``
+    (n,) int64: ``{metric: mean over rows, metric + "_se": standard error over rows}`` (0 for one row)."""
+    out: dict[str, float] = {}
+    for metric, values in _scores(ranked, labels).items():
         out[metric] = float(values.mean())
         out[f"{metric}_se"] = float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else 0.0
-    return {**out, "seconds": round(seconds, 3), "params": chosen}
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -317,10 +344,11 @@ def _combine(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def evaluate(preset: str, models: Sequence[str] | None = None, seeds: int = 1,
-             params: dict[str, tuple] | None = None, progress: bool = True) -> dict[str, Any]:
-    """Every model of ``models`` on ``preset`` for seeds ``0..seeds-1``: the JSON object
-    ``{model: {metric: value, metric_se: value, ..., "seconds": s, "params": ...}, "split": sizes}``
-    (``split``: the first seed's sizes and ``seeds``)."""
+             params: dict[str, tuple] | None = None, progress: bool = True, first_seed: int = 0
+             ) -> dict[str, Any]:
+    """Every model of ``models`` on ``preset`` for seeds ``first_seed .. first_seed + seeds - 1``: the
+    JSON object ``{model: {metric: value, metric_se: value, ..., "seconds": s, "params": ...},
+    "split": sizes}`` (``split``: the first seed's sizes and ``seeds``)."""
     from ytrec_lib import pipeline
 
     models = parse_models(",".join(models)) if models is not None else list(MODELS)
@@ -329,7 +357,7 @@ def evaluate(preset: str, models: Sequence[str] | None = None, seeds: int = 1,
     params = params if params is not None else dict(GRIDS)
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in models}
     sizes: dict[str, Any] = {}
-    for seed in range(seeds):
+    for seed in range(int(first_seed), int(first_seed) + seeds):
         task = evaluation_task(pipeline.dataset(preset, seed, progress=progress), seed)
         sizes = sizes or {"kind": task.split.kind, **task.sizes}
         for name in tqdm(models, desc=f"evaluate seed {seed}", disable=not progress):
@@ -355,3 +383,27 @@ def format_table(result: dict[str, Any]) -> str:
         cells = "".join(f"{r[c]:>10.4f} ± {r[c + '_se']:.4f}"[-18:].rjust(18) for c in cols)
         lines.append(f"{name:14s}{cells}{r['seconds']:>10.2f}  {r['params']}")
     return "\n".join(lines)
+
+
+def standing(rows: dict[str, dict[str, float]], model: str = "candidate",
+             others: Sequence[str] = CLASSICAL, metric: str = "recall@100", z: float = 2.0) -> dict[str, Any]:
+    """Where ``model`` stands against the best of ``others`` on ``metric``.
+
+    ``rows``: ``{name: {metric: mean, metric + "_se": standard error, ...}}`` (an :func:`evaluate`
+    result, or any table of that shape; names missing from it or holding ``"skipped"`` are left out).
+    Returns ``{"best": name, "model": value, "model_se", "best_value", "best_se", "diff": model - best,
+    "diff_se": sqrt(model_se² + best_se²), "verdict"}``; ``verdict`` is ``"beats"`` / ``"below"`` when
+    the difference is more than ``z`` standard errors above / below 0, else ``"level with"``.
+    """
+    have = [n for n in others if n in rows and n != model and metric in rows[n]]
+    if model not in rows or metric not in rows[model] or not have:
+        raise ValueError(f"standing needs {model!r} and at least one of {list(others)} with {metric!r} "
+                         f"in the table; it holds {sorted(rows)}")
+    best = max(have, key=lambda n: rows[n][metric])
+    m, b = rows[model], rows[best]
+    diff = float(m[metric] - b[metric])
+    se = float(np.hypot(m.get(f"{metric}_se", 0.0), b.get(f"{metric}_se", 0.0)))
+    verdict = "beats" if diff > z * se else "below" if diff < -z * se else "level with"
+    return {"best": best, "model": float(m[metric]), "model_se": float(m.get(f"{metric}_se", 0.0)),
+            "best_value": float(b[metric]), "best_se": float(b.get(f"{metric}_se", 0.0)), "diff": diff,
+            "diff_se": se, "verdict": verdict}

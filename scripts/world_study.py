@@ -151,8 +151,9 @@ LESSONS = {"depth": lesson_depth, "fresh": lesson_fresh, "labels": lesson_labels
 
 def world_stats(ds: Any) -> dict[str, float]:
     """The world statistics of :mod:`ytrec_lib.data.describe` that measure each property's strength."""
-    young, catalogue = describe.young_shares(ds)
-    return {"young_watch_share": young, "young_catalogue_share": catalogue}
+    return {"fresh_watch_lift": describe.fresh_watch_lift(ds),
+            "topic_flow_asymmetry": describe.topic_flow_asymmetry(ds),
+            "interaction_gain": describe.demographic_interaction_gain(ds)["gain"]}
 
 
 def mean_se(values: list[float]) -> tuple[float, float]:

@@ -11,7 +11,7 @@ import pytest
 
 from ytrec_lib.data import datasets, describe
 from ytrec_lib.data.presets import SimConfig, preset_config
-from ytrec_lib.data.simulator import progression_drift, simulate
+from ytrec_lib.data.simulator import progression_drift, simulate, world_key
 
 # big enough for the statistics, a few seconds to generate
 MID = dict(n_users=1500, n_videos=1500, n_creators=200, n_topics=15, n_categories=5, n_days=20)
@@ -36,6 +36,14 @@ def test_switches_at_their_defaults_leave_the_world_as_it_was():
     assert describe.tables_fingerprint(ds)[:16] == TINY_SEED0_FINGERPRINT, (
         "the default tiny world changed: a new switch must keep today's worlds bit-identical (or bump "
         "simulator.GENERATOR_VERSION and update this fingerprint)")
+
+
+def test_world_keys_of_todays_worlds_are_unchanged_and_a_switch_changes_them():
+    # the keys main computed before the switches existed (8755143): cached models stay valid
+    assert world_key(preset_config("tiny")) == "c5da4919afbf"
+    assert world_key(preset_config("ci")) == "647b9594f24c"
+    for switch in (dict(freshness=0.0), dict(interest_progression=1.0), dict(demo_interaction=0.5)):
+        assert world_key(preset_config("tiny", **switch)) != "c5da4919afbf", switch
 
 
 def test_freshness_switch_turns_the_fresh_watch_lift_on_and_off(plain):

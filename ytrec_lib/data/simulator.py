@@ -676,10 +676,19 @@ def _assemble(w: World, log: _Log, qlog: _Log, name: str, seed: int) -> SimOutpu
     return SimOutput(users=users, videos=videos, impressions=imp, searches=searches, world=w, meta=meta)
 
 
+KEY_OPTIONAL: dict[str, float] = {"freshness": 1.0, "interest_progression": 0.0, "demo_interaction": 0.0}
+"""Settings added after world keys were in use: left out of :func:`world_key` at these defaults (which
+never change the world), so the models cached for today's worlds keep their keys."""
+
+
 def world_key(cfg: SimConfig) -> str:
     """12 hex digits naming every setting of the world (``meta["world_key"]``): models trained on a
     dataset key their caches by it, so a changed setting never reloads a model of the old world."""
-    return cache_key(cfg.to_dict())
+    d = cfg.to_dict()
+    for name, default in KEY_OPTIONAL.items():
+        if d[name] == default:
+            del d[name]
+    return cache_key(d)
 
 
 def split_ragged(offsets: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -71,6 +71,8 @@ def make_split(ds: Any, kind: str, seed: int) -> splits.Split:
 
 LR_CHOICE: dict[str, float] = {}
 """The learning rate each model chose on validation at the first seed (the later seeds reuse it)."""
+EPOCHS_RUN: dict[str, int] = {}
+"""Epochs each model ran at the last seed (early stopping; at most ``epochs``)."""
 
 
 def train(ds: Any, split: splits.Split, features: str, tower: tuple[int, ...], seed: int,
@@ -95,7 +97,7 @@ def train(ds: Any, split: splits.Split, features: str, tower: tuple[int, ...], s
         if best is None or run.val_recall > best.val_recall:
             best = run
     assert best is not None
-    LR_CHOICE[name] = best.lr
+    LR_CHOICE[name], EPOCHS_RUN[name] = best.lr, best.epochs
     return best
 
 
@@ -144,10 +146,18 @@ def lesson_fresh(ds: Any, seed: int) -> dict[str, float]:
             "lift_empirical": lifts["empirical"], "effect": lifts["with"] / lifts["without"]}
 
 
+LABELS_EXAMPLE_AGE: bool | None = None
+"""The example-age switch of the §3.4 models (None: the feature set's own, on; ``--labels-no-example-age``
+turns it off to test whether the gap comes through it)."""
+
+
 def lesson_labels(ds: Any, seed: int) -> dict[str, float]:
     """§3.4: test recall@100 trained on next-watch minus held-out labels (depth 1)."""
-    rec = {kind: quality_on_test(train(ds, s, "all", (64,), seed, name=kind), s)["recall@100"]
-           for kind, s in ((k, make_split(ds, k, seed)) for k in ("next_watch", "heldout"))}
+    rec = {}
+    for kind in ("next_watch", "heldout"):
+        split = make_split(ds, kind, seed)
+        run = train(ds, split, "all", (64,), seed, LABELS_EXAMPLE_AGE, name=kind)
+        rec[kind] = quality_on_test(run, split)["recall@100"]
     return {"recall_next": rec["next_watch"], "recall_heldout": rec["heldout"],
             "effect": rec["next_watch"] - rec["heldout"]}
 
@@ -184,7 +194,11 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a SimConfig switch of the world (repeatable)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--labels-no-example-age", action="store_true",
+                   help="labels lesson: train both models without the example-age feature")
     args = p.parse_args()
+    global LABELS_EXAMPLE_AGE
+    LABELS_EXAMPLE_AGE = False if args.labels_no_example_age else None
     torch.set_num_threads(args.threads)
     switches = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)}
     rows = []
@@ -194,6 +208,7 @@ def main() -> None:
         row = {**world_stats(ds), **LESSONS[args.lesson](ds, seed)}
         rows.append(row)
         print(json.dumps({"seed": seed, "seconds": round(time.perf_counter() - t0, 1), "lr": LR_CHOICE,
+                          "epochs": EPOCHS_RUN,
                           **row}), flush=True)
     summary = {k: mean_se([r[k] for r in rows]) for k in rows[0]}
     m, se = summary["effect"]

@@ -65,10 +65,10 @@ class SimConfig:
     interest_temp: float = 1.4          # interests = softmax(temp * affinity)
     interest_drift: float = 0.0         # interests drift: affinity += drift * N(0, 1) * (phase of the log)
     # interests progress along the topic ring over the log: a user's interest in topic j moves towards
-    # what they felt for topic j - 1 (a shared direction of time: §3.4's asymmetric sequences); 0: none
+    # what they felt for topic j - 1 (a shared direction of time, an asymmetric sequence); 0: none
     interest_progression: float = 0.0
     # share of the demographic effect on interests that depends on gender x (region, age) jointly, so
-    # no sum of a region, an age and a gender term expresses it (Fig. 6's interactions); 0: additive
+    # no sum of a region, an age and a gender term expresses it; 0: additive (as before)
     demo_interaction: float = 0.0
     # ---- sessions ----
     sessions_per_day: float = 0.3       # mean sessions a day for a user of activity 1
@@ -91,7 +91,7 @@ class SimConfig:
     w_clickbait: float = 1.0
     w_fresh: float = 1.0                # times exp(-age / fresh_days)
     fresh_days: float = 5.0
-    freshness: float = 1.0              # scales w_fresh and pop_decay_power (Fig. 4); 0: age plays no part
+    freshness: float = 1.0              # scales w_fresh and pop_decay_power; 0: a video's age plays no part
     w_topic_momentum: float = 1.5       # same topic as the last watch (decays with time since it)
     w_creator_momentum: float = 0.5
     w_series: float = 3.5               # the next episode of the last watched video

@@ -371,6 +371,7 @@ def rank_videos(
     return out
 
 
+@torch.no_grad()
 def evaluate_recall(
     model: CandidateModel,
     feats: ExampleFeatures,
@@ -379,10 +380,56 @@ def evaluate_recall(
     exclude_watched: bool = True,
     batch_size: int = 1024,
 ) -> float:
-    """Fraction of examples whose label is among the model's top-``k`` (recall@k with one label each)."""
-    y = _labels_tensor(labels, model.n_videos, len(feats)).numpy()
-    ranked = rank_videos(model, feats, k, exclude_watched, batch_size)
-    return float((ranked == y[:, None]).any(axis=1).mean()) if len(y) else float("nan")
+    """Fraction of examples whose label is among the model's top-``k`` (recall@k with one label each).
+
+    The same number as ranking with :func:`rank_videos` and looking for the label, without the ranking:
+    the logits of ``batch_size`` examples at a time (the batches :func:`rank_videos` scores, so the
+    float32 logits are the same) and :func:`label_in_top_k` on them.
+    """
+    y = _labels_tensor(labels, model.n_videos, len(feats))
+    if not len(y):
+        return float("nan")
+    was_training = model.training
+    model.eval()
+    hits = 0
+    for start in range(0, len(feats), batch_size):
+        idx = np.arange(start, min(start + batch_size, len(feats)))
+        scores = model(feats.batch(idx))  # (B, n) float32
+        exclude = feats.watched_pairs(idx) if exclude_watched else None
+        hits += int(label_in_top_k(scores, y[idx], min(k, model.n_videos), exclude).sum())
+    model.train(was_training)
+    return hits / len(y)
+
+
+def label_in_top_k(scores: torch.Tensor, labels: torch.Tensor, k: int,
+                   exclude: tuple[np.ndarray, np.ndarray] | None = None,
+                   block: int = 1 << 24) -> torch.Tensor:
+    """Whether each row's label is in its top-``k`` as :func:`ytrec_lib.metrics.top_k` ranks (score
+    descending, ties to the lower id, ``exclude``d videos skipped): (B,) bool.
+
+    ``scores`` (B, n) float, ``labels`` (B,) int64, ``exclude`` = (rows (m,), videos (m,)) distinct
+    pairs or None. The label is in the top ``k`` when it is not excluded and fewer than ``k`` videos
+    that are not excluded beat it (a higher score, or the same score and a lower id): one comparison
+    per score, no sort. Rows are taken ``block // n`` at a time to bound memory.
+    """
+    if bool(torch.isnan(scores).any()) or bool(torch.isposinf(scores).any()):
+        raise ValueError("scores contain NaN or +inf; fix the model output before ranking")
+    n = scores.shape[1]
+    cols = torch.arange(n)  # (n,)
+    s_y = scores.gather(1, labels[:, None])  # (B, 1)
+    beaten_by = torch.empty(len(labels), dtype=torch.int64)  # (B,)
+    step = max(1, block // max(n, 1))
+    for a in range(0, len(labels), step):
+        s, t, lab = scores[a:a + step], s_y[a:a + step], labels[a:a + step, None]
+        beaten_by[a:a + step] = ((s > t) | ((s == t) & (cols < lab))).sum(1)  # (b,)
+    ok = torch.ones(len(labels), dtype=torch.bool)
+    if exclude is not None and len(exclude[0]):
+        rows, vids = (torch.from_numpy(np.asarray(a, dtype=np.int64)) for a in exclude)  # (m,) each
+        s_ex, t = scores[rows, vids], s_y[rows, 0]  # (m,)
+        beats = (s_ex > t) | ((s_ex == t) & (vids < labels[rows]))  # (m,) an excluded video above it
+        beaten_by -= torch.bincount(rows[beats], minlength=len(labels))
+        ok[rows[vids == labels[rows]]] = False  # a watched label is never recommended
+    return ok & (beaten_by < k)
 
 
 def average_embedding_rank(
@@ -565,7 +612,8 @@ def fresh_lift(curve: np.ndarray) -> float:
 
 __all__ = [
     "CandidateModel", "TiedOutput", "augment_users", "inner_product_scores", "sequential_dot",
-    "evaluate_recall", "rank_videos", "average_embedding_rank", "checkpoint_payload", "model_from_payload",
+    "evaluate_recall", "label_in_top_k", "rank_videos", "average_embedding_rank", "checkpoint_payload",
+    "model_from_payload",
     "user_embeddings", "synthetic_batch", "split_examples",
     "SMALL_RUN_BUDGETS", "small_run_budget", "count_parameters", "evaluation_subset", "ranking_quality",
     "probability_by_age", "fresh_lift",

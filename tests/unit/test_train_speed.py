@@ -31,8 +31,8 @@ def test_flops_per_example_counts_tower_and_softmax_forward_and_backward():
 
 def test_step_breakdown_times_every_part_and_their_sum():
     feats, labels, _ = planted()
-    parts = TS.step_breakdown(model(), feats, labels, TrainConfig(loss="sampled", n_negatives=8, batch_size=32),
-                              n_steps=4, warmup=1)
+    config = TrainConfig(loss="sampled", n_negatives=8, batch_size=32)
+    parts = TS.step_breakdown(model(), feats, labels, config, n_steps=4, warmup=1)
     assert set(parts) == {*TS.STEP_PARTS, "step"}
     assert all(parts[p] > 0 for p in TS.STEP_PARTS)
     assert parts["step"] >= max(parts[p] for p in TS.STEP_PARTS)
@@ -71,7 +71,8 @@ def test_training_data_keeps_a_seeded_subset(measured):
     cfg = pipeline.CandidateConfig(split="next_watch", max_train_examples=100)
     a, b = TS.training_data("tiny", 0, cfg), TS.training_data("tiny", 0, cfg)
     assert len(a["train"]) == 100 and np.array_equal(a["train"].users, b["train"].users)
-    assert np.array_equal(a["train_labels"], b["train_labels"]) and a["model"].n_videos > a["train_labels"].max()
+    assert np.array_equal(a["train_labels"], b["train_labels"])
+    assert a["model"].n_videos > a["train_labels"].max()
 
 
 def test_cli_prints_the_measurement(measured, monkeypatch, capsys):

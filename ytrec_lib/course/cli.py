@@ -116,7 +116,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _train_speed(args: argparse.Namespace) -> int:
     from ytrec_lib.studies import train_speed
 
-    overrides = {k: v for k, v in (("loss", args.loss), ("batch_size", args.batch_size)) if v is not None}
+    overrides = {k: v for k, v in (("loss", args.loss), ("batch_size", args.batch_size),
+                                   ("max_train_examples", args.max_train)) if v is not None}
     result = train_speed.train_speed(args.preset, args.seed, epochs=args.epochs, threads=args.threads,
                                      progress=not args.json, **overrides)
     print(json.dumps(result, sort_keys=True) if args.json else train_speed.format_report(result))
@@ -204,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (default 1)")
     ts.add_argument("--loss", choices=["full", "sampled"], help="softmax (default: the model's, sampled)")
     ts.add_argument("--batch-size", type=int, help="examples per step (default: the model's, 256)")
+    ts.add_argument("--max-train", type=int, help="a seeded subset of the training examples (default: all)")
     ts.add_argument("--json", action="store_true", help="print one JSON object")
     ts.set_defaults(func=_train_speed)
 

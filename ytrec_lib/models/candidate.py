@@ -396,39 +396,41 @@ def evaluate_recall(
         idx = np.arange(start, min(start + batch_size, len(feats)))
         scores = model(feats.batch(idx))  # (B, n) float32
         exclude = feats.watched_pairs(idx) if exclude_watched else None
-        hits += int(label_in_top_k(scores, y[idx], min(k, model.n_videos), exclude).sum())
+        hits += int(label_in_top_k(scores, y[idx].numpy(), min(k, model.n_videos), exclude).sum())
     model.train(was_training)
     return hits / len(y)
 
 
-def label_in_top_k(scores: torch.Tensor, labels: torch.Tensor, k: int,
-                   exclude: tuple[np.ndarray, np.ndarray] | None = None,
-                   block: int = 1 << 24) -> torch.Tensor:
+def label_in_top_k(scores: Any, labels: Any, k: int, exclude: tuple[np.ndarray, np.ndarray] | None = None,
+                   block: int = 1 << 24) -> np.ndarray:
     """Whether each row's label is in its top-``k`` as :func:`ytrec_lib.metrics.top_k` ranks (score
     descending, ties to the lower id, ``exclude``d videos skipped): (B,) bool.
 
-    ``scores`` (B, n) float, ``labels`` (B,) int64, ``exclude`` = (rows (m,), videos (m,)) distinct
-    pairs or None. The label is in the top ``k`` when it is not excluded and fewer than ``k`` videos
-    that are not excluded beat it (a higher score, or the same score and a lower id): one comparison
-    per score, no sort. Rows are taken ``block // n`` at a time to bound memory.
+    ``scores`` (B, n) float (array or tensor), ``labels`` (B,) int, ``exclude`` = (rows (m,), videos
+    (m,)) distinct pairs or None. The label is in the top ``k`` when it is not excluded and fewer than
+    ``k`` videos that are not excluded beat it (a higher score, or the same score and a lower id): two
+    comparisons per score, no sort. Rows are taken ``block // n`` at a time to bound memory.
     """
-    if bool(torch.isnan(scores).any()) or bool(torch.isposinf(scores).any()):
+    s = scores.detach().numpy() if isinstance(scores, torch.Tensor) else np.asarray(scores)
+    y = np.asarray(labels, dtype=np.int64)
+    if not np.max(s) < np.inf:  # one pass: NaN or +inf
         raise ValueError("scores contain NaN or +inf; fix the model output before ranking")
-    n = scores.shape[1]
-    cols = torch.arange(n)  # (n,)
-    s_y = scores.gather(1, labels[:, None])  # (B, 1)
-    beaten_by = torch.empty(len(labels), dtype=torch.int64)  # (B,)
-    step = max(1, block // max(n, 1))
-    for a in range(0, len(labels), step):
-        s, t, lab = scores[a:a + step], s_y[a:a + step], labels[a:a + step, None]
-        beaten_by[a:a + step] = ((s > t) | ((s == t) & (cols < lab))).sum(1)  # (b,)
-    ok = torch.ones(len(labels), dtype=torch.bool)
+    s_y = s[np.arange(len(y)), y][:, None]  # (B, 1)
+    beaten_by = np.empty(len(y), dtype=np.int64)  # (B,) videos above the label
+    step = max(1, block // max(s.shape[1], 1))
+    for a in range(0, len(y), step):
+        rows, t = s[a:a + step], s_y[a:a + step]
+        beaten_by[a:a + step] = np.count_nonzero(rows > t, axis=1)
+        tied = np.flatnonzero(np.count_nonzero(rows == t, axis=1) > 1)  # rows where another video ties
+        lower = np.arange(s.shape[1]) < y[a + tied, None]  # (t, n)
+        beaten_by[a + tied] += np.count_nonzero((rows[tied] == t[tied]) & lower, axis=1)
+    ok = np.ones(len(y), dtype=bool)
     if exclude is not None and len(exclude[0]):
-        rows, vids = (torch.from_numpy(np.asarray(a, dtype=np.int64)) for a in exclude)  # (m,) each
-        s_ex, t = scores[rows, vids], s_y[rows, 0]  # (m,)
-        beats = (s_ex > t) | ((s_ex == t) & (vids < labels[rows]))  # (m,) an excluded video above it
-        beaten_by -= torch.bincount(rows[beats], minlength=len(labels))
-        ok[rows[vids == labels[rows]]] = False  # a watched label is never recommended
+        r, v = (np.asarray(e, dtype=np.int64) for e in exclude)  # (m,) each
+        s_ex, t = s[r, v], s_y[r, 0]
+        beats = (s_ex > t) | ((s_ex == t) & (v < y[r]))  # (m,) an excluded video above the label
+        beaten_by -= np.bincount(r[beats], minlength=len(y))
+        ok[r[v == y[r]]] = False  # a watched label is never recommended
     return ok & (beaten_by < k)
 
 

@@ -313,21 +313,26 @@ def inner_product_scores(users_aug: Any, videos_aug: Any) -> np.ndarray:
     return sequential_dot(u, v)
 
 
-def sequential_dot(a: np.ndarray, b: np.ndarray, chunk: int = 4096) -> np.ndarray:
+def sequential_dot(a: np.ndarray, b: np.ndarray, chunk: int = 64, col_chunk: int = 4096) -> np.ndarray:
     """``a @ b.T`` for (B, d) and (n, d) float64, accumulated over d in index order: (B, n) float64.
 
     Each score is ``((a0 b0 + a1 b1) + a2 b2) + ...``: the same sequence of IEEE operations for every
     (row, column) pair, independent of its position and of the BLAS library, so equal inputs give
-    bit-identical scores. Rows are processed in chunks of ``chunk`` to bound memory.
+    bit-identical scores. The scores are built in tiles of ``chunk`` rows x ``col_chunk`` columns
+    (2 MiB of float64: the d passes over a tile stay in the cache) with in-place products and sums.
     """
     bt = np.ascontiguousarray(b.T)  # (d, n)
     out = np.empty((a.shape[0], b.shape[0]), dtype=np.float64)
-    for start in range(0, a.shape[0], chunk):
-        rows = a[start : start + chunk]  # (c, d)
-        acc = np.zeros((rows.shape[0], b.shape[0]), dtype=np.float64)  # (c, n)
-        for i in range(a.shape[1]):
-            acc += rows[:, i, None] * bt[None, i, :]
-        out[start : start + chunk] = acc
+    tmp = np.empty((min(chunk, a.shape[0]), min(col_chunk, b.shape[0])), dtype=np.float64)
+    for r0 in range(0, a.shape[0], chunk):
+        rows = a[r0 : r0 + chunk]  # (c, d)
+        for c0 in range(0, b.shape[0], col_chunk):
+            acc = out[r0 : r0 + chunk, c0 : c0 + col_chunk]  # (c, w) a view, filled in place
+            prod = tmp[: acc.shape[0], : acc.shape[1]]
+            acc.fill(0.0)
+            for i in range(a.shape[1]):
+                np.multiply(rows[:, i, None], bt[None, i, c0 : c0 + col_chunk], out=prod)
+                acc += prod
     return out
 
 

@@ -287,16 +287,9 @@ def batch_loss(
     return embedding_loss(model, model.user_embeddings(batch), labels, config, sampler, rng, users=users)
 
 
-def embedding_loss(
-    model: CandidateModel,
-    u: torch.Tensor,
-    labels: Any,
-    config: TrainConfig,
-    sampler: NegativeSampler | None = None,
-    rng: np.random.Generator | None = None,
-    *,
-    users: np.ndarray | None = None,
-) -> torch.Tensor:
+def embedding_loss(model: CandidateModel, u: torch.Tensor, labels: Any, config: TrainConfig,
+                   sampler: NegativeSampler | None = None, rng: np.random.Generator | None = None, *,
+                   users: np.ndarray | None = None) -> torch.Tensor:
     """The softmax part of :func:`batch_loss`: the loss (scalar) of user embeddings ``u`` (B, m)
     (the tower's output) against ``labels`` (B,); the arguments as there."""
     y = labels if isinstance(labels, torch.Tensor) else torch.tensor(np.asarray(labels, dtype=np.int64))

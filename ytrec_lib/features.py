@@ -444,14 +444,30 @@ class ExampleFeatures:
     def watched_before(self, idx: Any = None) -> list[np.ndarray]:
         """Every video watched strictly before each example's time (not cut at the bag limit): a list
         of int64 arrays, unknown ids dropped; the usual "exclude already watched" sets."""
+        begin, length = self._history(idx)
+        ends = begin + length
+        return [self.watch_log.item[b:e][self.watch_log.item[b:e] != self.watch_log.pad]
+                for b, e in zip(begin, ends, strict=True)]
+
+    def watched_pairs(self, idx: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """The sets of :meth:`watched_before` as two flat arrays, without a Python loop: ``rows`` (m,)
+        int64 (positions in ``idx``) and ``videos`` (m,) int64, each (row, video) pair once, sorted."""
+        begin, length = self._history(idx)
+        rows = np.repeat(np.arange(len(begin), dtype=np.int64), length)  # (M,)
+        offset = np.arange(int(length.sum()), dtype=np.int64) - np.repeat(np.cumsum(length) - length, length)
+        items = self.watch_log.item[np.repeat(begin, length) + offset]  # (M,)
+        width = np.int64(self.watch_log.pad + 1)
+        known = items != self.watch_log.pad
+        key = np.unique(rows[known] * width + items[known])  # (m,)
+        return key // width, key % width
+
+    def _history(self, idx: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(begin, length) (b,) int64 of each example's whole watch history before its time."""
         if self._history_bounds is None:
             everything = max(len(self.watch_log), 1)
             self._history_bounds = self.watch_log.bag_bounds(self.users, self.times, everything)
         idx = np.arange(len(self)) if idx is None else np.asarray(idx, dtype=np.int64).ravel()
-        begin, length = self._history_bounds[0][idx], self._history_bounds[1][idx]
-        ends = begin + length
-        return [self.watch_log.item[b:e][self.watch_log.item[b:e] != self.watch_log.pad]
-                for b, e in zip(begin, ends, strict=True)]
+        return self._history_bounds[0][idx], self._history_bounds[1][idx]
 
 
 def drop_and_trim(ids: np.ndarray, drop: np.ndarray, pad: int, max_len: int) -> tuple[np.ndarray, np.ndarray]:

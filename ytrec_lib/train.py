@@ -26,6 +26,7 @@ Layer: imports ``ytrec_lib.models``, ``ytrec_lib.features`` and ``ytrec_lib.metr
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,6 +145,76 @@ def make_sampler(n_videos: int, kind: str = "popularity", counts: np.ndarray | N
     raise ValueError(f"make_sampler: kind must be 'uniform' or 'popularity', got {kind!r}")
 
 
+class SparseAdam(torch.optim.SparseAdam):
+    """``torch.optim.SparseAdam`` with the same arithmetic, in the same order, on the gradient's rows.
+
+    torch's step goes through ``sparse_mask`` and dense-plus-sparse additions, which cost several times
+    the arithmetic on a (n, d) table; here the coalesced gradient's rows ``idx`` (R,) are read with
+    ``index_select`` and written back with ``index_add_`` (the rows are distinct, so each element gets
+    exactly the one addition torch's sparse ``add_`` makes): the parameters and the state stay
+    bit-identical to torch's (tests/unit/test_train.py checks it). Gradients that are not a sparse
+    table of rows (sparse_dim != 1) or ``maximize=True`` go through torch's own step.
+    """
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        if any(g.get("maximize") for g in self.param_groups) or any(
+                p.grad is not None and p.grad.is_sparse and p.grad.sparse_dim() != 1
+                for g in self.param_groups for p in g["params"]):
+            return super().step(closure)
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if not p.grad.is_sparse:
+                    raise RuntimeError("SparseAdam does not support dense gradients, use Adam instead")
+                state = self.state[p]
+                if len(state) == 0:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["step"] += 1
+                _sparse_adam_rows(p, p.grad, state, group)
+        return loss
+
+
+def _sparse_adam_rows(p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any],
+                      group: dict[str, Any]) -> None:
+    """One SparseAdam update of the rows of ``p`` (n, d) that the sparse ``grad`` touches (torch's
+    ``optim._functional.sparse_adam``, operation for operation; each dense-plus-sparse addition
+    ``t + u`` becomes ``t.index_copy_(idx, t[idx] + u)``)."""
+    idx, values = _coalesced_rows(grad)                                     # (R,), (R, d)
+    if values.numel() == 0:
+        return
+    (beta1, beta2), eps, lr, step = group["betas"], group["eps"], float(group["lr"]), state["step"]
+    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+    old_m = exp_avg.index_select(0, idx)                                    # (R, d)
+    upd_m = values.sub(old_m).mul_(1 - beta1)                               # (R, d)
+    numer = upd_m.add_(old_m)                                               # (R, d) the new first moment
+    exp_avg.index_copy_(0, idx, numer)
+    old_v = exp_avg_sq.index_select(0, idx)                                 # (R, d)
+    new_v = values.pow(2).sub_(old_v).mul_(1 - beta2).add_(old_v)           # (R, d) the new second moment
+    exp_avg_sq.index_copy_(0, idx, new_v)
+    denom = new_v.sqrt_().add_(eps)                                         # (R, d)
+    step_size = lr * math.sqrt(1 - beta2**step) / (1 - beta1**step)
+    p.index_copy_(0, idx, p.index_select(0, idx).add_(-step_size * numer.div_(denom)))
+
+
+def _coalesced_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row ids (R,) and values (R, d) of a row-sparse gradient with duplicate rows summed (torch's
+    ``coalesce``); a gradient whose row ids already increase strictly (the gathered output rows of
+    :func:`batch_loss`) is taken as it is, which is what ``coalesce`` would return, without its sort."""
+    idx = grad._indices()[0]
+    if grad.is_coalesced() or (len(idx) > 1 and bool((idx[1:] > idx[:-1]).all())) or len(idx) == 1:
+        return idx, grad._values()
+    grad = grad.coalesce()
+    return grad._indices()[0], grad._values()
+
+
 class Optimizer:
     """Adam over a model's trainable parameters, sparse or dense.
 
@@ -167,7 +238,7 @@ class Optimizer:
         dense = [p for p in self.params if id(p) not in ids]
         self.opts = [torch.optim.Adam(dense, lr=lr)] if dense else []
         if tables:
-            self.opts.append(torch.optim.SparseAdam(tables, lr=lr))
+            self.opts.append(SparseAdam(tables, lr=lr))
 
     def zero_grad(self) -> None:
         for o in self.opts:
@@ -213,8 +284,15 @@ def batch_loss(
     With ``config.sparse_updates`` the output rows used (positives and negatives) are gathered once
     with a sparse gradient (a dense one for a tied model), else indexed directly (dense gradient).
     """
+    return embedding_loss(model, model.user_embeddings(batch), labels, config, sampler, rng, users=users)
+
+
+def embedding_loss(model: CandidateModel, u: torch.Tensor, labels: Any, config: TrainConfig,
+                   sampler: NegativeSampler | None = None, rng: np.random.Generator | None = None, *,
+                   users: np.ndarray | None = None) -> torch.Tensor:
+    """The softmax part of :func:`batch_loss`: the loss (scalar) of user embeddings ``u`` (B, m)
+    (the tower's output) against ``labels`` (B,); the arguments as there."""
     y = labels if isinstance(labels, torch.Tensor) else torch.tensor(np.asarray(labels, dtype=np.int64))
-    u = model.user_embeddings(batch)                                              # (B, m)
     if config.loss == "full":
         if sampler is not None:
             raise ValueError("batch_loss: a sampler was given but config.loss is 'full'")
@@ -330,5 +408,5 @@ def _train_epoch(model, feats, y, users, config, opt, rng, sampler) -> float:
     return total / max(n_batches, 1)
 
 
-__all__ = ["TrainConfig", "TrainHistory", "Optimizer", "make_sampler", "batch_loss", "fit", "LOSSES",
-           "PROPOSALS"]
+__all__ = ["TrainConfig", "TrainHistory", "Optimizer", "SparseAdam", "make_sampler", "batch_loss",
+           "embedding_loss", "fit", "LOSSES", "PROPOSALS"]

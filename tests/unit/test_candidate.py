@@ -18,6 +18,7 @@ from ytrec_lib.models.candidate import (
     average_embedding_rank,
     evaluate_recall,
     inner_product_scores,
+    label_in_top_k,
     rank_videos,
     synthetic_batch,
 )
@@ -401,3 +402,43 @@ def test_fresh_lift_compares_the_first_two_days_with_the_second_week():
     curve = np.array([4.0, 2.0] + [1.0] * 5 + [0.5] * 7)
     assert fresh_lift(curve) == pytest.approx(3.0 / 0.5)
     assert fresh_lift(np.array([1.0, 1.0] + [0.0] * 12)) == pytest.approx(1e12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_label_in_top_k_agrees_with_metrics_top_k_on_ties_and_exclusions(seed):
+    """Integer scores tie often; exclusions hit labels, tied videos and nothing: the label is found in
+    top_k's ranking exactly when label_in_top_k says so, for every k."""
+    rng = np.random.default_rng(seed)
+    b, n = 40, 30
+    scores = rng.integers(0, 4, (b, n)).astype(np.float32)
+    scores[0] = -np.inf  # a row of -inf only: ties among everything
+    labels = rng.integers(0, n, b)
+    rows, vids = np.nonzero(rng.random((b, n)) < 0.2)  # distinct pairs, sorted
+    exclude = [vids[rows == i] for i in range(b)]
+    for k in (1, 3, 10, n):
+        ranked = top_k(scores, k, exclude=exclude)
+        expected = (ranked == labels[:, None]).any(axis=1)
+        found = label_in_top_k(torch.from_numpy(scores), labels, k, (rows, vids), block=64)
+        np.testing.assert_array_equal(found, expected)
+        plain = (top_k(scores, k) == labels[:, None]).any(axis=1)
+        np.testing.assert_array_equal(label_in_top_k(scores, labels, k), plain)
+
+
+def test_label_in_top_k_refuses_nan_scores():
+    with pytest.raises(ValueError, match="NaN"):
+        label_in_top_k(torch.tensor([[0.0, float("nan")]]), torch.tensor([0]), 1)
+
+
+def test_evaluate_recall_equals_the_recall_of_the_ranking():
+    """The counting evaluation gives the recall of rank_videos' ranking, with and without exclusion,
+    before and after training (early stopping compares these numbers)."""
+    fb, feats, labels = planted_features()
+    model = small_model()
+    for trained in (False, True):
+        if trained:
+            fit(model, feats, labels, QUICK, progress=False)
+        for k, exclude in ((1, True), (5, True), (5, False), (N_VIDEOS, True)):
+            ranked = rank_videos(model, feats, k, exclude_watched=exclude)
+            expected = float((ranked == labels[:, None]).any(axis=1).mean())
+            found = evaluate_recall(model, feats, labels, k=k, exclude_watched=exclude, batch_size=100)
+            assert found == expected

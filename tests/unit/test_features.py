@@ -229,3 +229,20 @@ def test_held_out_label_is_dropped_from_the_bag_and_the_limit_still_holds():
     assert sub.batch()["watch_ids"].tolist() == [[7, 8, 9, 10, 11]] and len(sub) == 1
     with pytest.raises(ValueError, match="one id per example"):
         fb.examples([0], [1.0], exclude=[1, 2])
+
+
+def test_watched_pairs_are_the_watched_before_sets_flattened_once_each():
+    """A user who watched the same video twice, an unknown id and an empty history: the pairs hold each
+    (row, known video) once, for any subset of rows."""
+    users = pd.DataFrame({"user_id": [0, 1], "region": [0, 1], "age": [30.0, 40.0], "gender": [0, 1]})
+    watches = pd.DataFrame({"user_id": [0, 0, 0, 0, 1], "time": [1.0, 2.0, 3.0, 4.0, 1.0],
+                            "video_id": [5, 7, 5, 99, 3]})
+    enc = FeatureEncoder.fit(users, N_VIDEOS, N_TOKENS, N_REGIONS, FeatureSpec(max_bag=2), window=(0.0, 5.0))
+    f = FeatureBuilder.from_tables(enc, watches, users).examples([0, 1, 0, 1], [5.0, 0.5, 3.5, 2.0])
+    for idx in (None, [2, 0], [1]):
+        sets = f.watched_before(idx)
+        rows, vids = f.watched_pairs(idx)
+        assert [sorted(vids[rows == i].tolist()) for i in range(len(sets))] == \
+            [sorted(set(s.tolist())) for s in sets]
+    rows, vids = f.watched_pairs()
+    assert rows.tolist() == [0, 0, 2, 2, 3] and vids.tolist() == [5, 7, 5, 7, 3]

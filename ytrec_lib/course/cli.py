@@ -8,6 +8,7 @@ Commands:
   generate        generate (or load from the cache) a preset's dataset and print its table sizes
   bench-ann       the approximate-nearest-neighbour benchmark (see ytrec_lib.studies.ann_bench)
   evaluate        baselines and models on the standard split: recall@10/50/100, NDCG@10 (± SE)
+  train-speed     the candidate model's training speed against the machine's GEMM rate
 """
 
 from __future__ import annotations
@@ -112,6 +113,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_speed(args: argparse.Namespace) -> int:
+    from ytrec_lib.studies import train_speed
+
+    overrides = {k: v for k, v in (("loss", args.loss), ("batch_size", args.batch_size),
+                                   ("max_train_examples", args.max_train)) if v is not None}
+    result = train_speed.train_speed(args.preset, args.seed, epochs=args.epochs, threads=args.threads,
+                                     progress=not args.json, **overrides)
+    print(json.dumps(result, sort_keys=True) if args.json else train_speed.format_report(result))
+    return 0
+
+
 def _bench_ann(argv: list[str]) -> int:
     from ytrec_lib.studies import ann_bench
 
@@ -181,6 +193,21 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a hyperparameter grid, e.g. ease.lam=10,100 or candidate.epochs=3; repeatable")
     ev.add_argument("--json", action="store_true", help="print one JSON object (no progress bars)")
     ev.set_defaults(func=_evaluate)
+
+    ts = sub.add_parser("train-speed", help="time the candidate model's training against the GEMM rate",
+                        description="Train the default candidate model (random input tables) for whole "
+                                    "epochs on a preset's next-watch examples and print examples/s, GFLOP/s "
+                                    "as a fraction of a GEMM timed in the same run, and where a step's time "
+                                    "goes (see ytrec_lib.studies.train_speed).")
+    ts.add_argument("--preset", default="small", help="simulator preset (default: small)")
+    ts.add_argument("--seed", type=int, default=0)
+    ts.add_argument("--epochs", type=int, default=1, help="whole epochs timed (default 1)")
+    ts.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (default 1)")
+    ts.add_argument("--loss", choices=["full", "sampled"], help="softmax (default: the model's, sampled)")
+    ts.add_argument("--batch-size", type=int, help="examples per step (default: the model's, 256)")
+    ts.add_argument("--max-train", type=int, help="a seeded subset of the training examples (default: all)")
+    ts.add_argument("--json", action="store_true", help="print one JSON object")
+    ts.set_defaults(func=_train_speed)
 
     sub.add_parser("bench-ann", help="ANN benchmark; `bench-ann --help` for its options", add_help=False)
     return parser

@@ -313,21 +313,26 @@ def inner_product_scores(users_aug: Any, videos_aug: Any) -> np.ndarray:
     return sequential_dot(u, v)
 
 
-def sequential_dot(a: np.ndarray, b: np.ndarray, chunk: int = 4096) -> np.ndarray:
+def sequential_dot(a: np.ndarray, b: np.ndarray, chunk: int = 64, col_chunk: int = 4096) -> np.ndarray:
     """``a @ b.T`` for (B, d) and (n, d) float64, accumulated over d in index order: (B, n) float64.
 
     Each score is ``((a0 b0 + a1 b1) + a2 b2) + ...``: the same sequence of IEEE operations for every
     (row, column) pair, independent of its position and of the BLAS library, so equal inputs give
-    bit-identical scores. Rows are processed in chunks of ``chunk`` to bound memory.
+    bit-identical scores. The scores are built in tiles of ``chunk`` rows x ``col_chunk`` columns
+    (2 MiB of float64: the d passes over a tile stay in the cache) with in-place products and sums.
     """
     bt = np.ascontiguousarray(b.T)  # (d, n)
     out = np.empty((a.shape[0], b.shape[0]), dtype=np.float64)
-    for start in range(0, a.shape[0], chunk):
-        rows = a[start : start + chunk]  # (c, d)
-        acc = np.zeros((rows.shape[0], b.shape[0]), dtype=np.float64)  # (c, n)
-        for i in range(a.shape[1]):
-            acc += rows[:, i, None] * bt[None, i, :]
-        out[start : start + chunk] = acc
+    tmp = np.empty((min(chunk, a.shape[0]), min(col_chunk, b.shape[0])), dtype=np.float64)
+    for r0 in range(0, a.shape[0], chunk):
+        rows = a[r0 : r0 + chunk]  # (c, d)
+        for c0 in range(0, b.shape[0], col_chunk):
+            acc = out[r0 : r0 + chunk, c0 : c0 + col_chunk]  # (c, w) a view, filled in place
+            prod = tmp[: acc.shape[0], : acc.shape[1]]
+            acc.fill(0.0)
+            for i in range(a.shape[1]):
+                np.multiply(rows[:, i, None], bt[None, i, c0 : c0 + col_chunk], out=prod)
+                acc += prod
     return out
 
 
@@ -371,6 +376,7 @@ def rank_videos(
     return out
 
 
+@torch.no_grad()
 def evaluate_recall(
     model: CandidateModel,
     feats: ExampleFeatures,
@@ -379,10 +385,58 @@ def evaluate_recall(
     exclude_watched: bool = True,
     batch_size: int = 1024,
 ) -> float:
-    """Fraction of examples whose label is among the model's top-``k`` (recall@k with one label each)."""
-    y = _labels_tensor(labels, model.n_videos, len(feats)).numpy()
-    ranked = rank_videos(model, feats, k, exclude_watched, batch_size)
-    return float((ranked == y[:, None]).any(axis=1).mean()) if len(y) else float("nan")
+    """Fraction of examples whose label is among the model's top-``k`` (recall@k with one label each).
+
+    The same number as ranking with :func:`rank_videos` and looking for the label, without the ranking:
+    the logits of ``batch_size`` examples at a time (the batches :func:`rank_videos` scores, so the
+    float32 logits are the same) and :func:`label_in_top_k` on them.
+    """
+    y = _labels_tensor(labels, model.n_videos, len(feats))
+    if not len(y):
+        return float("nan")
+    was_training = model.training
+    model.eval()
+    hits = 0
+    for start in range(0, len(feats), batch_size):
+        idx = np.arange(start, min(start + batch_size, len(feats)))
+        scores = model(feats.batch(idx))  # (B, n) float32
+        exclude = feats.watched_pairs(idx) if exclude_watched else None
+        hits += int(label_in_top_k(scores, y[idx].numpy(), min(k, model.n_videos), exclude).sum())
+    model.train(was_training)
+    return hits / len(y)
+
+
+def label_in_top_k(scores: Any, labels: Any, k: int, exclude: tuple[np.ndarray, np.ndarray] | None = None,
+                   block: int = 1 << 24) -> np.ndarray:
+    """Whether each row's label is in its top-``k`` as :func:`ytrec_lib.metrics.top_k` ranks (score
+    descending, ties to the lower id, ``exclude``d videos skipped): (B,) bool.
+
+    ``scores`` (B, n) float (array or tensor), ``labels`` (B,) int, ``exclude`` = (rows (m,), videos
+    (m,)) distinct pairs or None. The label is in the top ``k`` when it is not excluded and fewer than
+    ``k`` videos that are not excluded beat it (a higher score, or the same score and a lower id): two
+    comparisons per score, no sort. Rows are taken ``block // n`` at a time to bound memory.
+    """
+    s = scores.detach().numpy() if isinstance(scores, torch.Tensor) else np.asarray(scores)
+    y = np.asarray(labels, dtype=np.int64)
+    if not np.max(s) < np.inf:  # one pass: NaN or +inf
+        raise ValueError("scores contain NaN or +inf; fix the model output before ranking")
+    s_y = s[np.arange(len(y)), y][:, None]  # (B, 1)
+    beaten_by = np.empty(len(y), dtype=np.int64)  # (B,) videos above the label
+    step = max(1, block // max(s.shape[1], 1))
+    for a in range(0, len(y), step):
+        rows, t = s[a:a + step], s_y[a:a + step]
+        beaten_by[a:a + step] = np.count_nonzero(rows > t, axis=1)
+        tied = np.flatnonzero(np.count_nonzero(rows == t, axis=1) > 1)  # rows where another video ties
+        lower = np.arange(s.shape[1]) < y[a + tied, None]  # (t, n)
+        beaten_by[a + tied] += np.count_nonzero((rows[tied] == t[tied]) & lower, axis=1)
+    ok = np.ones(len(y), dtype=bool)
+    if exclude is not None and len(exclude[0]):
+        r, v = (np.asarray(e, dtype=np.int64) for e in exclude)  # (m,) each
+        s_ex, t = s[r, v], s_y[r, 0]
+        beats = (s_ex > t) | ((s_ex == t) & (v < y[r]))  # (m,) an excluded video above the label
+        beaten_by -= np.bincount(r[beats], minlength=len(y))
+        ok[r[v == y[r]]] = False  # a watched label is never recommended
+    return ok & (beaten_by < k)
 
 
 def average_embedding_rank(
@@ -565,7 +619,8 @@ def fresh_lift(curve: np.ndarray) -> float:
 
 __all__ = [
     "CandidateModel", "TiedOutput", "augment_users", "inner_product_scores", "sequential_dot",
-    "evaluate_recall", "rank_videos", "average_embedding_rank", "checkpoint_payload", "model_from_payload",
+    "evaluate_recall", "label_in_top_k", "rank_videos", "average_embedding_rank", "checkpoint_payload",
+    "model_from_payload",
     "user_embeddings", "synthetic_batch", "split_examples",
     "SMALL_RUN_BUDGETS", "small_run_budget", "count_parameters", "evaluation_subset", "ranking_quality",
     "probability_by_age", "fresh_lift",

@@ -116,6 +116,8 @@ def test_seeds_combine_mean_of_means_and_se_across_seeds() -> None:
     assert out["recall@10_se"] == pytest.approx(np.std([0.2, 0.4], ddof=1) / np.sqrt(2))
     assert out["seconds"] == 2.0 and out["params"] == [{"a": 1}, {"a": 2}]
     assert E._combine([{"skipped": "x"}, {"skipped": "x"}]) == {"skipped": "x"}
+    once = E._combine([{"ndcg@10": 0.1, "seconds": 1.0, "params": {}}] * 3)  # 0.1 * 3 / 3 != 0.1
+    assert once["ndcg@10"] == 0.1 and once["ndcg@10_se"] == 0.0
 
 
 def test_candidate_on_a_simulator_preset(data_dir) -> None:

@@ -323,9 +323,10 @@ def _combine(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
         if key.endswith("_se") or key == "params":
             continue
         vals = np.array([r[key] for r in per_seed], dtype=np.float64)
-        out[key] = float(vals.mean())
+        same = bool((vals == vals[0]).all())  # a model fitted once: exactly its value, SE exactly 0
+        out[key] = float(vals[0] if same else vals.mean())
         if key != "seconds":
-            out[f"{key}_se"] = float(vals.std(ddof=1) / np.sqrt(vals.size))
+            out[f"{key}_se"] = 0.0 if same else float(vals.std(ddof=1) / np.sqrt(vals.size))
     out["params"] = [r["params"] for r in per_seed]
     return out
 

@@ -29,6 +29,7 @@ Example::
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -52,6 +53,7 @@ from ytrec_lib.features import EventLog, ExampleFeatures, FeatureBuilder, Featur
 from ytrec_lib.models import candidate as C
 from ytrec_lib.models import item2vec as I2V
 from ytrec_lib.models import ranking as R
+from ytrec_lib.models.scoring import CandidateScorer
 from ytrec_lib.serving import system as S
 from ytrec_lib.serving.store import EmbeddingStore
 from ytrec_lib.threads import limit_threads
@@ -81,12 +83,20 @@ _KEY_OPTIONAL = {"occupation": False, "occupation_dim": 4, "eval_example_age": "
 trained before them keep their keys."""
 
 
-def resolve_split(split: str, preset: str) -> str:
-    """``"auto"`` -> ``"leave_last_out"`` for a real dataset, ``"next_watch"`` otherwise; other names
-    unchanged."""
+def is_real_source(source: Any) -> bool:
+    """Whether ``source`` (a preset name or a Dataset) is real data: a real preset name, or a Dataset
+    with ``meta["source"] == "real"`` (every real adapter and ``datasets.from_interactions``)."""
+    if isinstance(source, datasets.Dataset):
+        return splits.is_real_dataset(source)
+    return real.is_real(str(source))
+
+
+def resolve_split(split: str, preset: Any) -> str:
+    """``"auto"`` -> ``"leave_last_out"`` for a real dataset (a preset name or a Dataset,
+    :func:`is_real_source`), ``"next_watch"`` otherwise; other names unchanged."""
     if split != "auto":
         return split
-    return "leave_last_out" if real.is_real(str(preset)) else "next_watch"
+    return "leave_last_out" if is_real_source(preset) else "next_watch"
 
 
 def candidate_key_config(cfg: CandidateConfig) -> dict[str, Any]:
@@ -410,6 +420,14 @@ class CandidateRun:
         """The labels (n,) int64 of the split's ``part``."""
         return getattr(self.split, part)["label"].to_numpy(np.int64)
 
+    def scorer(self) -> CandidateScorer:
+        """Raw scores and top-k of this model for users named by the dataset's own ids
+        (:class:`ytrec_lib.models.scoring.CandidateScorer`): every user is scored at the split's training
+        cutoff with example age 0, from the watches the model's feature builder holds before it (the
+        training view: under leave-last-out every training watch, the valid and test watches not
+        included); ``recommend(..., exclude_seen=True)`` removes exactly those."""
+        return CandidateScorer.from_dataset(self.model, self.builder, self.dataset, self.split.train_cutoff)
+
 
 def save_candidate_checkpoint(path: str | Path, model: C.CandidateModel,
                               extra: dict[str, Any] | None = None) -> Path:
@@ -499,10 +517,35 @@ def _candidate_upstream(ds: Any, cfg: CandidateConfig, preset: str, seed: int,
     return upstream
 
 
-def candidate_model(preset: str = "ci", seed: int = 0, config: CandidateConfig | None = None, *,
-                    cache: bool = True, progress: bool = True, **overrides: Any) -> CandidateRun:
+def _source(preset: Any, seed: int | None, progress: bool) -> tuple[Any, str, int, dict[str, str]]:
+    """``(dataset, name, seed, extra upstream keys)`` of :func:`candidate_model`'s ``preset``: a preset
+    name (loaded; ``seed`` None -> 0) or a Dataset (``seed`` None -> its own ``meta["seed"]``). A
+    simulated Dataset trained with another seed than its own adds its seed to the key (its fingerprint,
+    the world's settings, does not hold the seed; a real one's fingerprint is its content, and a real
+    preset's seed only seeds the training). ``name`` names the checkpoint file."""
+    if isinstance(preset, datasets.Dataset):
+        ds_seed = int(preset.meta.get("seed") or 0)
+        seed = ds_seed if seed is None else int(seed)
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", str(preset.meta.get("name") or "dataset"))
+        same = seed == ds_seed or splits.is_real_dataset(preset)
+        return preset, name, seed, ({} if same else {"dataset_seed": str(ds_seed)})
+    if not isinstance(preset, str):
+        raise TypeError(f"candidate_model: preset must be a preset name or a ytrec_lib.data Dataset "
+                        f"(e.g. datasets.from_interactions(frame)), got {type(preset).__name__}")
+    seed = 0 if seed is None else int(seed)
+    return dataset(preset, seed, progress=progress), preset, seed, {}
+
+
+def candidate_model(preset: str | datasets.Dataset = "ci", seed: int | None = None,
+                    config: CandidateConfig | None = None, *, cache: bool = True, progress: bool = True,
+                    **overrides: Any) -> CandidateRun:
     """The candidate model trained on dataset ``preset`` / ``seed``, from the cache when it is there.
 
+    ``preset``: a preset name (:func:`ytrec_lib.data.datasets.known_presets`, loaded with ``seed``,
+    default 0) or a Dataset object, e.g. ``datasets.from_interactions(frame)`` for one's own
+    interactions (``seed``, default the dataset's own, seeds the training; a real-source Dataset gets
+    the real-data defaults and leave-last-out, as a real preset does). The cache key depends on the
+    data's fingerprint, not on how it was passed: a preset's Dataset gives the model its name gives.
     ``config`` (default: :class:`CandidateConfig`, or :data:`REAL_CANDIDATE_DEFAULTS` on a real dataset)
     with ``overrides`` applied (features, tower, loss, epochs, ...); ``split="auto"`` resolves by
     :func:`resolve_split`. Training uses the split's training examples, early-stops on the validation
@@ -511,12 +554,12 @@ def candidate_model(preset: str = "ci", seed: int = 0, config: CandidateConfig |
     checkpoint lives under ``<data dir>/models/``; a damaged or foreign one is retrained with one
     warning, never executed.
     """
-    real_defaults = config is None and real.is_real(str(preset))
+    real_defaults = config is None and is_real_source(preset)
     if config is None:
         config = CandidateConfig(**REAL_CANDIDATE_DEFAULTS) if real_defaults else CandidateConfig()
     cfg = _override(config, overrides, "candidate_model")
     cfg = replace(cfg, split=resolve_split(cfg.split, preset))
-    ds = dataset(preset, seed, progress=progress)
+    ds, preset, seed, extra_upstream = _source(preset, seed, progress)
     if real_defaults and "occupation" not in overrides and not _has_occupations(ds):
         cfg = replace(cfg, occupation=False)  # the defaults ask for it where the dataset has it
     if cfg.split == "leave_last_out":
@@ -531,7 +574,7 @@ def candidate_model(preset: str = "ci", seed: int = 0, config: CandidateConfig |
     if cfg.occupation:
         spec = replace(spec, occupation=True)
     builder = FeatureBuilder.from_dataset(features_from, spec, window=(0.0, split.train_cutoff))
-    upstream = _candidate_upstream(ds, cfg, preset, seed, split)
+    upstream = {**_candidate_upstream(ds, cfg, preset, seed, split), **extra_upstream}
     key = stage_key("candidate", candidate_key_config(cfg), upstream, data_fingerprint(ds))
     path = _models_dir() / f"candidate-{preset}-seed{seed}-{key}.pt"
 
@@ -818,8 +861,8 @@ def system(preset: str = "ci", seed: int = 0, *, index_kind: str = "hnsw", cache
     return SystemBundle(recommender, ds, run, fitted, store_path, serve_time, test_users, secs)
 
 
-__all__ = ["CandidateConfig", "CANDIDATE_SPLITS", "REAL_CANDIDATE_DEFAULTS", "resolve_split",
-           "candidate_key_config", "leave_last_out_examples", "ScorerConfig", "RankerConfig",
+__all__ = ["CandidateConfig", "CANDIDATE_SPLITS", "REAL_CANDIDATE_DEFAULTS", "is_real_source",
+           "resolve_split", "candidate_key_config", "leave_last_out_examples", "ScorerConfig", "RankerConfig",
            "PRETRAINED_SETTINGS", "stage_key",
            "clear_memo", "dataset", "save_item2vec", "load_item2vec", "item2vec_model",
            "pretrained_embeddings", "pretrained_video_vectors", "CandidateRun", "candidate_model",

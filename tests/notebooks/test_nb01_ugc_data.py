@@ -46,3 +46,15 @@ def test_the_signals_later_notebooks_rely_on(r):
     assert ctr[0] > ctr[-1]
     assert r["exposed_not_clicked_popularity_pct"] > 0.55
     assert r["ctr_clickbait_top_over_bottom"] > 1.0 > r["watched_fraction_clickbait_top_over_bottom"]
+
+
+def test_strong_baselines_are_tuned_on_validation_and_below_the_oracle(r):
+    from ytrec_lib.studies.evaluation import GRIDS
+
+    for key in ("recall@100_itemknn_tuned", "recall@100_rp3b", "recall@100_ease"):  # EASE fits at ci
+        assert r["recall@100_popularity"] < r[key] < r["recall@100_oracle"], key
+    chosen = r["strong_baseline_params"]
+    prefix = {"itemknn_tuned": "itemknn", "rp3b": "rp3b", "ease": "ease"}
+    assert set(chosen) == set(prefix)
+    for name, params in chosen.items():  # every chosen knob is a point of the evaluate command's grid
+        assert params and all(v in GRIDS[f"{prefix[name]}.{k}"] for k, v in params.items()), (name, params)

@@ -41,3 +41,51 @@ def test_values_are_in_range(r):
         if k.startswith("recall@") or k.startswith("map_") and k != "map_by_depth":
             assert 0.0 <= r[k] <= 1.0, k
     assert all(0.0 <= v <= 1.0 for values in r["map_by_depth"].values() for v in values)
+
+
+STRONG = ("itemknn_tuned", "rp3b", "ease")
+CLASSICAL = ("popularity", "itemknn", *STRONG, "item2vec_avg")
+TABLE_ROWS = {"model": "candidate model", "popularity": "most popular", "itemknn": "item-kNN",
+              "itemknn_tuned": "item-kNN (tuned)", "rp3b": "RP3β", "ease": "EASE",
+              "item2vec_avg": "item2vec average", "oracle": "oracle"}
+
+
+def test_strong_baselines_are_recorded_and_consistent_with_the_table(r):
+    """Tuned item-kNN, RP3β and EASE (the ci catalogue fits EASE's dense matrix) beside the rest: every
+    recall@100 key equals its row of the table, lies in [0, 1] with a standard error, and stays below the
+    oracle's by more than noise would allow."""
+    assert r["split_kind"] == "next_watch"
+    for key, row in TABLE_ROWS.items():
+        value, se = r[f"recall@100_{key}"], r[f"recall@100_{key}_se"]
+        assert value == r["quality_table"][row]["recall@100"], key
+        assert 0.0 <= value <= 1.0 and 0.0 < se < 0.05, (key, value, se)
+    assert list(r["quality_table"]) == list(TABLE_ROWS.values())
+    oracle = r["recall@100_oracle"]
+    for key in ("model", *CLASSICAL):
+        assert r[f"recall@100_{key}"] < oracle, key
+
+
+def test_tuned_baselines_chose_from_the_evaluation_grid(r):
+    """Each tuned model's choice is a point of `evaluation.GRIDS`; where tuned item-kNN chose the default
+    settings it is the very model of the default item-kNN row (same users, same recall)."""
+    from ytrec_lib.studies import evaluation
+
+    chosen = r["baseline_params"]
+    assert set(chosen) == {"item-kNN (tuned)", "RP3β", "EASE"}
+    for row, key in (("item-kNN (tuned)", "itemknn"), ("RP3β", "rp3b"), ("EASE", "ease")):
+        for knob, value in chosen[row].items():
+            assert value in evaluation.GRIDS[f"{key}.{knob}"], (row, knob, value)
+    if chosen["item-kNN (tuned)"] == {"n_neighbors": 200, "n_recent": 20}:   # ItemKNN()'s defaults
+        assert r["recall@100_itemknn_tuned"] == r["recall@100_itemknn"]
+
+
+def test_the_sentence_on_the_classical_models_agrees_with_the_numbers(r):
+    """The recorded standing names the best classical model and a verdict that the recorded values and
+    standard errors imply (2 SEs of the difference)."""
+    s = r["model_vs_classical"]
+    best = max(CLASSICAL, key=lambda k: r[f"recall@100_{k}"])
+    assert s["best"] == best and s["best_value"] == r[f"recall@100_{best}"]
+    diff = r["recall@100_model"] - r[f"recall@100_{best}"]
+    se = (r["recall@100_model_se"] ** 2 + r[f"recall@100_{best}_se"] ** 2) ** 0.5
+    expected = "beats" if diff > 2 * se else "below" if diff < -2 * se else "level with"
+    assert s["verdict"] == expected and abs(s["diff"] - diff) < 1e-12

@@ -48,3 +48,7 @@ def test_comparisons_are_measured_and_meaningful(r):
     for key in ("recall@100_untied", "recall@100_tied"):
         assert 0.0 < r[key] <= 1.0
     assert r["tying_parameters"]["tied"] < r["tying_parameters"]["untied"]
+
+
+def test_the_simulator_keeps_its_next_watch_split(r):
+    assert r["split"] == "next_watch"

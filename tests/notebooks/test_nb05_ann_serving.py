@@ -98,3 +98,7 @@ def test_million_item_numbers_are_never_faked(notebook_results) -> None:
         assert "bench_summary" not in r
     else:
         assert r["bench_summary"]["n_items"] == r["bench_n_items"]
+
+
+def test_the_simulator_keeps_its_next_watch_split(notebook_results) -> None:
+    assert notebook_results(STEM)["split"] == "next_watch"

@@ -38,3 +38,15 @@ def test_funnel_narrows_and_latencies_are_consistent(r):
 
 def test_explorer_ran_headless(r):
     assert r["explorer_refreshes"] >= 2
+
+
+def test_strong_baselines_sit_in_the_quality_table_below_the_oracle(r):
+    assert r["split"] == "next_watch" and r["quality_metric"] == "true watch-time NDCG" and r["has_ranker"]
+    table = r["quality_table"]
+    strong = ("itemknn_tuned", "rp3b", "ease")   # EASE fits at ci
+    assert set(table) == {"two_stage", "candidates_only", "popularity", "oracle", *strong}
+    assert set(r["strong_baseline_params"]) == set(strong)
+    for name in strong:
+        assert 0.0 < r[f"ndcg@10_{name}"] <= r["ndcg@10_oracle"] + 1e-9, name
+        assert r[f"ndcg@10_{name}"] == table[name]["ndcg@10"]
+        assert 0.0 <= r[f"recall@10_{name}"] == table[name]["recall@10"] <= 1.0

@@ -33,11 +33,8 @@ METRICS = ["recall@10", "recall@50", "recall@100", "ndcg@10"]
 def data_dir(tmp_path_factory: pytest.TempPathFactory):
     d = tmp_path_factory.mktemp("candreal")
     rf.write_movielens_100k(d / "movielens-100k", n_users=40, n_movies=60, per_user=15)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("YTREC_DATA_DIR", str(d))
-        pipeline.clear_memo()
+    with rf.data_dir_env(d):
         yield d
-    pipeline.clear_memo()
 
 
 @pytest.fixture(scope="module")
@@ -144,11 +141,8 @@ def shared_copy(tmp_path_factory: pytest.TempPathFactory):
                     "ml-100k.zip there to run evaluate on the real data")
     d = tmp_path_factory.mktemp("ml100k")
     shutil.copytree(SHARED_ML100K, d / "movielens-100k")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("YTREC_DATA_DIR", str(d))
-        pipeline.clear_memo()
+    with rf.data_dir_env(d):
         yield d
-    pipeline.clear_memo()
 
 
 def _grid_points(out: dict, name: str) -> None:

@@ -206,3 +206,57 @@ def test_seedless_models_are_fitted_once_on_a_seed_independent_split(data_dir) -
     other = E.Task(**{**task.__dict__, "test": E.Queries(task.test.users, task.test.labels[::-1],
                                                          task.test.histories)})
     assert not E._same_task(task, other)
+
+
+def test_rank_model_on_a_subset_matches_run_model(data_dir) -> None:
+    """`rank_model` on a subset of the test queries at a deeper cut-off ranks each query as the full run
+    does (rows of the same model); `score_ranking` of it gives `run_model`'s numbers on those rows."""
+    from ytrec_lib import pipeline
+
+    task = E.evaluation_task(pipeline.dataset("tiny", 0, progress=False), 0)
+    full, _ = E.rank_model("itemknn", task)
+    idx = np.arange(0, len(task.test.labels), 3)
+    sub = E.Task(**{**task.__dict__, "test": task.test.take(idx), "depth": 200})
+    deep, chosen = E.rank_model("itemknn", sub)
+    assert deep.shape == (idx.size, 200) and np.array_equal(deep[:, :100], full[idx])
+    assert np.array_equal(sub.test.users, task.test.users[idx])
+    pairs = zip(sub.test.histories, idx, strict=True)
+    assert all(np.array_equal(h, task.test.histories[i]) for h, i in pairs)
+    scores = E.score_ranking(deep, sub.test.labels)
+    by_hand = np.mean([lab in row[:100] for row, lab in zip(deep, sub.test.labels, strict=True)])
+    assert scores["recall@100"] == pytest.approx(by_hand) and scores["recall@100_se"] > 0
+    assert chosen == E.run_model("itemknn", task, dict(E.GRIDS))["params"]
+    with pytest.raises(ValueError, match="unknown model 'knn'"):
+        E.rank_model("knn", task)
+
+
+def test_standing_calls_a_difference_only_beyond_two_standard_errors() -> None:
+    rows = {"candidate": {"recall@100": 0.50, "recall@100_se": 0.01},
+            "ease": {"recall@100": 0.46, "recall@100_se": 0.01},
+            "popularity": {"recall@100": 0.30, "recall@100_se": 0.01}, "split": {"kind": "x"}}
+    s = E.standing(rows)
+    assert s["best"] == "ease" and s["diff"] == pytest.approx(0.04)
+    assert s["diff_se"] == pytest.approx(np.hypot(0.01, 0.01)) and s["verdict"] == "beats"  # 0.04 > 0.028
+    rows["ease"]["recall@100"] = 0.48                                                       # 0.02 < 0.028
+    assert E.standing(rows)["verdict"] == "level with"
+    rows["ease"]["recall@100"] = 0.55
+    assert E.standing(rows)["verdict"] == "below"
+    assert E.standing(rows, others=["popularity"])["verdict"] == "beats"
+    with pytest.raises(ValueError, match="at least one of"):
+        E.standing(rows, others=["rp3b"])
+
+
+def test_evaluate_first_seed_shifts_the_seeds(monkeypatch) -> None:
+    """Seeds first_seed .. first_seed + seeds - 1 each load their dataset and run each model (stubbed)."""
+    from types import SimpleNamespace
+
+    from ytrec_lib import pipeline
+
+    loaded, ran = [], []
+    monkeypatch.setattr(pipeline, "dataset", lambda preset, seed, progress: loaded.append(seed) or seed)
+    monkeypatch.setattr(E, "evaluation_task", lambda ds, seed: SimpleNamespace(
+        split=SimpleNamespace(kind="next_watch"), sizes={"test": 1}, n_videos=seed))  # a task per seed
+    monkeypatch.setattr(E, "_run", lambda name, task, params, seed, preset, progress: ran.append(seed)
+                        or ({"recall@10": 0.1 * seed, "recall@10_se": 0.0, "seconds": 0.0, "params": {}}, {}))
+    out = E.evaluate("tiny", ["popularity"], seeds=2, progress=False, first_seed=3)
+    assert loaded == ran == [3, 4] and out["popularity"]["recall@10"] == pytest.approx(0.35)

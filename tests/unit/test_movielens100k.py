@@ -77,7 +77,7 @@ def test_every_rating_is_a_watch_by_default(data_dir: Path) -> None:
     np.testing.assert_allclose(imp["watch_time"], 6000.0 * imp["rating"] / 5.0, rtol=1e-6)
     liked = real.load_real(NAME, data_dir, threshold=4)
     assert rf.watch_keys(liked) == Counter((u, m, t) for u, m, r, t in ref["ratings"] if r >= 4)
-    assert ds.meta["threshold"] == 1.0 and liked.meta["threshold"] == 4.0
+    assert ds.meta["threshold"] is None and liked.meta["threshold"] == 4.0
     with pytest.raises(ValueError, match="threshold"):
         real.load_real(NAME, data_dir, threshold=0)
 

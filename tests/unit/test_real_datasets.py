@@ -81,7 +81,7 @@ def naive_small(folder: Path) -> dict:
 def test_ml1m_matches_a_naive_parser(data_dir: Path) -> None:
     ds = real.load_real("movielens-1m", data_dir)
     ref = naive_1m(data_dir / "movielens-1m")
-    expected = Counter((u, m, t) for u, m, r, t in ref["ratings"] if r >= 4)
+    expected = Counter((u, m, t) for u, m, r, t in ref["ratings"])   # every rating is a watch
     assert rf.watch_keys(ds) == expected
     assert ds.impressions["clicked"].all()
     rating = ds.impressions["rating"].to_numpy()
@@ -121,7 +121,7 @@ def test_ml1m_reads_crlf_line_ends(tmp_path: Path) -> None:
 def test_ml_latest_small_matches_a_naive_parser(data_dir: Path) -> None:
     ds = real.load_real("movielens-small", data_dir)
     ref = naive_small(data_dir / "movielens-small")
-    assert rf.watch_keys(ds) == Counter((u, m, t) for u, m, r, t in ref["ratings"] if r >= 4.0)
+    assert rf.watch_keys(ds) == Counter((u, m, t) for u, m, r, t in ref["ratings"])
     assert sorted(ds.users["source_id"]) == sorted({u for u, *_ in ref["ratings"]})
     assert len(ds.videos) == len(ref["movies"])
     videos = ds.videos.set_index("title")
@@ -154,6 +154,32 @@ def test_threshold_selects_the_watches(data_dir: Path, threshold: float) -> None
     ref = naive_small(data_dir / "movielens-small")
     assert len(ds.impressions) == sum(r >= threshold for _, _, r, _ in ref["ratings"])
     assert ds.meta["threshold"] == threshold
+
+
+@pytest.mark.parametrize("name", ["movielens-small", "movielens-1m"])
+def test_every_rating_is_a_watch_by_default(data_dir: Path, name: str) -> None:
+    """Implicit feedback by default on every MovieLens release; 4 is an option, not the default."""
+    ds = real.load_real(name, data_dir)
+    n_ratings = ds.meta["n_ratings"]
+    assert ds.meta["threshold"] is None and len(ds.impressions) == n_ratings
+    liked = real.load_real(name, data_dir, threshold=4)
+    assert len(liked.impressions) == int((ds.impressions["rating"] >= 4).sum()) < n_ratings
+    assert real.load_real(name, data_dir, threshold=None).meta["generator_version"] == \
+        ds.meta["generator_version"] != liked.meta["generator_version"]
+
+
+def test_models_are_keyed_by_the_threshold_used_not_the_one_passed(data_dir: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A changed default threshold changes the data fingerprint, so no model cached under the old
+    default is reloaded (the fingerprint holds the options the loader used, not those passed)."""
+    from ytrec_lib.data import movielens
+    from ytrec_lib.data.cache import data_fingerprint
+
+    before = data_fingerprint(real.load_real("movielens-1m", data_dir))
+    monkeypatch.setattr(movielens.load_ml_1m, "__kwdefaults__", {"threshold": 4.0})
+    moved = real.load_real("movielens-1m", data_dir)
+    assert moved.meta["threshold"] == 4.0 and data_fingerprint(moved) != before
+    assert data_fingerprint(moved) == data_fingerprint(real.load_real("movielens-1m", data_dir, threshold=4))
 
 
 @pytest.mark.parametrize("bad", [0, -1, 6, "4", True])
@@ -489,9 +515,10 @@ def test_every_rating_below_the_threshold_says_lower_the_threshold(data_dir: Pat
                     encoding="utf-8")
     with pytest.raises(ValueError, match=rf"none of the {len(rows):,} ratings in .*ratings.csv is >= the "
                                          r"threshold 4 \(the highest is 2.5\); lower the threshold") as info:
-        real.load_real("movielens-small", data_dir)
+        real.load_real("movielens-small", data_dir, threshold=4)
     assert "no data rows" not in str(info.value)
     assert len(real.load_real("movielens-small", data_dir, threshold=2.5).impressions) == len(rows)
+    assert len(real.load_real("movielens-small", data_dir).impressions) == len(rows)   # default: every rating
 
 
 def test_kuairand_non_binary_click(data_dir: Path) -> None:
@@ -636,7 +663,7 @@ def test_download_zip_then_load(tmp_path: Path, ml1m_zip: Path, monkeypatch: pyt
         assert (folder / f).read_bytes() == (tmp_path / "src-ml1m" / f).read_bytes()
     got = real.load_real("movielens-1m", data)
     ref = naive_1m(tmp_path / "src-ml1m")
-    assert len(got.impressions) == sum(r >= 4 for _, _, r, _ in ref["ratings"])
+    assert len(got.impressions) == len(ref["ratings"])
 
 
 def test_download_tar_gz_from_local_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import presets, real
+from . import interactions, presets, real
 from .cache import file_sha256, load_json, load_npz, sweep_stale_temps, temp_sibling
 from .presets import SimConfig, preset_config
 from .simulator import GENERATOR_VERSION, SimOutput, Truth, World, simulate, split_ragged, world_key
@@ -35,7 +35,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TABLES = ("users", "videos", "impressions", "searches")
 _MANIFEST = "manifest.json"
 
-__all__ = ["Dataset", "load", "dataset_before", "known_presets", "data_dir", "cache_path", "from_simulation"]
+__all__ = ["Dataset", "load", "dataset_before", "known_presets", "data_dir", "cache_path", "from_simulation",
+           "from_interactions"]
 
 
 @dataclass
@@ -112,6 +113,21 @@ def from_simulation(out: SimOutput) -> Dataset:
                   imp["time"].to_numpy()[clicked])
     return Dataset(users=out.users, videos=out.videos, impressions=out.impressions,
                    searches=out.searches, meta=dict(out.meta), truth=truth)
+
+
+def from_interactions(frame: pd.DataFrame, user: str = "user_id", item: str = "item_id",
+                      time: str = "timestamp", rating: str | None = None, threshold: float | None = None, *,
+                      name: str = "interactions") -> Dataset:
+    """A real-source :class:`Dataset` from one's own interaction table (a pandas DataFrame, one row per
+    interaction): columns ``user``, ``item`` and ``time`` (Unix seconds or datetimes), optionally
+    ``rating`` (with ``threshold``: only rows rated ``>= threshold`` are watches; default every row).
+
+    Users and videos keep the caller's ids as ``source_id``; the standard split is leave-last-out, and
+    ``pipeline.candidate_model(ds)`` trains on it. The mapping and the errors (missing column, no rows,
+    missing values, times that are not times, ...): :mod:`ytrec_lib.data.interactions`.
+    """
+    return Dataset(**interactions.interaction_fields(frame, user=user, item=item, time=time, rating=rating,
+                                                     threshold=threshold, name=name))
 
 
 def _check_args(name: str, seed: int, style: str) -> None:

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["AGE_BANDS", "AGE_EDGES", "tables_fingerprint", "view_counts", "category_interest",
-           "age_bands", "consecutive_pairs", "young_shares", "by_clickbait_quintile"]
+           "age_bands", "consecutive_pairs", "young_shares", "by_clickbait_quintile", "fresh_watch_lift",
+           "topic_flow_asymmetry", "demographic_interaction_gain"]
 
 AGE_EDGES = (0, 18, 25, 35, 50, 100)
 """Edges of the age bands, right-closed: (0, 18], (18, 25], ..."""
@@ -90,3 +91,87 @@ def by_clickbait_quintile(ds: Any) -> pd.DataFrame:
     fraction = (imp["watch_time"] / imp["video_id"].map(ds.videos["duration"])).where(imp["clicked"])
     return pd.DataFrame({"click-through": imp.groupby(q)["clicked"].mean(),
                          "watched fraction": fraction.groupby(q).mean()})
+
+
+def fresh_watch_lift(ds: Any, fresh_days: float = 2.0, old_days: tuple[float, float] = (7.0, 14.0)) -> float:
+    """Freshness of the watches (the world property behind the paper's Figure 4): watches a video gets
+    per day in its first ``fresh_days`` days over per day between ``old_days`` (7 to 14 days old), pooled
+    over the videos uploaded inside the log early enough to have lived both windows in it. 1: age does
+    not matter; NaN when no video qualifies or none is watched in the later window."""
+    up = ds.videos["upload_time"].to_numpy()
+    t_end = float(ds.meta["t_end"])
+    ok = (up >= 0) & (up <= t_end - old_days[1])                             # (n_videos,) bool
+    w = ds.watches()
+    v = w["video_id"].to_numpy()
+    age = w["time"].to_numpy() - up[v]                                       # (n_watches,) days
+    keep = ok[v]
+    fresh = np.count_nonzero(keep & (age >= 0) & (age < fresh_days)) / fresh_days
+    old = np.count_nonzero(keep & (age >= old_days[0]) & (age < old_days[1])) / (old_days[1] - old_days[0])
+    return float(fresh / old) if old > 0 else float("nan")
+
+
+def topic_flow_asymmetry(ds: Any) -> float:
+    """How much users' topics move one way over time (the asymmetric sequences of the paper's §3.4):
+    from the counts ``M[a, b]`` of (topic of a watch in the first half of the log, topic of a watch by
+    the same user in the second half), the share ``sum |M - M.T| / (2 sum M)`` of the flow that is not
+    matched by a flow back. It is near 0 (finite-sample noise) when interests stand still and grows
+    when they move in a shared direction. Needs a ``topic`` per video."""
+    w = ds.watches()
+    u, t = w["user_id"].to_numpy(), w["time"].to_numpy()
+    topic = ds.videos["topic"].to_numpy()[w["video_id"].to_numpy()]
+    n_t = int(ds.meta["n_topics"])
+    late = t >= float(ds.meta["t_end"]) / 2
+    counts = [np.zeros((ds.n_users, n_t)) for _ in range(2)]                 # (n_users, n_topics) x 2
+    for half, m in zip(counts, (~late, late), strict=True):
+        np.add.at(half, (u[m], topic[m]), 1.0)
+    flow = counts[0].T @ counts[1]                                           # (n_topics, n_topics)
+    total = flow.sum()
+    return float(np.abs(flow - flow.T).sum() / (2 * total)) if total > 0 else float("nan")
+
+
+def _one_hot(codes: np.ndarray) -> np.ndarray:
+    """(n,) non-negative ints -> (n, max + 1) float64 indicator columns."""
+    out = np.zeros((codes.size, int(codes.max()) + 1))
+    out[np.arange(codes.size), codes] = 1.0
+    return out
+
+
+def _heldout_r2(x: np.ndarray, y: np.ndarray, folds: np.ndarray, ridge: float = 1.0) -> float:
+    """Out-of-fold R^2 of a ridge regression of ``y`` (n, k) on ``x`` (n, p), two folds (``folds`` (n,)
+    bool)."""
+    resid = tot = 0.0
+    for test in (folds, ~folds):
+        xa, ya = x[~test], y[~test]
+        coef = np.linalg.solve(xa.T @ xa + ridge * np.eye(x.shape[1]), xa.T @ (ya - ya.mean(axis=0)))
+        pred = ya.mean(axis=0) + x[test] @ coef
+        resid += float(((y[test] - pred) ** 2).sum())
+        tot += float(((y[test] - ya.mean(axis=0)) ** 2).sum())
+    return 1.0 - resid / tot
+
+
+def demographic_interaction_gain(ds: Any, seed: int = 0) -> dict[str, float]:
+    """How much of users' tastes only interactions of demographics explain (the world property behind
+    the paper's Figure 6): each user's share of watches per topic, predicted from demographics by a ridge
+    regression on two random folds of the users, additive (region + age band + gender indicators)
+    against with interactions (region x gender and age band x gender indicators). Returns the held-out
+    ``{"r2_additive", "r2_interaction", "gain"}`` (gain = difference; about 0 or below when the tastes
+    are additive). Users with a watch and a known age and gender only."""
+    w = ds.watches()
+    users = ds.users.set_index("user_id").loc[np.unique(w["user_id"].to_numpy())]
+    users = users[users["age"].notna() & users["gender"].isin([0, 1])]
+    idx = {u: i for i, u in enumerate(users.index)}
+    row = w["user_id"].map(idx)
+    m = row.notna().to_numpy()
+    topic = ds.videos["topic"].to_numpy()[w["video_id"].to_numpy()[m]]
+    y = np.zeros((len(users), int(ds.meta["n_topics"])))                  # (n_users, n_topics)
+    np.add.at(y, (row.to_numpy()[m].astype(int), topic), 1.0)
+    y /= y.sum(axis=1, keepdims=True)
+    region = users["region"].to_numpy().astype(int)
+    band = age_bands(users["age"]).cat.codes.to_numpy().astype(int)
+    g = users["gender"].to_numpy().astype(int)
+    additive = np.hstack([_one_hot(region), _one_hot(band), _one_hot(g)])
+    n_r, n_b = int(region.max()) + 1, int(band.max()) + 1
+    joint = np.hstack([_one_hot(region + n_r * g), _one_hot(band + n_b * g)])
+    folds = np.random.default_rng(seed).random(len(users)) < 0.5
+    r2_add, r2_int = _heldout_r2(additive, y, folds), _heldout_r2(joint, y, folds)
+    return {"r2_additive": r2_add, "r2_interaction": r2_int, "gain": r2_int - r2_add}

@@ -12,9 +12,11 @@ Two releases are read here as published (``ml-100k`` in :mod:`.movielens100k`, t
 
 The mapping (also in ``docs/real_datasets.md``):
 
-* a rating ``>= threshold`` is a *watch*: a clicked impression with
-  ``watch_time = NOMINAL_DURATION_S * rating / 5`` (MovieLens has no watch time; the rating scales a
-  nominal 100-minute film). Lower ratings are dropped. There are no exposures beyond the watches.
+* every rating is a *watch* by default (``threshold=None``: implicit feedback, "the user watched it",
+  the usual protocol); ``threshold=4`` keeps only ratings ``>= 4`` (the liked ones) and drops the
+  rest. A watch is a clicked impression with ``watch_time = NOMINAL_DURATION_S * rating / 5``
+  (MovieLens has no watch time; the rating scales a nominal 100-minute film). There are no exposures
+  beyond the watches.
 * topic = the movie's *rarest* genre in the catalogue (its most specific one; ties by
   :data:`GENRES` order); category = :data:`GENRE_CATEGORY` of that genre.
 * videos are numbered in upload order (as the simulator's), ties by movie id;
@@ -35,6 +37,7 @@ import pandas as pd
 
 from .rawio import DataFileError, FileFormat, check_unique, fail_at, line_of, read_table
 from .realtables import (
+    anonymous_users,
     day_origin,
     empty_searches,
     impressions_table,
@@ -68,7 +71,8 @@ ML1M_AGE_YEARS = {1: 15.0, 18: 21.0, 25: 29.5, 35: 39.5, 45: 47.0, 50: 52.5, 56:
 """ml-1m age codes (1: under 18, 18: 18-24, 25: 25-34, 35: 35-44, 45: 45-49, 50: 50-55, 56: 56+) -> years."""
 NOMINAL_DURATION_S = 6000.0
 MAX_RATING = 5.0
-DEFAULT_THRESHOLD = 4.0
+DEFAULT_THRESHOLD: float | None = None
+"""Every rating is a watch (implicit feedback); a number keeps only the ratings ``>=`` it."""
 N_ZIP_REGIONS = 11          # first zip digit 0-9, and 10 for anything else
 
 _HINT = "re-download with `python -m ytrec_lib download {name}` or restore the published file"
@@ -255,29 +259,24 @@ def _users_1m(users: pd.DataFrame, path: Path, fmt: FileFormat) -> pd.DataFrame:
         "zip_code": users["Zip-code"].astype("str").to_numpy()})
 
 
-def _users_anonymous(source_ids: np.ndarray) -> pd.DataFrame:
-    n = source_ids.size
-    return pd.DataFrame({
-        "user_id": np.arange(n, dtype=np.int64), "region": np.zeros(n, np.int16),
-        "age": np.full(n, np.nan, np.float32), "gender": np.full(n, -1, np.int8),
-        "language": np.zeros(n, np.int16), "activity": np.zeros(n, np.float32), "source_id": source_ids,
-    })
-
-
 # --------------------------------------------------------------------------------------------
 # the whole dataset
 # --------------------------------------------------------------------------------------------
-def _check_threshold(threshold: float) -> float:
+def _check_threshold(threshold: float | None) -> float | None:
+    """``None`` (every rating is a watch) or a number in (0, 5] as a float; ValueError otherwise."""
+    if threshold is None:
+        return None
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) \
             or not 0 < float(threshold) <= MAX_RATING:
         raise ValueError(f"rating threshold must be a number in (0, 5], got {threshold!r} "
-                         "(ratings >= threshold become watches; 4 is the usual choice)")
+                         "(ratings >= threshold become watches; None, the default, keeps every rating; 4 keeps the "
+                         "liked ones)")
     return float(threshold)
 
 
 def _assemble(name: str, ratings: pd.DataFrame, r_path: Path, r_fmt: FileFormat, movies: pd.DataFrame,
               m_path: Path, m_fmt: FileFormat, users: pd.DataFrame | None, u_source: np.ndarray,
-              threshold: float, release: str) -> dict[str, Any]:
+              threshold: float | None, release: str) -> dict[str, Any]:
     """Published tables (already read strictly) -> the Dataset fields (users, videos, impressions, ...)."""
     rating = _ratings_checks(ratings, r_path, r_fmt)
     movie_ids = movies.iloc[:, 0].to_numpy(np.int64)
@@ -300,13 +299,13 @@ def _assemble(name: str, ratings: pd.DataFrame, r_path: Path, r_fmt: FileFormat,
     videos, new_id = in_upload_order(videos)
     videos["creator_id"] = videos["video_id"].to_numpy().astype(np.int32)      # each film its own creator
     v = new_id[v]
-    keep = rating >= threshold
+    keep = np.ones(rating.size, bool) if threshold is None else rating >= threshold
     if not keep.any():
         raise ValueError(f"{name}: none of the {rating.size:,} ratings in {r_path} is >= the threshold "
                          f"{threshold:g} (the highest is {rating.max():g}); lower the threshold (ratings "
                          ">= threshold become watches)")
     demo = users is not None                        # ml-1m, ml-100k: a users file with demographics
-    users = _users_anonymous(u_source) if users is None else users
+    users = anonymous_users(u_source) if users is None else users
     imp = impressions_table(u[keep], v[keep], t[keep], np.ones(int(keep.sum()), bool),
                             NOMINAL_DURATION_S * rating[keep] / MAX_RATING,
                             extra={"rating": rating[keep].astype(np.float32)})
@@ -327,16 +326,18 @@ def _assemble(name: str, ratings: pd.DataFrame, r_path: Path, r_fmt: FileFormat,
         threshold=threshold, n_ratings=int(rating.size), topic_names=vmeta["topic_names"],
         category_names=vmeta["category_names"],
         region_names=[f"zip {d}xxxx" for d in range(10)] + ["other"] if demo else ["unknown"],
-        watch_time_rule=f"watch_time = {NOMINAL_DURATION_S:g} s * rating / 5 for ratings >= {threshold:g}",
+        watch_time_rule=f"watch_time = {NOMINAL_DURATION_S:g} s * rating / 5 for "
+                        + ("every rating" if threshold is None else f"ratings >= {threshold:g}"),
     )
     return dict(users=users, videos=videos, impressions=imp, searches=empty_searches(), meta=meta, truth=None)
 
 
 def load_ml_latest_small(folder: str | Path, name: str = "movielens-small", *,
-                         threshold: float = DEFAULT_THRESHOLD) -> dict[str, Any]:
+                         threshold: float | None = DEFAULT_THRESHOLD) -> dict[str, Any]:
     """Read ``ratings.csv`` and ``movies.csv`` from ``folder`` -> the fields of a ``Dataset``.
 
-    Users are the ``userId`` values of ``ratings.csv`` (including users with no rating >= threshold).
+    Every rating is a watch (``threshold=None``), or only those ``>= threshold``. Users are the
+    ``userId`` values of ``ratings.csv`` (including users with no rating >= threshold).
     """
     threshold = _check_threshold(threshold)
     folder = Path(folder)
@@ -349,9 +350,10 @@ def load_ml_latest_small(folder: str | Path, name: str = "movielens-small", *,
 
 
 def load_ml_1m(folder: str | Path, name: str = "movielens-1m", *,
-               threshold: float = DEFAULT_THRESHOLD) -> dict[str, Any]:
+               threshold: float | None = DEFAULT_THRESHOLD) -> dict[str, Any]:
     """Read ``ratings.dat``, ``users.dat`` and ``movies.dat`` from ``folder`` -> the fields of a
-    ``Dataset``. Users are the rows of ``users.dat``; a rating by any other user is an error."""
+    ``Dataset``. Every rating is a watch (``threshold=None``), or only those ``>= threshold``. Users
+    are the rows of ``users.dat``; a rating by any other user is an error."""
     threshold = _check_threshold(threshold)
     folder = Path(folder)
     fmts = _formats_1m(name)

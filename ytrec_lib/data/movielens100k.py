@@ -12,10 +12,9 @@ zip code). Three files are read, as published in ``ml-100k.zip`` (no header, Lat
 ``u.genre``, ``u.occupation``, ``u.info``, the README and the numbered splits are not read (the genre
 and occupation names are fixed here, as published).
 
-The mapping follows ml-1m (:mod:`.movielens`; ``docs/real_datasets.md``) except:
+The mapping follows ml-1m (:mod:`.movielens`; ``docs/real_datasets.md``; every rating is a watch by
+default, ``threshold=4`` keeps only the liked ones) except:
 
-* **every rating is a watch by default** (``threshold=1``: implicit feedback, "the user watched it");
-  ``threshold=4`` keeps only the liked ones, as for the other MovieLens releases;
 * age = the published years (checked to lie in 0..120); occupation -> its index in
   :data:`OCCUPATIONS` (extra column ``occupation`` int8; names in ``meta["occupation_names"]``);
 * genres = the names of the flags that are set (``unknown`` -> ``(no genres listed)``); topic and
@@ -34,6 +33,7 @@ import pandas as pd
 
 from .movielens import (
     _HINT,
+    DEFAULT_THRESHOLD,
     RELEASE_S,
     _assemble,
     _check_threshold,
@@ -54,8 +54,6 @@ OCCUPATIONS = ("administrator", "artist", "doctor", "educator", "engineer", "ent
                "healthcare", "homemaker", "lawyer", "librarian", "marketing", "none", "other", "programmer",
                "retired", "salesman", "scientist", "student", "technician", "writer")
 """The 21 occupations of ``u.occupation``; a user's ``occupation`` is the index here."""
-DEFAULT_THRESHOLD = 1.0
-"""Every published rating (1-5) is a watch."""
 _NO_GENRE = "(no genres listed)"
 _MONTHS = {m: f"{i:02d}" for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
                                                 "Oct", "Nov", "Dec"), start=1)}
@@ -142,11 +140,11 @@ def _movies(items: pd.DataFrame, path: Path, fmt: FileFormat) -> pd.DataFrame:
 # the whole dataset
 # --------------------------------------------------------------------------------------------
 def load_ml_100k(folder: str | Path, name: str = "movielens-100k", *,
-                 threshold: float = DEFAULT_THRESHOLD) -> dict[str, Any]:
+                 threshold: float | None = DEFAULT_THRESHOLD) -> dict[str, Any]:
     """Read ``u.data``, ``u.user`` and ``u.item`` from ``folder`` -> the fields of a ``Dataset``.
 
     Users are the rows of ``u.user``, movies those of ``u.item``; a rating of any other user or movie is
-    an error. Ratings ``>= threshold`` are watches (default 1: all of them).
+    an error. Every rating is a watch (``threshold=None``, the default), or only those ``>= threshold``.
     """
     threshold = _check_threshold(threshold)
     folder = Path(folder)

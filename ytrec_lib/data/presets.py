@@ -64,6 +64,12 @@ class SimConfig:
     personal_sd: float = 1.3            # strength of the user's own taste on interests
     interest_temp: float = 1.4          # interests = softmax(temp * affinity)
     interest_drift: float = 0.0         # interests drift: affinity += drift * N(0, 1) * (phase of the log)
+    # interests progress along the topic ring over the log: a user's interest in topic j moves towards
+    # what they felt for topic j - 1 (a shared direction of time, an asymmetric sequence); 0: none
+    interest_progression: float = 0.0
+    # share of the demographic effect on interests that depends on gender x (region, age) jointly, so
+    # no sum of a region, an age and a gender term expresses it; 0: additive (as before)
+    demo_interaction: float = 0.0
     # ---- sessions ----
     sessions_per_day: float = 0.3       # mean sessions a day for a user of activity 1
     max_sessions_per_day: int = 6
@@ -85,6 +91,7 @@ class SimConfig:
     w_clickbait: float = 1.0
     w_fresh: float = 1.0                # times exp(-age / fresh_days)
     fresh_days: float = 5.0
+    freshness: float = 1.0              # scales w_fresh and pop_decay_power; 0: a video's age plays no part
     w_topic_momentum: float = 1.5       # same topic as the last watch (decays with time since it)
     w_creator_momentum: float = 0.5
     w_series: float = 3.5               # the next episode of the last watched video
@@ -158,8 +165,11 @@ def validate(cfg: SimConfig) -> None:
     mix = cfg.policy_mix
     if len(mix) != 3 or min(mix) < 0 or abs(sum(mix) - 1.0) > 1e-6:
         raise ValueError(f"SimConfig.policy_mix must be three non-negative weights summing to 1, got {mix!r}")
-    if cfg.interest_drift < 0:
-        raise ValueError(f"SimConfig.interest_drift must be >= 0, got {cfg.interest_drift!r}")
+    for name in ("interest_drift", "interest_progression", "freshness"):
+        if not getattr(cfg, name) >= 0:
+            raise ValueError(f"SimConfig.{name} must be >= 0, got {getattr(cfg, name)!r}")
+    if not 0.0 <= cfg.demo_interaction <= 1.0:
+        raise ValueError(f"SimConfig.demo_interaction must be in [0, 1], got {cfg.demo_interaction!r}")
     if cfg.style not in STYLES:
         raise ValueError(f"SimConfig.style must be one of {STYLES}, got {cfg.style!r}")
 

@@ -259,8 +259,8 @@ def load_real(name: str, data_dir: str | Path | None = None, *, style: str = "ug
               **options: Any):
     """Read the real dataset ``name`` from ``<data dir>/<name>/`` -> ``datasets.Dataset`` (``truth=None``).
 
-    ``options``: ``threshold`` (MovieLens; ratings >= threshold are watches, default 4; 1 for
-    movielens-100k, where every rating is a watch),
+    ``options``: ``threshold`` (MovieLens; default None: every rating is a watch, implicit feedback;
+    a number keeps only the ratings >= it, e.g. 4 for the liked ones),
     ``include_random`` (KuaiRand; add the random-exposure log, default False). ``style`` exists for
     the call from ``datasets.load``: only ``"ugc"`` is accepted (a real dataset has one catalogue).
     Nothing is written and nothing is downloaded.
@@ -280,10 +280,17 @@ def load_real(name: str, data_dir: str | Path | None = None, *, style: str = "ug
     folder = find_files(name, data_dir, include_optional=bool(options.get("include_random")))
     fields = s.loader(folder, name, **options)
     fields["meta"]["data_dir"] = str(folder)
-    # models cached on this dataset are keyed by the version: new files or options -> new models
-    fingerprint = files_fingerprint(folder, {k: v for k, v in options.items() if k != "progress"})
+    # models cached on this dataset are keyed by the version: new files or options -> new models. The
+    # options count at the values the loader used (meta), so a changed default cannot reuse old models.
+    fingerprint = files_fingerprint(folder, _resolved_options(s, fields["meta"], options))
     fields["meta"]["generator_version"] = f"{fields['meta']['generator_version']}-{fingerprint}"
     return Dataset(**fields)
+
+
+def _resolved_options(s: RealSpec, meta: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """Every loading option of ``s`` (``progress`` aside) at the value the loader used: ``meta[option]``
+    where the loader records it (``threshold``, ``include_random``), else as passed (None if not)."""
+    return {k: meta.get(k, options.get(k)) for k in s.options if k != "progress"}
 
 
 def files_fingerprint(folder: Path, options: dict[str, Any] | None = None) -> str:

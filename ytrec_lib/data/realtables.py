@@ -21,7 +21,7 @@ import pandas as pd
 
 __all__ = ["ADAPTER_VERSION", "SESSION_GAP_DAYS", "SECONDS_PER_DAY", "AGE_RANGE", "reindex", "day_origin",
            "to_days", "in_upload_order", "sessionize", "impressions_table", "empty_searches",
-           "observed_activity", "real_meta", "tokenize_titles", "check_ages"]
+           "observed_activity", "anonymous_users", "real_meta", "tokenize_titles", "check_ages"]
 
 ADAPTER_VERSION = 1
 """Bumped whenever a real-data mapping changes (recorded as ``meta['generator_version']``)."""
@@ -180,6 +180,17 @@ def observed_activity(user: np.ndarray, clicked: np.ndarray, n_users: int) -> np
     counts = np.bincount(np.asarray(user)[np.asarray(clicked, bool)], minlength=n_users).astype(np.float64)
     mean = counts.mean() if n_users else 0.0
     return (counts / mean if mean > 0 else counts).astype(np.float32)
+
+
+def anonymous_users(source_ids: np.ndarray) -> pd.DataFrame:
+    """The ``users`` table of a log without demographics: one row per published id (n,) (``source_id``),
+    age NaN, gender -1, region 0, language 0, activity 0 (set it with :func:`observed_activity`)."""
+    n = len(source_ids)
+    return pd.DataFrame({
+        "user_id": np.arange(n, dtype=np.int64), "region": np.zeros(n, np.int16),
+        "age": np.full(n, np.nan, np.float32), "gender": np.full(n, -1, np.int8),
+        "language": np.zeros(n, np.int16), "activity": np.zeros(n, np.float32), "source_id": source_ids,
+    })
 
 
 def tokenize_titles(titles: list[str]) -> tuple[np.ndarray, int]:

@@ -263,6 +263,8 @@ def build_world(cfg: SimConfig, rng: np.random.Generator) -> World:
     age_term = 2.0 * np.exp(-0.5 * ((u_age[:, None] - topic_age_centre[None, :]) / 10.0) ** 2) - 1.0
     demo = (0.7 * region_topic[u_region] + 0.8 * age_term
             + 0.5 * topic_gender[None, :] * (2 * u_gender[:, None] - 1)) / np.sqrt(0.49 + 0.64 * 0.5 + 0.25)
+    if cfg.demo_interaction > 0:   # its own generator: the rest of the world is drawn as without it
+        demo = _interacting_demo(cfg, _side_rng(rng, 1), demo, u_region, age_term, u_gender)
     personal = rng.normal(0.0, 1.0, (U, T))
     affinity = topic_base[None, :] + cfg.demo_sd * demo + cfg.personal_sd * personal
     interest = _softmax_rows(cfg.interest_temp * affinity)
@@ -273,6 +275,8 @@ def build_world(cfg: SimConfig, rng: np.random.Generator) -> World:
         drift = cfg.interest_temp * cfg.interest_drift * rng.normal(0.0, 1.0, (U, T))
     else:
         drift = np.zeros((0, T))
+    if cfg.interest_progression > 0:
+        drift = (drift if drift.size else 0.0) + progression_drift(cfg, interest)
 
     n_tokens = T * cfg.tokens_per_topic + cfg.n_categories * cfg.tokens_per_category + cfg.n_general_tokens
     return World(
@@ -288,6 +292,36 @@ def build_world(cfg: SimConfig, rng: np.random.Generator) -> World:
         interest=interest.astype(np.float32), personaliser=personaliser.astype(np.float32), n_tokens=n_tokens,
         drift=drift.astype(np.float32),
     )
+
+
+def _side_rng(rng: np.random.Generator, salt: int) -> np.random.Generator:
+    """A generator derived from ``rng``'s seed and ``salt`` that leaves ``rng`` untouched, so a switch
+    drawing from it changes nothing else in the world."""
+    seq = rng.bit_generator.seed_seq
+    return np.random.default_rng(np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, 1000 + salt)))
+
+
+def _interacting_demo(cfg: SimConfig, rng: np.random.Generator, demo: np.ndarray, u_region: np.ndarray,
+                      age_term: np.ndarray, u_gender: np.ndarray) -> np.ndarray:
+    """Mix ``cfg.demo_interaction`` of a gender x (region, age) effect into the additive ``demo``
+    (U, T): fresh region and age-centre tables whose sign flips with gender. Both parts have unit
+    variance per entry, so the mix keeps the strength of demographics. (U, T) float64."""
+    T = demo.shape[1]
+    region_topic = rng.normal(0.0, 1.0, (cfg.n_regions, T))
+    shift = rng.permutation(T)                       # the other gender's age bumps sit on other topics
+    age_flip = age_term - age_term[:, shift]         # young men like what young women avoid, and back
+    sign = (2.0 * u_gender[:, None] - 1.0)
+    inter = sign * (0.7 * region_topic[u_region] + 0.8 * age_flip / np.sqrt(2.0)) / np.sqrt(0.49 + 0.64 * 0.5)
+    x = cfg.demo_interaction
+    return (1.0 - x) * demo + x * inter
+
+
+def progression_drift(cfg: SimConfig, interest: np.ndarray) -> np.ndarray:
+    """The drift of :attr:`SimConfig.interest_progression` (U, T): over the log each user's log-interest
+    in topic ``j`` moves towards their starting log-interest in topic ``j - 1`` (topics on a ring), by
+    ``interest_progression`` times the gap between the two from the first to the last day."""
+    log_i = np.log(np.maximum(interest, 1e-12))
+    return cfg.interest_progression * (np.roll(log_i, 1, axis=1) - log_i)
 
 
 # --------------------------------------------------------------------------------------------
@@ -316,7 +350,7 @@ def click_logit(w: World, u: np.ndarray, v: np.ndarray, t: np.ndarray, last_v: n
     decay, same_topic, same_creator, next_ep = _momentum(w, v, t, last_v, last_t)
     age = np.maximum(t - w.v_upload[v], 0.0)
     z = (w.static_click_logit[v] + c.w_interest * w.interest_term(u, w.v_topic[v], t)
-         + c.w_fresh * np.exp(-age / c.fresh_days)
+         + c.freshness * c.w_fresh * np.exp(-age / c.fresh_days)
          - c.w_language * (w.u_language[u] != w.v_language[v])
          + decay * (c.w_topic_momentum * same_topic + c.w_creator_momentum * same_creator
                     + c.w_series * next_ep)
@@ -344,7 +378,7 @@ def popularity(w: World, day: int) -> np.ndarray:
     """The popularity the platform sees on ``day``: buzz decayed with age; 0 if not uploaded yet. (V,)."""
     c = w.cfg
     age = day - w.v_upload
-    decay = (1.0 + np.maximum(age, 0.0) / c.pop_decay_days) ** -c.pop_decay_power
+    decay = (1.0 + np.maximum(age, 0.0) / c.pop_decay_days) ** -(c.freshness * c.pop_decay_power)
     pop = np.exp(w.v_buzz.astype(np.float64)) * decay
     return np.where(age > 0, pop, 0.0)
 
@@ -642,10 +676,19 @@ def _assemble(w: World, log: _Log, qlog: _Log, name: str, seed: int) -> SimOutpu
     return SimOutput(users=users, videos=videos, impressions=imp, searches=searches, world=w, meta=meta)
 
 
+KEY_OPTIONAL: dict[str, float] = {"freshness": 1.0, "interest_progression": 0.0, "demo_interaction": 0.0}
+"""Settings added after world keys were in use: left out of :func:`world_key` at these defaults (which
+never change the world), so the models cached for today's worlds keep their keys."""
+
+
 def world_key(cfg: SimConfig) -> str:
     """12 hex digits naming every setting of the world (``meta["world_key"]``): models trained on a
     dataset key their caches by it, so a changed setting never reloads a model of the old world."""
-    return cache_key(cfg.to_dict())
+    d = cfg.to_dict()
+    for name, default in KEY_OPTIONAL.items():
+        if d[name] == default:
+            del d[name]
+    return cache_key(d)
 
 
 def split_ragged(offsets: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -12,6 +12,9 @@ One request for one user runs four timed stages:
 4. **ranking** -- the ranker's logit of each candidate (weighted logistic regression: ``exp(logit)``
    ~ expected watch time, paper §4.2), sorted; the top ``k`` are shown.
 
+Without a ranker (``ranker=None``: a dataset with no exposure log has no negatives to train one on)
+stages 3 and 4 take no time and the first ``k`` candidates are shown, in stage-1 order.
+
 The system serves at one moment, ``serve_time`` (days): the end of the training period. User
 embeddings are computed from the history before it and written to the store; only videos uploaded
 before it are in the index. A user with no history gets the embedding of their demographics alone.
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,7 +67,8 @@ class Recommendation:
     """The answer to one request.
 
     ``video_ids`` (k,) int64: the shown videos, best first; ``stage1_scores`` (k,) float64: their inner
-    product with the user (candidate logit); ``stage2_scores`` (k,) float64: their ranker logit;
+    product with the user (candidate logit); ``stage2_scores`` (k,) float64: their ranker logit
+    (NaN without a ranker);
     ``candidate_ids`` (c,) int64 and ``candidate_scores`` (c,) float64: every candidate in stage-1
     order; ``timings_ms``: wall-clock milliseconds per stage of :data:`STAGES`; ``cpu_ms``: the
     thread's CPU milliseconds per stage (what the request itself costs, without the waits of a CPU
@@ -108,17 +112,24 @@ class TwoStageRecommender:
 
     Args:
         store: the embedding store holding ``[u, 1]`` per user and ``[v, b]`` per video (active version).
-        ranker: a trained :class:`ytrec_lib.models.ranking.Ranker` (its builder holds the watch log).
+        ranker: a trained :class:`ytrec_lib.models.ranking.Ranker` (its builder holds the watch log), or
+            None: no second stage, the first ``k`` candidates are shown (then ``seen`` is required).
         serve_time: the moment of every request (days); features use events strictly before it.
         index_kind: a kind of :data:`SEARCH_PARAM` (``"hnsw"``, ``"ivf"``, ``"exact"``, ...).
         video_ids: the video ids the index may return (default: every stored video).
+        seen: user id -> (w,) int64 videos never recommended to that user (e.g. a leave-last-out
+            query's every earlier watch); default: every watch before ``serve_time`` in the ranker's log.
         index_params: build parameters for :func:`ytrec_lib.serving.retrieval.build_index`.
     """
 
-    def __init__(self, store: EmbeddingStore, ranker: Any, serve_time: float, *, index_kind: str = "hnsw",
-                 video_ids: Sequence[int] | np.ndarray | None = None, **index_params: Any) -> None:
+    def __init__(self, store: EmbeddingStore, ranker: Any | None, serve_time: float, *,
+                 index_kind: str = "hnsw", video_ids: Sequence[int] | np.ndarray | None = None,
+                 seen: Mapping[int, np.ndarray] | None = None, **index_params: Any) -> None:
         if index_kind not in SEARCH_PARAM:
             raise ValueError(f"index_kind must be one of {sorted(SEARCH_PARAM)}, got {index_kind!r}")
+        if ranker is None and seen is None:
+            raise ValueError("TwoStageRecommender: without a ranker, give seen= (each user's watched "
+                             "videos); the ranker's log is where they come from otherwise")
         self.store, self.ranker, self.serve_time = store, ranker, float(serve_time)
         with store.snapshot():
             self.version = store.active_version()
@@ -133,7 +144,8 @@ class TwoStageRecommender:
         t0 = time.perf_counter()
         self.index = retrieval.build_index(index_kind, self.vectors, "ip", **index_params)
         self.build_ms = 1e3 * (time.perf_counter() - t0)
-        self.features = ServingFeatures(ranker.builder, self.serve_time)
+        self.features = ServingFeatures(ranker.builder, self.serve_time) if ranker is not None else None
+        self.seen = None if seen is None else {int(u): np.asarray(v, np.int64) for u, v in seen.items()}
 
     # ------------------------------------------------------------------ settings
 
@@ -161,10 +173,14 @@ class TwoStageRecommender:
         return check_ids(user_ids, "user", self.n_users, "this system")
 
     def watched(self, user_id: int) -> np.ndarray:
-        """Every video the user watched before ``serve_time``: (w,) int64, oldest first.
+        """Every video the user watched before ``serve_time`` (or ``seen[user_id]`` when ``seen`` was
+        given; empty for a user it lacks): (w,) int64, oldest first.
 
         Raises :class:`ytrec_lib.serving.server.InvalidIdError` for a bad user id (see :meth:`check_user`)."""
-        return self.features.watched(self.check_user(user_id))
+        uid = self.check_user(user_id)
+        if self.seen is not None:
+            return self.seen.get(uid, np.zeros(0, np.int64))
+        return self.features.watched(uid)
 
     # ------------------------------------------------------------------ serving
 
@@ -183,10 +199,10 @@ class TwoStageRecommender:
         clock.append((time.perf_counter(), time.thread_time()))
         cand, s1 = self._candidates(user, seen, n_candidates)  # (c,), (c,)
         clock.append((time.perf_counter(), time.thread_time()))
-        inputs = self._ranking_inputs(uid, cand)
+        inputs = self._ranking_inputs(uid, cand) if self.ranker is not None else None
         clock.append((time.perf_counter(), time.thread_time()))
-        s2 = self._rank(inputs)  # (c,)
-        order = np.argsort(-s2, kind="stable")[:k]  # ties keep the stage-1 order
+        s2 = self._rank(inputs) if inputs is not None else np.full(len(cand), np.nan)  # (c,)
+        order = np.argsort(-s2, kind="stable")[:k] if inputs is not None else np.arange(min(k, len(cand)))
         clock.append((time.perf_counter(), time.thread_time()))
         wall = {s: 1e3 * (clock[i + 1][0] - clock[i][0]) for i, s in enumerate(STAGES)}
         cpu = {s: 1e3 * (clock[i + 1][1] - clock[i][1]) for i, s in enumerate(STAGES)}
@@ -438,6 +454,44 @@ def recall_realised(ranked: np.ndarray, watched: Sequence[np.ndarray], k: int = 
     return float(metrics.recall_at_k(ranked[has], rel, k))
 
 
+STRONG_BASELINES: dict[str, tuple[str, str]] = {"itemknn_tuned": ("ItemKNN", "itemknn"),
+                                                "rp3b": ("RP3beta", "rp3b"), "ease": ("EASE", "ease")}
+"""The classical baselines the system is compared with: name -> (class of
+:mod:`ytrec_lib.models.baselines`, prefix of its knobs in the grids)."""
+
+
+def tuned_baselines(task: Any, users: np.ndarray, k: int, grids: dict[str, Sequence[Any]], *,
+                    times: float | np.ndarray | None = None, histories: Sequence[np.ndarray] | None = None
+                    ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]], dict[str, str]]:
+    """Tuned item-kNN, RP3beta and EASE (:data:`STRONG_BASELINES`), each fitted on ``task.watches``
+    with its knobs chosen on ``task.valid`` by :func:`ytrec_lib.models.baselines.tune`, then asked
+    for the top ``k`` of ``users`` (n,) int64 at ``times`` with ``histories`` (see ``recommend``).
+
+    ``task``: an :class:`ytrec_lib.studies.evaluation.Task` (``watches``, ``n_videos``, ``valid``);
+    ``grids``: ``"prefix.knob" -> values`` plus ``"tune.k"`` (e.g. ``evaluation.GRIDS``). Returns
+    ``(lists, params, skipped)``: name -> (n, k) int64, name -> the chosen knobs, and name -> the
+    reason a model was not run (EASE when the training log holds more videos than its dense
+    matrix allows)."""
+    from ytrec_lib.models import baselines as B
+
+    valid, tune_k = task.valid, int(grids["tune.k"][0])
+    n_items, ease_limit = np.unique(task.watches[1]).size, B.EASE().max_items
+    lists: dict[str, np.ndarray] = {}
+    params: dict[str, dict[str, Any]] = {}
+    skipped: dict[str, str] = {}
+    for name, (cls, prefix) in STRONG_BASELINES.items():
+        if cls == "EASE" and n_items > ease_limit:
+            skipped[name] = (f"EASE needs a dense {n_items:,} x {n_items:,} float64 matrix ("
+                             f"{n_items**2 * 8 / 2**30:.1f} GiB); the cap is {ease_limit:,} videos")
+            continue
+        grid = {knob.split(".", 1)[1]: v for knob, v in grids.items() if knob.startswith(prefix + ".")}
+        tuned = B.tune(getattr(B, cls), grid, task.watches, task.n_videos, valid.users, valid.histories,
+                       valid.labels, k=min(tune_k, task.n_videos))
+        lists[name] = tuned.model.recommend(users, k, times=times, histories=histories)
+        params[name] = tuned.params
+    return lists, params, skipped
+
+
 # ----------------------------------------------------------------------------------------------------
 # The embedding-store file the system serves from (ytrec_lib.pipeline builds it)
 # ----------------------------------------------------------------------------------------------------
@@ -484,4 +538,4 @@ def check_store(path: Path) -> Path:
 
 __all__ = ["STAGES", "SEARCH_PARAM", "Recommendation", "TwoStageRecommender", "BatchResult",
            "ServingFeatures", "true_gains", "ideal_lists", "ndcg_true", "realised_watches", "recall_realised",
-           "write_store", "check_store"]
+           "STRONG_BASELINES", "tuned_baselines", "write_store", "check_store"]

@@ -31,11 +31,15 @@ from ytrec_lib import metrics
 from ytrec_lib.data import splits
 from ytrec_lib.models import baselines as B
 
-__all__ = ["MODELS", "GRIDS", "Queries", "Task", "evaluate", "evaluation_task", "format_table",
-           "parse_models", "parse_params", "run_model", "summary_sentence"]
+__all__ = ["MODELS", "CLASSICAL", "GRIDS", "Queries", "Task", "evaluate", "evaluation_task", "format_table",
+           "parse_models", "parse_params", "rank_model", "run_model", "score_ranking", "standing",
+           "summary_sentence"]
 
 MODELS = ("popularity", "itemknn", "rp3b", "ease", "item2vec_avg", "candidate")
 """Every model :func:`evaluate` knows, in the order it runs them."""
+
+CLASSICAL = ("popularity", "itemknn", "rp3b", "ease", "item2vec_avg")
+"""The models :func:`standing` compares the candidate model with by default (all but the deep one)."""
 
 GRIDS: dict[str, tuple[Any, ...]] = {
     "itemknn.n_neighbors": (20, 50, 100, 200, 500), "itemknn.n_recent": (10, 20, None),
@@ -66,12 +70,18 @@ class Queries:
     labels: np.ndarray
     histories: list[np.ndarray]
 
+    def take(self, idx: np.ndarray) -> Queries:
+        """The queries at positions ``idx`` (m,) int64, in that order."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return Queries(self.users[idx], self.labels[idx], [self.histories[i] for i in idx])
+
 
 @dataclass
 class Task:
     """What every model is given: ``watches`` (user, video, time) arrays of the training log,
     ``n_videos``, ``valid`` / ``test`` :class:`Queries`, the ``split``, the dataset ``view`` holding
-    only training data (:func:`ytrec_lib.data.splits.training_view`) and the split's ``sizes``."""
+    only training data (:func:`ytrec_lib.data.splits.training_view`), the split's ``sizes`` and the
+    ``depth`` of each test ranking (videos per query, at most the catalogue)."""
 
     watches: tuple[np.ndarray, np.ndarray, np.ndarray]
     n_videos: int
@@ -80,6 +90,7 @@ class Task:
     split: splits.Split
     view: Any
     sizes: dict[str, int]
+    depth: int = max(CUTOFFS)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -141,7 +152,7 @@ def evaluation_task(ds: Any, seed: int = 0) -> Task:
 
 
 def _depth(task: Task) -> int:
-    return min(max(CUTOFFS), task.n_videos)
+    return min(task.depth, task.n_videos)
 
 
 def _grid(params: dict[str, tuple], model: str) -> dict[str, tuple]:
@@ -236,25 +247,32 @@ def _scores(ranked: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def rank_model(name: str, task: Task, params: dict[str, tuple] | None = None, seed: int = 0,
+               preset: str = "", progress: bool = False) -> tuple[np.ndarray, dict]:
+    """One model of :data:`MODELS` fitted (and tuned on ``task.valid``) as :func:`evaluate` does:
+    ``(ranked, chosen)``, the test queries' top videos (n_test, min(task.depth, n_videos)) int64 with
+    their histories excluded, and the chosen hyperparameters. ``params``: the grids (default
+    :data:`GRIDS`). ``CandidateUnsupported`` for the candidate model on a split it has no run on."""
+    params = params if params is not None else dict(GRIDS)
+    if name == "candidate":
+        return _candidate(task, params, seed, progress, preset)
+    if name not in RUNNERS:
+        raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODELS)}")
+    return RUNNERS[name](task, params, seed, progress)
+
+
 def _run(name: str, task: Task, params: dict[str, tuple], seed: int, preset: str, progress: bool
          ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """:func:`run_model` and the per-user metrics it averaged (name -> (n_test,) float64; empty when
     skipped)."""
     t0 = time.perf_counter()
     try:
-        if name == "candidate":
-            ranked, chosen = _candidate(task, params, seed, progress, preset)
-        else:
-            ranked, chosen = RUNNERS[name](task, params, seed, progress)
+        ranked, chosen = rank_model(name, task, params, seed, preset, progress)
     except CandidateUnsupported as err:
         return {"skipped": str(err)}, {}
     seconds = time.perf_counter() - t0
     per_user = _scores(ranked, task.test.labels)
-    out: dict[str, Any] = {}
-    for metric, values in per_user.items():
-        out[metric] = float(values.mean())
-        out[f"{metric}_se"] = float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else 0.0
-    return {**out, "seconds": round(seconds, 3), "params": chosen}, per_user
+    return {**_summarise(per_user), "seconds": round(seconds, 3), "params": chosen}, per_user
 
 
 def run_model(name: str, task: Task, params: dict[str, tuple], seed: int = 0, preset: str = "",
@@ -262,6 +280,21 @@ def run_model(name: str, task: Task, params: dict[str, tuple], seed: int = 0, pr
     """One model on one task: ``{metric: mean, metric_se: SE over users, "seconds": s, "params": {...}}``
     (``seconds``: fitting, tuning and scoring), or ``{"skipped": reason}`` for an unsupported model."""
     return _run(name, task, params, seed, preset, progress)[0]
+
+
+def _summarise(per_user: dict[str, np.ndarray]) -> dict[str, float]:
+    """``{metric: mean over rows, metric + "_se": standard error over rows}`` (0 for one row)."""
+    out: dict[str, float] = {}
+    for metric, values in per_user.items():
+        out[metric] = float(values.mean())
+        out[f"{metric}_se"] = float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else 0.0
+    return out
+
+
+def score_ranking(ranked: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """recall@10/50/100 and NDCG@10 of ``ranked`` (n, K) int64 against one label per row ``labels``
+    (n,) int64: ``{metric: mean over rows, metric + "_se": standard error over rows}`` (0 for one row)."""
+    return _summarise(_scores(ranked, labels))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -406,7 +439,7 @@ def _same_task(a: Task | None, b: Task) -> bool:
     return all(np.array_equal(x, y) for x, y in pairs)
 
 
-def _seed_runs(preset: str, models: list[str], seeds: int, params: dict[str, tuple], progress: bool
+def _seed_runs(preset: str, models: list[str], seeds: list[int], params: dict[str, tuple], progress: bool
                ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, np.ndarray]]], dict]:
     """Every model on every seed's task: per model, the per-seed summaries and per-user metrics, and the
     first seed's split sizes with ``same_split_every_seed``."""
@@ -416,11 +449,11 @@ def _seed_runs(preset: str, models: list[str], seeds: int, params: dict[str, tup
     per_user: dict[str, list[dict[str, np.ndarray]]] = {m: [] for m in models}
     sizes: dict[str, Any] = {}
     prev: Task | None = None
-    for seed in range(seeds):
+    for seed in seeds:
         task = evaluation_task(pipeline.dataset(preset, seed, progress=progress), seed)
         same = _same_task(prev, task)
         sizes = sizes or {"kind": task.split.kind, **task.sizes, "same_split_every_seed": True}
-        sizes["same_split_every_seed"] &= same or seed == 0
+        sizes["same_split_every_seed"] &= same or prev is None
         for name in tqdm(models, desc=f"evaluate seed {seed}", disable=not progress):
             done = same and name in SEEDLESS
             summary, values = ((runs[name][-1], per_user[name][-1]) if done else
@@ -432,18 +465,20 @@ def _seed_runs(preset: str, models: list[str], seeds: int, params: dict[str, tup
 
 
 def evaluate(preset: str, models: Sequence[str] | None = None, seeds: int = 1,
-             params: dict[str, tuple] | None = None, progress: bool = True) -> dict[str, Any]:
-    """Every model of ``models`` on ``preset`` for seeds ``0..seeds-1``: the JSON object
-    ``{model: {metric: value, metric_se: value, ..., "seconds": s, "params": ...}, "split": sizes}``
-    (``split``: the first seed's sizes, ``seeds`` and ``same_split_every_seed``: then the models of
-    :data:`SEEDLESS` are fitted once, and their SE across seeds is 0), and, when the candidate model ran
-    beside others, ``"summary"``: its recall@100 against each (:func:`_difference`) and the
-    ``sentence`` of :func:`summary_sentence`."""
+             params: dict[str, tuple] | None = None, progress: bool = True, first_seed: int = 0
+             ) -> dict[str, Any]:
+    """Every model of ``models`` on ``preset`` for seeds ``first_seed .. first_seed + seeds - 1``: the
+    JSON object ``{model: {metric: value, metric_se: value, ..., "seconds": s, "params": ...},
+    "split": sizes}`` (``split``: the first seed's sizes, ``seeds`` and ``same_split_every_seed``: then
+    the models of :data:`SEEDLESS` are fitted once, and their SE across seeds is 0), and, when the
+    candidate model ran beside others, ``"summary"``: its recall@100 against each (:func:`_difference`)
+    and the ``sentence`` of :func:`summary_sentence`."""
     models = parse_models(",".join(models)) if models is not None else list(MODELS)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
     params = params if params is not None else dict(GRIDS)
-    runs, per_user, sizes = _seed_runs(preset, models, seeds, params, progress)
+    seed_list = list(range(int(first_seed), int(first_seed) + seeds))
+    runs, per_user, sizes = _seed_runs(preset, models, seed_list, params, progress)
     result = {**{m: _combine(r) for m, r in runs.items()}, "split": {**sizes, "seeds": seeds}}
     summary = _summary(per_user)
     if summary is not None:
@@ -512,3 +547,27 @@ def format_table(result: dict[str, Any]) -> str:
     if "summary" in result:
         lines.append(result["summary"]["sentence"])
     return "\n".join(lines)
+
+
+def standing(rows: dict[str, dict[str, float]], model: str = "candidate",
+             others: Sequence[str] = CLASSICAL, metric: str = "recall@100", z: float = 2.0) -> dict[str, Any]:
+    """Where ``model`` stands against the best of ``others`` on ``metric``.
+
+    ``rows``: ``{name: {metric: mean, metric + "_se": standard error, ...}}`` (an :func:`evaluate`
+    result, or any table of that shape; names missing from it or holding ``"skipped"`` are left out).
+    Returns ``{"best": name, "model": value, "model_se", "best_value", "best_se", "diff": model - best,
+    "diff_se": sqrt(model_se² + best_se²), "verdict"}``; ``verdict`` is ``"beats"`` / ``"below"`` when
+    the difference is more than ``z`` standard errors above / below 0, else ``"level with"``.
+    """
+    have = [n for n in others if n in rows and n != model and metric in rows[n]]
+    if model not in rows or metric not in rows[model] or not have:
+        raise ValueError(f"standing needs {model!r} and at least one of {list(others)} with {metric!r} "
+                         f"in the table; it holds {sorted(rows)}")
+    best = max(have, key=lambda n: rows[n][metric])
+    m, b = rows[model], rows[best]
+    diff = float(m[metric] - b[metric])
+    se = float(np.hypot(m.get(f"{metric}_se", 0.0), b.get(f"{metric}_se", 0.0)))
+    verdict = "beats" if diff > z * se else "below" if diff < -z * se else "level with"
+    return {"best": best, "model": float(m[metric]), "model_se": float(m.get(f"{metric}_se", 0.0)),
+            "best_value": float(b[metric]), "best_se": float(b.get(f"{metric}_se", 0.0)), "diff": diff,
+            "diff_se": se, "verdict": verdict}

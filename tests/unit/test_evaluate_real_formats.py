@@ -69,7 +69,7 @@ def test_evaluate_cli_json_on_each_format(name: str, data_dir, capsys) -> None:
     assert s["valid"] == s["test"] > 0 and s["train_watches"] == s["train"]
     assert s["empty_history_share"] == 0.0
     assert set(s) == {"kind", "users", "items", "train", "train_watches", "valid", "test", "short_users",
-                      "empty_history_share", "seeds"}
+                      "empty_history_share", "seeds", "same_split_every_seed"}
 
 
 @pytest.mark.parametrize("name", FORMATS)

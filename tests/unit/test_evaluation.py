@@ -116,6 +116,8 @@ def test_seeds_combine_mean_of_means_and_se_across_seeds() -> None:
     assert out["recall@10_se"] == pytest.approx(np.std([0.2, 0.4], ddof=1) / np.sqrt(2))
     assert out["seconds"] == 2.0 and out["params"] == [{"a": 1}, {"a": 2}]
     assert E._combine([{"skipped": "x"}, {"skipped": "x"}]) == {"skipped": "x"}
+    once = E._combine([{"ndcg@10": 0.1, "seconds": 1.0, "params": {}}] * 3)  # 0.1 * 3 / 3 != 0.1
+    assert once["ndcg@10"] == 0.1 and once["ndcg@10_se"] == 0.0
 
 
 def test_candidate_on_a_simulator_preset(data_dir) -> None:
@@ -123,6 +125,87 @@ def test_candidate_on_a_simulator_preset(data_dir) -> None:
     result = E.evaluate("tiny", ["candidate"], params=params, progress=False)
     _check_metrics(result["candidate"])
     assert result["candidate"]["params"]["epochs"] == 1
+
+
+def test_difference_by_hand() -> None:
+    a = [np.array([1.0, 0.0, 1.0, 1.0]), np.array([1.0, 1.0, 1.0, 0.0])]
+    b = [np.array([0.0, 0.0, 1.0, 0.0]), np.array([0.0, 0.0, 1.0, 0.0])]
+    d = E._difference(a, b)
+    assert d["difference"] == pytest.approx(0.5)  # seed means 0.75 - 0.25 and 0.75 - 0.25
+    assert d["se_seeds"] == 0.0  # the same difference on both seeds
+    per_user = np.std([1.0, 0.0, 0.0, 1.0], ddof=1) / 2  # the paired differences of either seed
+    assert d["se_users"] == pytest.approx(per_user) and d["se"] == pytest.approx(per_user)
+    assert d["z"] == pytest.approx(0.5 / per_user)
+    same = E._difference([np.ones(3)], [np.ones(3)])
+    assert same["difference"] == 0.0 and same["z"] is None
+
+
+def _result(**models: dict) -> dict:
+    split = {"kind": "leave_last_out", "users": 10, "items": 50, "train": 30, "train_watches": 30,
+             "valid": 8, "test": 8, "short_users": 2, "empty_history_share": 0.0, "seeds": 3}
+    return {**models, "split": split}
+
+
+def _entry(r100: float, se: float = 0.01) -> dict:
+    out = {"recall@10": r100 / 4, "recall@50": r100 / 2, "recall@100": r100, "ndcg@10": r100 / 8,
+           "seconds": 1.0, "params": {}}
+    return {**out, **{f"{m}_se": se for m in METRICS}}
+
+
+def test_summary_sentence_is_generated_from_the_values() -> None:
+    result = _result(candidate=_entry(0.554, 0.012), itemknn=_entry(0.505, 0.0), ease=_entry(0.553, 0.0))
+    result["summary"] = {"metric": "recall@100", "candidate_vs": {
+        "itemknn": {"difference": 0.049, "se": 0.02, "z": 2.45}, "ease": {"difference": 0.001, "se": 0.02,
+                                                                          "z": 0.05}}}
+    text = E.summary_sentence(result)
+    assert text.startswith("The candidate model's recall@100 is 0.5540 ± 0.0120 (mean ± SE over 3 seeds)")
+    assert "+0.0490 against tuned item-kNN's 0.5050 ± 0.0000 (+2.5 SEs: above)" in text
+    assert "+0.0010 against tuned EASE's 0.5530 ± 0.0000 (+0.1 SEs: within 2 SEs" in text
+    result["summary"]["candidate_vs"]["itemknn"]["z"] = -2.0
+    assert "(-2.0 SEs: below)" in E.summary_sentence(result)
+
+
+def test_table_reports_short_users_empty_histories_and_zeros() -> None:
+    result = _result(item2vec_avg=_entry(0.0, 0.0), popularity=_entry(0.2))
+    table = E.format_table(result)
+    assert "Short histories: 2 of 10 users have fewer than 3 different videos" in table
+    zeros = "item2vec_avg: recall@10, recall@50, recall@100, ndcg@10 = 0 because none of its top lists"
+    assert zeros in table
+    assert "popularity:" not in table.split("\n", 2)[2] and "Empty histories" not in table
+    result["split"].update(kind="next_watch", empty_history_share=1.0)
+    table = E.format_table(result)
+    assert "Short histories" not in table
+    assert "Empty histories: 100.0% of test users" in table
+    assert "the item2vec average by item id order" in table
+    assert "= 0 because every test user's history is empty and it ranks from the history" in table
+
+
+def test_evaluate_summary_on_real_format_files(data_dir) -> None:
+    params = E.parse_params(["candidate.epochs=1"])
+    result = E.evaluate("movielens-small", ["popularity", "candidate"], params=params, progress=False)
+    d = result["summary"]["candidate_vs"]["popularity"]
+    c, p = result["candidate"]["recall@100"], result["popularity"]["recall@100"]
+    assert d["difference"] == pytest.approx(c - p) and d["se_seeds"] == 0.0  # one seed
+    assert d["se"] == pytest.approx(d["se_users"]) and (d["z"] is None) == (d["se"] == 0)
+    assert result["summary"]["sentence"] in E.format_table(result)
+    assert "summary" not in E.evaluate("movielens-small", ["popularity"], progress=False)
+
+
+
+def test_seedless_models_are_fitted_once_on_a_seed_independent_split(data_dir) -> None:
+    from ytrec_lib import pipeline
+
+    two = E.evaluate("movielens-small", ["itemknn", "item2vec_avg"], seeds=2, progress=False)
+    one = E.evaluate("movielens-small", ["itemknn"], progress=False)
+    assert two["split"]["same_split_every_seed"] and "fitted once" in E.format_table(two)
+    knn = two["itemknn"]
+    assert knn["recall@100"] == one["itemknn"]["recall@100"] and knn["recall@100_se"] == 0
+    assert knn["params"] == [one["itemknn"]["params"]] * 2
+    task = E.evaluation_task(pipeline.dataset("movielens-small", progress=False))
+    assert E._same_task(task, task) and not E._same_task(None, task)
+    other = E.Task(**{**task.__dict__, "test": E.Queries(task.test.users, task.test.labels[::-1],
+                                                         task.test.histories)})
+    assert not E._same_task(task, other)
 
 
 def test_rank_model_on_a_subset_matches_run_model(data_dir) -> None:
@@ -172,8 +255,8 @@ def test_evaluate_first_seed_shifts_the_seeds(monkeypatch) -> None:
     loaded, ran = [], []
     monkeypatch.setattr(pipeline, "dataset", lambda preset, seed, progress: loaded.append(seed) or seed)
     monkeypatch.setattr(E, "evaluation_task", lambda ds, seed: SimpleNamespace(
-        split=SimpleNamespace(kind="next_watch"), sizes={"test": 1}))
-    monkeypatch.setattr(E, "run_model", lambda name, task, params, seed, preset, progress: ran.append(seed)
-                        or {"recall@10": 0.1 * seed, "recall@10_se": 0.0, "seconds": 0.0, "params": {}})
+        split=SimpleNamespace(kind="next_watch"), sizes={"test": 1}, n_videos=seed))  # a task per seed
+    monkeypatch.setattr(E, "_run", lambda name, task, params, seed, preset, progress: ran.append(seed)
+                        or ({"recall@10": 0.1 * seed, "recall@10_se": 0.0, "seconds": 0.0, "params": {}}, {}))
     out = E.evaluate("tiny", ["popularity"], seeds=2, progress=False, first_seed=3)
     assert loaded == ran == [3, 4] and out["popularity"]["recall@10"] == pytest.approx(0.35)

@@ -5,7 +5,7 @@
 * the split: per-user leave-last-out (:func:`ytrec_lib.data.splits.leave_last_out_split`) on real
   datasets, the simulator's temporal :func:`~ytrec_lib.data.splits.next_watch_split` otherwise;
 * every model is fitted on the training watches only, its hyperparameters chosen from a small grid
-  by recall@50 on the validation examples (:func:`ytrec_lib.models.baselines.tune`);
+  (:data:`GRIDS`) by recall@100 on the validation examples (:func:`ytrec_lib.models.baselines.tune`);
 * each test example ranks all videos, minus the user's earlier watches (its history), and is scored
   by recall@10/50/100 and NDCG@10 (one label per user, so the standard error is over users; with
   several seeds, the mean of per-seed means and the standard error across seeds).
@@ -32,7 +32,8 @@ from ytrec_lib.data import splits
 from ytrec_lib.models import baselines as B
 
 __all__ = ["MODELS", "CLASSICAL", "GRIDS", "Queries", "Task", "evaluate", "evaluation_task", "format_table",
-           "parse_models", "parse_params", "rank_model", "run_model", "score_ranking", "standing"]
+           "parse_models", "parse_params", "rank_model", "run_model", "score_ranking", "standing",
+           "summary_sentence"]
 
 MODELS = ("popularity", "itemknn", "rp3b", "ease", "item2vec_avg", "candidate")
 """Every model :func:`evaluate` knows, in the order it runs them."""
@@ -41,17 +42,23 @@ CLASSICAL = ("popularity", "itemknn", "rp3b", "ease", "item2vec_avg")
 """The models :func:`standing` compares the candidate model with by default (all but the deep one)."""
 
 GRIDS: dict[str, tuple[Any, ...]] = {
-    "itemknn.n_neighbors": (50, 200, 500), "itemknn.n_recent": (20, None),
-    "rp3b.alpha": (0.5, 1.0), "rp3b.beta": (0.0, 0.3, 0.6), "rp3b.n_neighbors": (200,),
-    "ease.lam": (10.0, 100.0, 1000.0, 5000.0),
+    "itemknn.n_neighbors": (20, 50, 100, 200, 500), "itemknn.n_recent": (10, 20, None),
+    "rp3b.alpha": (0.5, 1.0), "rp3b.beta": (0.0, 0.3, 0.6), "rp3b.n_neighbors": (50, 200),
+    "ease.lam": (10.0, 100.0, 300.0, 1000.0, 5000.0),
     "item2vec_avg.dim": (32,),
-    "tune.k": (50,),
+    "tune.k": (100,),
 }
 """The default hyperparameter grids, ``model.knob``: every value is tried on validation (``tune.k``: the
-recall cut-off they are chosen by). ``candidate.<CandidateConfig field>`` takes one value."""
+recall cut-off they are chosen by, the cut-off the candidate model early-stops by; ties go to the
+earlier point). ``candidate.<CandidateConfig field>`` takes one value. On MovieLens-100K item-kNN's
+and EASE's choices lie inside their grids, RP3beta's on its edges but above every neighbour a wider
+search tried (docs/evaluation.md)."""
 
 CUTOFFS = (10, 50, 100)
 """The recall cut-offs; NDCG is reported at 10."""
+
+COMPARE_METRIC = "recall@100"
+"""The metric of the summary: the candidate model against every other model (issue #18's criterion)."""
 
 
 @dataclass
@@ -254,27 +261,40 @@ def rank_model(name: str, task: Task, params: dict[str, tuple] | None = None, se
     return RUNNERS[name](task, params, seed, progress)
 
 
-def run_model(name: str, task: Task, params: dict[str, tuple], seed: int = 0, preset: str = "",
-              progress: bool = False) -> dict[str, Any]:
-    """One model on one task: ``{metric: mean, metric_se: SE over users, "seconds": s, "params": {...}}``
-    (``seconds``: fitting, tuning and scoring), or ``{"skipped": reason}`` for an unsupported model."""
+def _run(name: str, task: Task, params: dict[str, tuple], seed: int, preset: str, progress: bool
+         ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """:func:`run_model` and the per-user metrics it averaged (name -> (n_test,) float64; empty when
+    skipped)."""
     t0 = time.perf_counter()
     try:
         ranked, chosen = rank_model(name, task, params, seed, preset, progress)
     except CandidateUnsupported as err:
-        return {"skipped": str(err)}
+        return {"skipped": str(err)}, {}
     seconds = time.perf_counter() - t0
-    return {**score_ranking(ranked, task.test.labels), "seconds": round(seconds, 3), "params": chosen}
+    per_user = _scores(ranked, task.test.labels)
+    return {**_summarise(per_user), "seconds": round(seconds, 3), "params": chosen}, per_user
+
+
+def run_model(name: str, task: Task, params: dict[str, tuple], seed: int = 0, preset: str = "",
+              progress: bool = False) -> dict[str, Any]:
+    """One model on one task: ``{metric: mean, metric_se: SE over users, "seconds": s, "params": {...}}``
+    (``seconds``: fitting, tuning and scoring), or ``{"skipped": reason}`` for an unsupported model."""
+    return _run(name, task, params, seed, preset, progress)[0]
+
+
+def _summarise(per_user: dict[str, np.ndarray]) -> dict[str, float]:
+    """``{metric: mean over rows, metric + "_se": standard error over rows}`` (0 for one row)."""
+    out: dict[str, float] = {}
+    for metric, values in per_user.items():
+        out[metric] = float(values.mean())
+        out[f"{metric}_se"] = float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else 0.0
+    return out
 
 
 def score_ranking(ranked: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """recall@10/50/100 and NDCG@10 of ``ranked`` (n, K) int64 against one label per row ``labels``
     (n,) int64: ``{metric: mean over rows, metric + "_se": standard error over rows}`` (0 for one row)."""
-    out: dict[str, float] = {}
-    for metric, values in _scores(ranked, labels).items():
-        out[metric] = float(values.mean())
-        out[f"{metric}_se"] = float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else 0.0
-    return out
+    return _summarise(_scores(ranked, labels))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -336,11 +356,112 @@ def _combine(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
         if key.endswith("_se") or key == "params":
             continue
         vals = np.array([r[key] for r in per_seed], dtype=np.float64)
-        out[key] = float(vals.mean())
+        same = bool((vals == vals[0]).all())  # a model fitted once: exactly its value, SE exactly 0
+        out[key] = float(vals[0] if same else vals.mean())
         if key != "seconds":
-            out[f"{key}_se"] = float(vals.std(ddof=1) / np.sqrt(vals.size))
+            out[f"{key}_se"] = 0.0 if same else float(vals.std(ddof=1) / np.sqrt(vals.size))
     out["params"] = [r["params"] for r in per_seed]
     return out
+
+
+def _difference(a: list[np.ndarray], b: list[np.ndarray]) -> dict[str, float | None]:
+    """Model a minus model b on the same test examples; ``a``, ``b``: per seed, (n,) float64 per-user values.
+
+    ``difference``: the mean over seeds of the per-seed difference of means; ``se_seeds``: its SE across
+    seeds (0 for one seed); ``se_users``: the SE over users of the paired per-user difference, averaged
+    over seeds (at least the SE of the seed mean whether or not the seeds share their test users);
+    ``se``: both combined, ``sqrt(se_seeds² + se_users²)``; ``z``: ``difference / se`` (None when se is 0).
+    """
+    per_seed = np.array([x.mean() - y.mean() for x, y in zip(a, b, strict=True)])  # (S,)
+    se_seeds = float(per_seed.std(ddof=1) / np.sqrt(per_seed.size)) if per_seed.size > 1 else 0.0
+    se_users = float(np.mean([(x - y).std(ddof=1) / np.sqrt(x.size) if x.size > 1 else 0.0
+                              for x, y in zip(a, b, strict=True)]))
+    diff, se = float(per_seed.mean()), float(np.hypot(se_seeds, se_users))
+    return {"difference": diff, "se": se, "se_seeds": se_seeds, "se_users": se_users,
+            "z": diff / se if se > 0 else None}
+
+
+NAMES = {"popularity": "popularity", "itemknn": "tuned item-kNN", "rp3b": "tuned RP3beta",
+         "ease": "tuned EASE", "item2vec_avg": "the item2vec average", "candidate": "the candidate model"}
+"""How the generated sentences name each model."""
+
+
+def _verdict(z: float | None) -> str:
+    if z is None:
+        return "no spread to judge by"
+    return "above" if z >= 2 else "below" if z <= -2 else "within 2 SEs, no difference claimed"
+
+
+def summary_sentence(result: dict[str, Any], metric: str = COMPARE_METRIC) -> str:
+    """One sentence, generated from ``result["summary"]``: where the candidate model stands against each
+    other model at ``metric`` (above / below beyond 2 SEs of the difference, else within)."""
+    c, seeds = result["candidate"], result["split"]["seeds"]
+    parts = []
+    for name, d in result["summary"]["candidate_vs"].items():
+        r, z = result[name], d["z"]
+        sigmas = f"{z:+.1f} SEs" if z is not None else "SE 0"
+        parts.append(f"{d['difference']:+.4f} against {NAMES[name]}'s {r[metric]:.4f} ± "
+                     f"{r[metric + '_se']:.4f} ({sigmas}: {_verdict(z)})")
+    over = f"over {seeds} seeds" if seeds > 1 else "over test users, one seed"
+    head = f"The candidate model's {metric} is {c[metric]:.4f} ± {c[metric + '_se']:.4f} (mean ± SE {over})"
+    return (head + ": " + "; ".join(parts) + ". Each SE is that of the difference, across seeds and over "
+            "the paired test users combined.")
+
+
+def _summary(per_user: dict[str, list[dict[str, np.ndarray]]], metric: str = COMPARE_METRIC
+             ) -> dict[str, Any] | None:
+    """The candidate model against every other model that ran (None without a candidate run or another
+    model): ``{"metric": metric, "candidate_vs": {name: _difference(...)}}``."""
+    if not per_user.get("candidate") or not per_user["candidate"][0]:
+        return None
+    cand = [p[metric] for p in per_user["candidate"]]
+    others = {name: [p[metric] for p in runs] for name, runs in per_user.items()
+              if name != "candidate" and runs and runs[0]}
+    if not others:
+        return None
+    return {"metric": metric, "candidate_vs": {n: _difference(cand, o) for n, o in others.items()}}
+
+
+SEEDLESS = ("popularity", "itemknn", "rp3b", "ease")
+"""The models that take no seed: on the very task of the previous seed they give the same result, so
+:func:`evaluate` fits them once (real data: the leave-last-out split does not depend on the seed)."""
+
+
+def _same_task(a: Task | None, b: Task) -> bool:
+    """Whether ``b`` holds the very training log, queries and histories of ``a``."""
+    if a is None or a.n_videos != b.n_videos:
+        return False
+    pairs = [*zip(a.watches, b.watches, strict=True)]
+    for qa, qb in ((a.valid, b.valid), (a.test, b.test)):
+        if len(qa.histories) != len(qb.histories):
+            return False
+        pairs += [(qa.users, qb.users), (qa.labels, qb.labels), *zip(qa.histories, qb.histories, strict=True)]
+    return all(np.array_equal(x, y) for x, y in pairs)
+
+
+def _seed_runs(preset: str, models: list[str], seeds: list[int], params: dict[str, tuple], progress: bool
+               ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, np.ndarray]]], dict]:
+    """Every model on every seed's task: per model, the per-seed summaries and per-user metrics, and the
+    first seed's split sizes with ``same_split_every_seed``."""
+    from ytrec_lib import pipeline
+
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in models}
+    per_user: dict[str, list[dict[str, np.ndarray]]] = {m: [] for m in models}
+    sizes: dict[str, Any] = {}
+    prev: Task | None = None
+    for seed in seeds:
+        task = evaluation_task(pipeline.dataset(preset, seed, progress=progress), seed)
+        same = _same_task(prev, task)
+        sizes = sizes or {"kind": task.split.kind, **task.sizes, "same_split_every_seed": True}
+        sizes["same_split_every_seed"] &= same or prev is None
+        for name in tqdm(models, desc=f"evaluate seed {seed}", disable=not progress):
+            done = same and name in SEEDLESS
+            summary, values = ((runs[name][-1], per_user[name][-1]) if done else
+                               _run(name, task, params, seed, preset, progress))
+            runs[name].append(summary)
+            per_user[name].append(values)
+        prev = task
+    return runs, per_user, sizes
 
 
 def evaluate(preset: str, models: Sequence[str] | None = None, seeds: int = 1,
@@ -348,25 +469,65 @@ def evaluate(preset: str, models: Sequence[str] | None = None, seeds: int = 1,
              ) -> dict[str, Any]:
     """Every model of ``models`` on ``preset`` for seeds ``first_seed .. first_seed + seeds - 1``: the
     JSON object ``{model: {metric: value, metric_se: value, ..., "seconds": s, "params": ...},
-    "split": sizes}`` (``split``: the first seed's sizes and ``seeds``)."""
-    from ytrec_lib import pipeline
-
+    "split": sizes}`` (``split``: the first seed's sizes, ``seeds`` and ``same_split_every_seed``: then
+    the models of :data:`SEEDLESS` are fitted once, and their SE across seeds is 0), and, when the
+    candidate model ran beside others, ``"summary"``: its recall@100 against each (:func:`_difference`)
+    and the ``sentence`` of :func:`summary_sentence`."""
     models = parse_models(",".join(models)) if models is not None else list(MODELS)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
     params = params if params is not None else dict(GRIDS)
-    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in models}
-    sizes: dict[str, Any] = {}
-    for seed in range(int(first_seed), int(first_seed) + seeds):
-        task = evaluation_task(pipeline.dataset(preset, seed, progress=progress), seed)
-        sizes = sizes or {"kind": task.split.kind, **task.sizes}
-        for name in tqdm(models, desc=f"evaluate seed {seed}", disable=not progress):
-            runs[name].append(run_model(name, task, params, seed, preset, progress))
-    return {**{m: _combine(r) for m, r in runs.items()}, "split": {**sizes, "seeds": seeds}}
+    seed_list = list(range(int(first_seed), int(first_seed) + seeds))
+    runs, per_user, sizes = _seed_runs(preset, models, seed_list, params, progress)
+    result = {**{m: _combine(r) for m, r in runs.items()}, "split": {**sizes, "seeds": seeds}}
+    summary = _summary(per_user)
+    if summary is not None:
+        result["summary"] = summary
+        result["summary"]["sentence"] = summary_sentence(result)
+    return result
+
+
+HISTORY_FALLBACK = {"itemknn": "popularity order", "rp3b": "popularity order", "ease": "item id order",
+                    "item2vec_avg": "item id order", "candidate": "its side features only"}
+"""What each model ranks by for a query with an empty history (the candidate model keeps its
+demographic and example-age inputs; a model that sums over the history scores every item 0)."""
+
+
+def _split_notes(result: dict[str, Any]) -> list[str]:
+    """Users not scored, test users with an empty history, models fitted once for all seeds."""
+    s, lines = result["split"], []
+    if s["kind"] == "leave_last_out":
+        lines.append(f"Short histories: {s['short_users']:,} of {s['users']:,} users have fewer than 3 "
+                     "different videos; their watches train every model, they have no validation or test "
+                     "example and are not in the table.")
+    if s["empty_history_share"] > 0:
+        fallbacks = ", ".join(f"{NAMES[m]} by {how}" for m, how in HISTORY_FALLBACK.items() if m in result)
+        lines.append(f"Empty histories: {s['empty_history_share']:.1%} of test users have no training watch "
+                     f"before their test example; for them the models rank without a history ({fallbacks}).")
+    seedless = [NAMES[m] for m in SEEDLESS if m in result]
+    if s["seeds"] > 1 and s.get("same_split_every_seed") and seedless:
+        lines.append(f"Seeds: the split is the same for all {s['seeds']} seeds, and {', '.join(seedless)} "
+                     "take no seed: each was fitted once, so its SE across seeds is 0 (the summary's SEs "
+                     "include the paired SE over test users).")
+    return lines
+
+
+def _zero_notes(result: dict[str, Any]) -> list[str]:
+    """One line for each model with a metric of exactly 0: why (the data, or no hit at all)."""
+    s, lines = result["split"], []
+    for name, r in result.items():
+        zeros = [m for m in (*(f"recall@{k}" for k in CUTOFFS), "ndcg@10") if r.get(m) == 0.0]
+        if name in NAMES and zeros:
+            why = ("every test user's history is empty and it ranks from the history"
+                   if s["empty_history_share"] == 1.0 and name in HISTORY_FALLBACK else
+                   f"none of its top lists holds a test item, for any of the {s['test']:,} test examples")
+            lines.append(f"{name}: {', '.join(zeros)} = 0 because {why}.")
+    return lines
 
 
 def format_table(result: dict[str, Any]) -> str:
-    """The result of :func:`evaluate` as a text table (mean ± SE per metric, seconds, chosen params)."""
+    """The result of :func:`evaluate` as a text table (mean ± SE per metric, seconds, chosen params),
+    then the notes of :func:`_split_notes` and :func:`_zero_notes` and the summary sentence."""
     s = result["split"]
     lines = [f"split {s['kind']}: {s['users']:,} users, {s['items']:,} items, train {s['train']:,} rows "
              f"({s['train_watches']:,} watches fitted), valid {s['valid']:,}, test {s['test']:,}, "
@@ -375,13 +536,16 @@ def format_table(result: dict[str, Any]) -> str:
     cols = [f"recall@{k}" for k in CUTOFFS] + ["ndcg@10"]
     lines.append(f"{'model':14s}" + "".join(f"{c:>18s}" for c in cols) + f"{'seconds':>10s}  params")
     for name, r in result.items():
-        if name == "split":
+        if name not in NAMES:
             continue
         if "skipped" in r:
             lines.append(f"{name:14s}  {r['skipped']}")
             continue
         cells = "".join(f"{r[c]:>10.4f} ± {r[c + '_se']:.4f}"[-18:].rjust(18) for c in cols)
         lines.append(f"{name:14s}{cells}{r['seconds']:>10.2f}  {r['params']}")
+    lines += _split_notes(result) + _zero_notes(result)
+    if "summary" in result:
+        lines.append(result["summary"]["sentence"])
     return "\n".join(lines)
 
 

@@ -28,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -43,13 +44,16 @@ from ytrec_lib.data import datasets, real, splits
 from ytrec_lib.data.cache import (
     DamagedArtifact,
     atomic_path,
+    atomic_write_text,
     cache_key,
     data_fingerprint,
+    load_json,
     load_npz,
     load_or_build,
     load_torch,
 )
 from ytrec_lib.features import EventLog, ExampleFeatures, FeatureBuilder, FeatureSpec, feature_set
+from ytrec_lib.models import baselines as B
 from ytrec_lib.models import candidate as C
 from ytrec_lib.models import item2vec as I2V
 from ytrec_lib.models import ranking as R
@@ -635,6 +639,57 @@ def _train_candidate(run: CandidateRun, seed: int, progress: bool) -> None:
                val=(run.examples("valid"), run.labels("valid")), progress=progress)
     run.history, run.train_seconds = hist.epochs, time.perf_counter() - t0
     run._examples.pop("train", None)  # the largest table; rebuilt on demand, not kept in the memo
+
+
+# ----------------------------------------------------------------------------------------------------
+# Stage 2b: classical baselines with their knobs chosen on validation
+# ----------------------------------------------------------------------------------------------------
+
+
+def _arrays_key(*arrays: Any) -> str:
+    """A hash of int/float arrays and lists of arrays (the watch log and the validation queries)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        for part in (a if isinstance(a, list) else [a]):
+            part = np.ascontiguousarray(part)
+            h.update(f"{part.dtype}{part.shape}".encode())
+            h.update(part.tobytes())
+    return h.hexdigest()[:16]
+
+
+def tuned_baseline(make: type[B.Baseline], grid: dict[str, tuple], watches: tuple[np.ndarray, ...],
+                   n_videos: int, valid_users: np.ndarray, valid_histories: list[np.ndarray],
+                   valid_labels: np.ndarray, k: int, *, cache: bool = True,
+                   progress: bool = False) -> B.Tuned:
+    """:func:`ytrec_lib.models.baselines.tune` of ``make`` over ``grid`` (knob -> values) on the training
+    ``watches`` (user, video, time arrays), chosen by recall@``k`` of the validation queries
+    (``valid_users`` (n,) int64, ``valid_histories`` n int64 arrays, ``valid_labels`` (n,) int64).
+
+    The choice (every grid point's validation recall) is cached as JSON under ``<data dir>/models/``,
+    keyed by the model, the grid, ``k`` and a hash of the watches and the queries: notebooks 01, 03 and
+    08 and ``evaluate`` tune a baseline on the same split once; a cached choice refits the model once
+    with the chosen knobs (the same model :func:`~ytrec_lib.models.baselines.tune` keeps)."""
+    grid = {name: tuple(values) for name, values in grid.items()}
+    data = _arrays_key(*watches, np.int64(n_videos), valid_users, valid_labels, list(valid_histories))
+    key = stage_key(f"tuned-{make.__name__}", {"grid": {n: list(v) for n, v in grid.items()}, "k": int(k)},
+                    {}, data)
+    path = _models_dir() / f"tuned-{make.__name__.lower()}-{key}.json"
+
+    def build() -> B.Tuned:
+        return B.tune(make, grid, watches, n_videos, valid_users, valid_histories, valid_labels, k=k,
+                      progress=progress)
+
+    def load(p: Path) -> B.Tuned:
+        saved = load_json(p, "tuned baseline")
+        scores = [(dict(params), float(score)) for params, score in saved["scores"]]
+        params = dict(saved["params"])
+        return B.Tuned(make(**params).fit(watches, n_videos=n_videos), params, scores)
+
+    def save(tuned: B.Tuned, p: Path) -> None:
+        atomic_write_text(p, json.dumps({"params": tuned.params, "scores": tuned.scores}))
+
+    tuned, _ = _cached(key, path, load, build, save, cache=cache, what="tuned baseline")
+    return tuned
 
 
 # ----------------------------------------------------------------------------------------------------

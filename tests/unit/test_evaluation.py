@@ -260,3 +260,50 @@ def test_evaluate_first_seed_shifts_the_seeds(monkeypatch) -> None:
                         or ({"recall@10": 0.1 * seed, "recall@10_se": 0.0, "seconds": 0.0, "params": {}}, {}))
     out = E.evaluate("tiny", ["popularity"], seeds=2, progress=False, first_seed=3)
     assert loaded == ran == [3, 4] and out["popularity"]["recall@10"] == pytest.approx(0.35)
+
+
+def test_tuned_baselines_equal_tune_by_hand_and_skip_ease_past_its_cap(data_dir, monkeypatch) -> None:
+    import re
+
+    from ytrec_lib import pipeline
+    from ytrec_lib.models import baselines as B
+
+    task = E.evaluation_task(pipeline.dataset("tiny", 0, progress=False), 0)
+    grids = {"itemknn.n_neighbors": (5, 50), "itemknn.n_recent": (None,), "rp3b.alpha": (1.0,),
+             "rp3b.beta": (0.0, 0.5), "ease.lam": (10.0,), "tune.k": (20,)}
+    users = task.test.users[:30]
+    lists, params, skipped = E.tuned_baselines(task, users, 10, grids)
+    assert set(lists) == set(params) == set(E.STRONG_BASELINES) and not skipped
+    assert all(ranked.shape == (30, 10) for ranked in lists.values())
+    v = task.valid
+    by_hand = B.tune(B.RP3beta, {"alpha": (1.0,), "beta": (0.0, 0.5)}, task.watches, task.n_videos, v.users,
+                     v.histories, v.labels, k=20)
+    assert params["rp3b"] == by_hand.params
+    np.testing.assert_array_equal(lists["rp3b"], by_hand.model.recommend(users, 10))
+    monkeypatch.setattr(B.EASE.__init__, "__defaults__", (100.0, 5))     # a cap below the catalogue
+    lists, params, skipped = E.tuned_baselines(task, users, 10, grids)
+    assert "ease" not in lists and "ease" not in params
+    assert re.search(r"dense [\d,]+ x [\d,]+ float64 matrix .*cap is 5 videos", skipped["ease"])
+
+
+def test_a_tuned_choice_is_cached_once_per_split_and_grid(data_dir, monkeypatch) -> None:
+    from ytrec_lib import pipeline
+    from ytrec_lib.models import baselines as B
+
+    task = E.evaluation_task(pipeline.dataset("tiny", 0, progress=False), 0)
+    grid = {"itemknn.n_neighbors": (5, 20, 50), "itemknn.n_recent": (None,), "tune.k": (20,)}
+    first = E.tuned_model("itemknn", task, grid)
+    files = sorted((data_dir / "models").glob("tuned-itemknn-*.json"))
+    calls = []
+    monkeypatch.setattr(B, "tune", lambda *a, **k: calls.append(a) or first)   # a second tuning would show
+    pipeline.clear_memo()
+    again = E.tuned_model("itemknn", task, grid)                              # read from the file
+    assert not calls and again.params == first.params and again.scores == first.scores
+    users = task.test.users[:20]
+    np.testing.assert_array_equal(again.model.recommend(users, 10), first.model.recommend(users, 10))
+    assert sorted((data_dir / "models").glob("tuned-itemknn-*.json")) == files and len(files) >= 1
+    E.tuned_model("itemknn", task, {**grid, "itemknn.n_neighbors": (5, 20)})  # another grid: tuned anew
+    assert len(calls) == 1
+    other = E.evaluation_task(pipeline.dataset("tiny", 1, progress=False), 1)  # another split: tuned anew
+    E.tuned_model("itemknn", other, grid)
+    assert len(calls) == 2

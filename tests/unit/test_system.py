@@ -261,25 +261,3 @@ def test_without_a_ranker_the_first_candidates_are_shown_and_seen_is_excluded(bu
 def test_without_a_ranker_seen_is_required(bundle):
     with pytest.raises(ValueError, match="seen="):
         S.TwoStageRecommender(bundle.system.store, None, bundle.system.serve_time, index_kind="exact")
-
-
-def test_tuned_baselines_equal_tune_by_hand_and_skip_ease_past_its_cap(bundle, monkeypatch):
-    from ytrec_lib.models import baselines as B
-    from ytrec_lib.studies import evaluation as E
-
-    task = E.evaluation_task(bundle.dataset, 0)
-    grids = {"itemknn.n_neighbors": (5, 50), "itemknn.n_recent": (None,), "rp3b.alpha": (1.0,),
-             "rp3b.beta": (0.0, 0.5), "ease.lam": (10.0,), "tune.k": (20,)}
-    users = task.test.users[:30]
-    lists, params, skipped = S.tuned_baselines(task, users, 10, grids)
-    assert set(lists) == set(params) == set(S.STRONG_BASELINES) and not skipped
-    assert all(ranked.shape == (30, 10) for ranked in lists.values())
-    v = task.valid
-    by_hand = B.tune(B.RP3beta, {"alpha": (1.0,), "beta": (0.0, 0.5)}, task.watches, task.n_videos, v.users,
-                     v.histories, v.labels, k=20)
-    assert params["rp3b"] == by_hand.params
-    np.testing.assert_array_equal(lists["rp3b"], by_hand.model.recommend(users, 10))
-    monkeypatch.setattr(B.EASE.__init__, "__defaults__", (100.0, 5))     # a cap below the catalogue
-    lists, params, skipped = S.tuned_baselines(task, users, 10, grids)
-    assert "ease" not in lists and "ease" not in params
-    assert re.search(r"dense [\d,]+ x [\d,]+ float64 matrix .*cap is 5 videos", skipped["ease"])

@@ -454,44 +454,6 @@ def recall_realised(ranked: np.ndarray, watched: Sequence[np.ndarray], k: int = 
     return float(metrics.recall_at_k(ranked[has], rel, k))
 
 
-STRONG_BASELINES: dict[str, tuple[str, str]] = {"itemknn_tuned": ("ItemKNN", "itemknn"),
-                                                "rp3b": ("RP3beta", "rp3b"), "ease": ("EASE", "ease")}
-"""The classical baselines the system is compared with: name -> (class of
-:mod:`ytrec_lib.models.baselines`, prefix of its knobs in the grids)."""
-
-
-def tuned_baselines(task: Any, users: np.ndarray, k: int, grids: dict[str, Sequence[Any]], *,
-                    times: float | np.ndarray | None = None, histories: Sequence[np.ndarray] | None = None
-                    ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]], dict[str, str]]:
-    """Tuned item-kNN, RP3beta and EASE (:data:`STRONG_BASELINES`), each fitted on ``task.watches``
-    with its knobs chosen on ``task.valid`` by :func:`ytrec_lib.models.baselines.tune`, then asked
-    for the top ``k`` of ``users`` (n,) int64 at ``times`` with ``histories`` (see ``recommend``).
-
-    ``task``: an :class:`ytrec_lib.studies.evaluation.Task` (``watches``, ``n_videos``, ``valid``);
-    ``grids``: ``"prefix.knob" -> values`` plus ``"tune.k"`` (e.g. ``evaluation.GRIDS``). Returns
-    ``(lists, params, skipped)``: name -> (n, k) int64, name -> the chosen knobs, and name -> the
-    reason a model was not run (EASE when the training log holds more videos than its dense
-    matrix allows)."""
-    from ytrec_lib.models import baselines as B
-
-    valid, tune_k = task.valid, int(grids["tune.k"][0])
-    n_items, ease_limit = np.unique(task.watches[1]).size, B.EASE().max_items
-    lists: dict[str, np.ndarray] = {}
-    params: dict[str, dict[str, Any]] = {}
-    skipped: dict[str, str] = {}
-    for name, (cls, prefix) in STRONG_BASELINES.items():
-        if cls == "EASE" and n_items > ease_limit:
-            skipped[name] = (f"EASE needs a dense {n_items:,} x {n_items:,} float64 matrix ("
-                             f"{n_items**2 * 8 / 2**30:.1f} GiB); the cap is {ease_limit:,} videos")
-            continue
-        grid = {knob.split(".", 1)[1]: v for knob, v in grids.items() if knob.startswith(prefix + ".")}
-        tuned = B.tune(getattr(B, cls), grid, task.watches, task.n_videos, valid.users, valid.histories,
-                       valid.labels, k=min(tune_k, task.n_videos))
-        lists[name] = tuned.model.recommend(users, k, times=times, histories=histories)
-        params[name] = tuned.params
-    return lists, params, skipped
-
-
 # ----------------------------------------------------------------------------------------------------
 # The embedding-store file the system serves from (ytrec_lib.pipeline builds it)
 # ----------------------------------------------------------------------------------------------------
@@ -538,4 +500,4 @@ def check_store(path: Path) -> Path:
 
 __all__ = ["STAGES", "SEARCH_PARAM", "Recommendation", "TwoStageRecommender", "BatchResult",
            "ServingFeatures", "true_gains", "ideal_lists", "ndcg_true", "realised_watches", "recall_realised",
-           "STRONG_BASELINES", "tuned_baselines", "write_store", "check_store"]
+           "write_store", "check_store"]

@@ -33,7 +33,8 @@ from ytrec_lib.models import baselines as B
 
 __all__ = ["MODELS", "CLASSICAL", "GRIDS", "Queries", "Task", "evaluate", "evaluation_task", "format_table",
            "parse_models", "parse_params", "rank_model", "run_model", "score_ranking", "standing",
-           "summary_sentence"]
+           "summary_sentence", "STRONG_BASELINES", "TUNED", "ease_skip_reason", "tuned_baselines",
+           "tuned_model"]
 
 MODELS = ("popularity", "itemknn", "rp3b", "ease", "item2vec_avg", "candidate")
 """Every model :func:`evaluate` knows, in the order it runs them."""
@@ -159,11 +160,60 @@ def _grid(params: dict[str, tuple], model: str) -> dict[str, tuple]:
     return {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith(model + ".")}
 
 
-def _tuned(make: Callable[..., B.Baseline], name: str, task: Task, params: dict, progress: bool
-           ) -> tuple[np.ndarray, dict]:
+TUNED: dict[str, type[B.Baseline]] = {"itemknn": B.ItemKNN, "rp3b": B.RP3beta, "ease": B.EASE}
+"""The models whose knobs are chosen on validation: name -> class of :mod:`ytrec_lib.models.baselines`."""
+
+STRONG_BASELINES: dict[str, str] = {"itemknn_tuned": "itemknn", "rp3b": "rp3b", "ease": "ease"}
+"""The classical baselines the notebooks compare with, by the names they record: name -> model."""
+
+
+def tuned_model(name: str, task: Task, params: dict, progress: bool = False) -> B.Tuned:
+    """Model ``name`` of :data:`TUNED` fitted on ``task.watches`` with its knobs (``params``' grid
+    ``name.knob``) chosen by recall@``tune.k`` on ``task.valid``; the choice is cached by
+    :func:`ytrec_lib.pipeline.tuned_baseline`, so a split is tuned once for every notebook."""
+    from ytrec_lib import pipeline
+
     v = task.valid
-    tuned = B.tune(make, _grid(params, name), task.watches, task.n_videos, v.users, v.histories, v.labels,
-                   k=min(int(params["tune.k"][0]), task.n_videos), progress=progress)
+    return pipeline.tuned_baseline(TUNED[name], _grid(params, name), task.watches, task.n_videos, v.users,
+                                   v.histories, v.labels, k=min(int(params["tune.k"][0]), task.n_videos),
+                                   progress=progress)
+
+
+def ease_skip_reason(task: Task) -> str | None:
+    """Why EASE cannot run on ``task`` (its dense matrix over the training log's videos is past
+    ``EASE.max_items``), or None."""
+    n_items, cap = np.unique(task.watches[1]).size, B.EASE().max_items
+    if n_items <= cap:
+        return None
+    gib = n_items**2 * 8 / 2**30
+    return (f"EASE needs a dense {n_items:,} x {n_items:,} float64 matrix ({gib:.1f} GiB); "
+            f"the cap is {cap:,} videos")
+
+
+def tuned_baselines(task: Task, users: np.ndarray, k: int, grids: dict[str, Sequence[Any]], *,
+                    times: float | np.ndarray | None = None, histories: Sequence[np.ndarray] | None = None
+                    ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]], dict[str, str]]:
+    """The :data:`STRONG_BASELINES` (:func:`tuned_model`), each asked for the top ``k`` of ``users``
+    (n,) int64 at ``times`` with ``histories`` (see ``Baseline.recommend``). ``grids``:
+    ``"model.knob" -> values`` plus ``"tune.k"`` (e.g. :data:`GRIDS`). Returns ``(lists, params,
+    skipped)``: name -> (n, k) int64, name -> the chosen knobs, name -> why it did not run (EASE past
+    its cap, :func:`ease_skip_reason`)."""
+    lists: dict[str, np.ndarray] = {}
+    params: dict[str, dict[str, Any]] = {}
+    skipped: dict[str, str] = {}
+    for name, model in STRONG_BASELINES.items():
+        why = ease_skip_reason(task) if model == "ease" else None
+        if why:
+            skipped[name] = why
+            continue
+        tuned = tuned_model(model, task, dict(grids))
+        lists[name] = tuned.model.recommend(users, k, times=times, histories=histories)
+        params[name] = tuned.params
+    return lists, params, skipped
+
+
+def _tuned(name: str, task: Task, params: dict, progress: bool) -> tuple[np.ndarray, dict]:
+    tuned = tuned_model(name, task, params, progress)
     ranked = tuned.model.recommend(task.test.users, _depth(task), histories=task.test.histories)
     return ranked, tuned.params
 
@@ -232,9 +282,7 @@ def _rank_excluding(model: Any, feats: Any, histories: list[np.ndarray], k: int,
 
 RUNNERS: dict[str, Callable[..., tuple[np.ndarray, dict]]] = {
     "popularity": _popularity,
-    "itemknn": lambda t, p, s, g: _tuned(B.ItemKNN, "itemknn", t, p, g),
-    "rp3b": lambda t, p, s, g: _tuned(B.RP3beta, "rp3b", t, p, g),
-    "ease": lambda t, p, s, g: _tuned(B.EASE, "ease", t, p, g),
+    **{name: (lambda t, p, s, g, name=name: _tuned(name, t, p, g)) for name in TUNED},
     "item2vec_avg": _item2vec_avg,
 }
 

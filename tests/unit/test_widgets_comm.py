@@ -141,13 +141,16 @@ def test_every_change_sent_as_a_comm_message_redraws_the_tables(kernel):
     assert first["ranked_rows"] == 5 and first["error"] == ""
     for step, (new_k, index) in enumerate([(7, 1), (9, 4), (3, 2), (12, 7)]):
         k.send_update(ids["k"], {"value": new_k})
-        st = k.wait_for(lambda s, n=new_k: s["k"] == n, f"change {step + 1} of the k slider to {new_k}")
-        assert st["ranked_rows"] == new_k and st["candidate_rows"] == new_k, st
+        # the callback runs on the subshell thread: state["k"] changes before the tables are redrawn, so
+        # wait for the whole redraw (the time running out fails with the explorer's last state)
+        st = k.wait_for(lambda s, n=new_k: s["k"] == n and s["ranked_rows"] == n and s["candidate_rows"] == n,
+                        f"change {step + 1} of the k slider to {new_k}")
         assert st["error"] == "", st["error"]
         user = ids["options"][index]
         k.send_update(ids["user"], {"index": index})
-        st = k.wait_for(lambda s, u=user: s["user"] == u, f"change {step + 1} of the user dropdown to {user}")
-        assert f"user {user}</b>" in st["user_html"] and st["ranked_rows"] == new_k
+        st = k.wait_for(lambda s, u=user: s["user"] == u and f"user {u}</b>" in s["user_html"],
+                        f"change {step + 1} of the user dropdown to {user}")
+        assert st["ranked_rows"] == new_k
         assert st["error"] == "", st["error"]
         assert " · Creator " in st["ranked_html"] and "age: " in st["user_html"]
     if k.subshell_id is not None:  # the callbacks really ran where JupyterLab runs them
@@ -164,5 +167,6 @@ def test_an_error_in_a_callback_shows_in_the_explorer_and_the_next_change_recove
     assert "could not update" in st["error"] and "RuntimeError" in st["error"]
     k.execute("del ex.system.recommend")
     k.send_update(ids["k"], {"value": 6})
-    st = k.wait_for(lambda s: s["k"] == 6, "the change after the error", error_ok=True)
+    st = k.wait_for(lambda s: s["k"] == 6 and s["ranked_rows"] == 6 and not s["error"],
+                    "the change after the error", error_ok=True)
     assert st["error"] == "" and st["ranked_rows"] == 6

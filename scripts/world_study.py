@@ -169,7 +169,8 @@ def world_stats(ds: Any) -> dict[str, float]:
     """The world statistics of :mod:`ytrec_lib.data.describe` that measure each property's strength."""
     return {"fresh_watch_lift": describe.fresh_watch_lift(ds),
             "topic_flow_asymmetry": describe.topic_flow_asymmetry(ds),
-            "interaction_gain": describe.demographic_interaction_gain(ds)["gain"]}
+            "interaction_gain": describe.demographic_interaction_gain(ds)["gain"],
+            "ring_flow_gender_gap": describe.ring_flow_gender_gap(ds)}
 
 
 def mean_se(values: list[float]) -> tuple[float, float]:

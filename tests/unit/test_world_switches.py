@@ -105,9 +105,10 @@ def test_bad_switch_values_raise_a_clear_error(changes, words):
 
 
 def test_progression_by_gender_reverses_one_genders_direction_and_shows_in_the_gender_gap(plain):
-    one_way, by_gender = mid(interest_progression=2.0), mid(interest_progression=2.0, progression_by_gender=True)
+    one_way = mid(interest_progression=2.0)
+    by_gender = mid(interest_progression=2.0, progression_by_gender=True)
     w = by_gender.truth.world
-    np.testing.assert_array_equal(w.interest, plain.truth.world.interest)  # same users, only the drift differs
+    np.testing.assert_array_equal(w.interest, plain.truth.world.interest)  # same users, only drift differs
     log_i = np.log(w.interest)
     women, men = w.u_gender == 1, w.u_gender == 0
     np.testing.assert_allclose(w.drift[women], one_way.truth.world.drift[women], rtol=1e-5, atol=1e-5)

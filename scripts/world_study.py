@@ -3,7 +3,8 @@
 For a world (a simulator preset plus :class:`~ytrec_lib.data.presets.SimConfig` switches) and seeds, this
 script trains, honestly, the models each lesson compares and prints mean +- standard error over seeds:
 
-* ``depth``  (Fig. 6): MAP@100 of the all-features model at tower depth 3 over depth 0;
+* ``depth``  (Fig. 6): MAP@100 of the all-features model at tower depth 3 over depth 0 (recall@100
+  of both beside it);
 * ``fresh``  (Fig. 4): fresh lift (first two days over second week, :func:`candidate.fresh_lift`) with
   the example-age feature over without it, beside the empirical lift of the training labels;
 * ``labels`` (§3.4): recall@100 on the next watch after the cutoff, trained on next-watch labels
@@ -131,9 +132,11 @@ def fresh_lifts(ds: Any, split: splits.Split, runs: dict[str, Trained], seed: in
 def lesson_depth(ds: Any, seed: int) -> dict[str, float]:
     """Fig. 6: test MAP@100 of all features at depth 0 and 3; effect = depth 3 over depth 0."""
     split = make_split(ds, "next_watch", seed)
-    maps = {d: quality_on_test(train(ds, split, "all", t, seed, name=f"depth{d}"), split)["MAP@100"]
-            for d, t in TOWERS.items()}
-    return {"map_depth0": maps[0], "map_depth3": maps[3], "effect": maps[3] / maps[0]}
+    q = {d: quality_on_test(train(ds, split, "all", t, seed, name=f"depth{d}"), split)
+         for d, t in TOWERS.items()}
+    return {"recall100_depth0": q[0]["recall@100"], "recall100_depth3": q[3]["recall@100"],
+            "map_depth0": q[0]["MAP@100"], "map_depth3": q[3]["MAP@100"],
+            "effect": q[3]["MAP@100"] / q[0]["MAP@100"]}
 
 
 def lesson_fresh(ds: Any, seed: int) -> dict[str, float]:
@@ -195,11 +198,14 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a SimConfig switch of the world (repeatable)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--lrs", type=float, nargs="+", default=list(LRS),
+                   help="learning rates each model chooses from on validation at the first seed")
     p.add_argument("--labels-no-example-age", action="store_true",
                    help="labels lesson: train both models without the example-age feature")
     args = p.parse_args()
-    global LABELS_EXAMPLE_AGE
+    global LABELS_EXAMPLE_AGE, LRS
     LABELS_EXAMPLE_AGE = False if args.labels_no_example_age else None
+    LRS = tuple(args.lrs)
     torch.set_num_threads(args.threads)
     switches = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)}
     rows = []
@@ -214,7 +220,7 @@ def main() -> None:
     summary = {k: mean_se([r[k] for r in rows]) for k in rows[0]}
     m, se = summary["effect"]
     null = 1.0 if args.lesson in ("depth", "fresh") else 0.0
-    print(json.dumps({"lesson": args.lesson, "preset": args.preset, "switches": switches,
+    print(json.dumps({"lesson": args.lesson, "preset": args.preset, "switches": switches, "lrs": LRS,
                       "summary": {k: [round(a, 5), round(b, 5)] for k, (a, b) in summary.items()},
                       "beyond_2se": bool(abs(m - null) > 2 * se)}))
 

@@ -191,6 +191,7 @@ def parse_value(text: str) -> Any:
 
 
 def main() -> None:
+    global LABELS_EXAMPLE_AGE, LRS
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--lesson", choices=sorted(LESSONS), required=True)
     p.add_argument("--preset", default="ci")
@@ -203,7 +204,6 @@ def main() -> None:
     p.add_argument("--labels-no-example-age", action="store_true",
                    help="labels lesson: train both models without the example-age feature")
     args = p.parse_args()
-    global LABELS_EXAMPLE_AGE, LRS
     LABELS_EXAMPLE_AGE = False if args.labels_no_example_age else None
     LRS = tuple(args.lrs)
     torch.set_num_threads(args.threads)

@@ -65,9 +65,14 @@ def world(preset: str, seed: int, switches: dict[str, Any]) -> Any:
     return datasets.load(preset, seed, config=preset_config(preset, **switches), progress=False)
 
 
+N_NEXT = 1
+"""Labels per validation and test user: their first ``N_NEXT`` watches after the cutoff (``--n-next``)."""
+
+
 def make_split(ds: Any, kind: str, seed: int) -> splits.Split:
     """The next-watch split, or the held-out-label split with the same validation and test users."""
-    return (splits.heldout_watch_split if kind == "heldout" else splits.next_watch_split)(ds, seed=seed)
+    make = splits.heldout_watch_split if kind == "heldout" else splits.next_watch_split
+    return make(ds, seed=seed, n_next=N_NEXT)
 
 
 LR_CHOICE: dict[str, float] = {}
@@ -191,7 +196,7 @@ def parse_value(text: str) -> Any:
 
 
 def main() -> None:
-    global LABELS_EXAMPLE_AGE, LRS
+    global LABELS_EXAMPLE_AGE, LRS, N_NEXT
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--lesson", choices=sorted(LESSONS), required=True)
     p.add_argument("--preset", default="ci")
@@ -199,13 +204,15 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a SimConfig switch of the world (repeatable)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--n-next", type=int, default=1,
+                   help="labels per validation/test user: the first N watches after the cutoff")
     p.add_argument("--lrs", type=float, nargs="+", default=list(LRS),
                    help="learning rates each model chooses from on validation at the first seed")
     p.add_argument("--labels-no-example-age", action="store_true",
                    help="labels lesson: train both models without the example-age feature")
     args = p.parse_args()
     LABELS_EXAMPLE_AGE = False if args.labels_no_example_age else None
-    LRS = tuple(args.lrs)
+    LRS, N_NEXT = tuple(args.lrs), args.n_next
     torch.set_num_threads(args.threads)
     switches = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)}
     rows = []
@@ -221,6 +228,7 @@ def main() -> None:
     m, se = summary["effect"]
     null = 1.0 if args.lesson in ("depth", "fresh") else 0.0
     print(json.dumps({"lesson": args.lesson, "preset": args.preset, "switches": switches, "lrs": LRS,
+                      "n_next": N_NEXT,
                       "summary": {k: [round(a, 5), round(b, 5)] for k, (a, b) in summary.items()},
                       "beyond_2se": bool(abs(m - null) > 2 * se)}))
 

@@ -144,10 +144,15 @@ def lesson_depth(ds: Any, seed: int) -> dict[str, float]:
             "effect": q[3]["MAP@100"] / q[0]["MAP@100"]}
 
 
+FRESH_TOWER: tuple[int, ...] = (64,)
+"""The tower of the Fig. 4 models (``--fresh-tower``; default depth 1)."""
+
+
 def lesson_fresh(ds: Any, seed: int) -> dict[str, float]:
-    """Fig. 4: fresh lift with and without example age (depth 1); effect = with over without."""
+    """Fig. 4: fresh lift with and without example age (tower :data:`FRESH_TOWER`); effect = with over
+    without."""
     split = make_split(ds, "next_watch", seed)
-    runs = {name: train(ds, split, "all", (64,), seed, example_age=on, name=name)
+    runs = {name: train(ds, split, "all", FRESH_TOWER, seed, example_age=on, name=name)
             for name, on in (("with", True), ("without", False))}
     lifts = fresh_lifts(ds, split, runs, seed)
     return {"lift_with": lifts["with"], "lift_without": lifts["without"],
@@ -196,7 +201,7 @@ def parse_value(text: str) -> Any:
 
 
 def main() -> None:
-    global LABELS_EXAMPLE_AGE, LRS, N_NEXT
+    global LABELS_EXAMPLE_AGE, LRS, N_NEXT, FRESH_TOWER
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--lesson", choices=sorted(LESSONS), required=True)
     p.add_argument("--preset", default="ci")
@@ -204,6 +209,8 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a SimConfig switch of the world (repeatable)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--fresh-tower", type=int, nargs="+", default=list(FRESH_TOWER),
+                   help="fresh lesson: the tower widths of both models")
     p.add_argument("--n-next", type=int, default=1,
                    help="labels per validation/test user: the first N watches after the cutoff")
     p.add_argument("--lrs", type=float, nargs="+", default=list(LRS),
@@ -212,7 +219,7 @@ def main() -> None:
                    help="labels lesson: train both models without the example-age feature")
     args = p.parse_args()
     LABELS_EXAMPLE_AGE = False if args.labels_no_example_age else None
-    LRS, N_NEXT = tuple(args.lrs), args.n_next
+    LRS, N_NEXT, FRESH_TOWER = tuple(args.lrs), args.n_next, tuple(args.fresh_tower)
     torch.set_num_threads(args.threads)
     switches = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)}
     rows = []
@@ -228,7 +235,7 @@ def main() -> None:
     m, se = summary["effect"]
     null = 1.0 if args.lesson in ("depth", "fresh") else 0.0
     print(json.dumps({"lesson": args.lesson, "preset": args.preset, "switches": switches, "lrs": LRS,
-                      "n_next": N_NEXT,
+                      "n_next": N_NEXT, "fresh_tower": FRESH_TOWER,
                       "summary": {k: [round(a, 5), round(b, 5)] for k, (a, b) in summary.items()},
                       "beyond_2se": bool(abs(m - null) > 2 * se)}))
 

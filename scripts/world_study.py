@@ -134,12 +134,46 @@ def fresh_lifts(ds: Any, split: splits.Split, runs: dict[str, Trained], seed: in
     return out
 
 
+@torch.no_grad()
+def topic_mass(run: Trained, split: splits.Split, topic: np.ndarray, n_topics: int) -> np.ndarray:
+    """The model's probability of each topic for the split's test examples: softmax summed per topic.
+    ``topic``: (n_videos,) int. Returns (n_test, n_topics) float64, rows sum to 1."""
+    feats = C.split_examples(run.builder, split, "test")
+    onehot = torch.zeros(len(topic), n_topics, dtype=torch.float64)                 # (V, T)
+    onehot[torch.arange(len(topic)), torch.from_numpy(topic.astype(np.int64))] = 1.0
+    out = [run.model.probabilities(feats.batch(np.arange(s, min(s + 256, len(feats))))) @ onehot
+           for s in range(0, len(feats), 256)]                                       # (b, T) each
+    return torch.cat(out).numpy()
+
+
+def ring_direction_gap(ds: Any, split: splits.Split, mass: np.ndarray) -> float:
+    """Does a prediction follow each gender's direction round the topic ring (a planted history x gender
+    interaction, ``progression_by_gender``)? Per test example, ``sum_t mass[t] * (h[t-1] - h[t+1])``
+    with ``h`` the user's topic shares before the cutoff and ``mass`` (n_test, n_topics) the predicted
+    (or the label's one-hot) topic distribution; returns its mean over gender-1 users minus gender-0."""
+    w = ds.watches()
+    w = w[w["time"] < split.train_cutoff]
+    topic = ds.videos["topic"].to_numpy()
+    h = np.zeros((ds.n_users, mass.shape[1]))                                       # (U, T)
+    np.add.at(h, (w["user_id"].to_numpy(), topic[w["video_id"].to_numpy()]), 1.0)
+    h /= np.maximum(h.sum(axis=1, keepdims=True), 1.0)
+    users = split.test["user_id"].to_numpy()
+    step = np.roll(h, 1, axis=1) - np.roll(h, -1, axis=1)                           # (U, T)
+    score = (mass * step[users]).sum(axis=1)                                        # (n_test,)
+    gender = ds.users.set_index("user_id")["gender"].to_numpy()[users]
+    return float(score[gender == 1].mean() - score[gender == 0].mean())
+
+
 def lesson_depth(ds: Any, seed: int) -> dict[str, float]:
     """Fig. 6: test MAP@100 of all features at depth 0 and 3; effect = depth 3 over depth 0."""
     split = make_split(ds, "next_watch", seed)
-    q = {d: quality_on_test(train(ds, split, "all", t, seed, name=f"depth{d}"), split)
-         for d, t in TOWERS.items()}
-    return {"recall100_depth0": q[0]["recall@100"], "recall100_depth3": q[3]["recall@100"],
+    runs = {d: train(ds, split, "all", t, seed, name=f"depth{d}") for d, t in TOWERS.items()}
+    q = {d: quality_on_test(run, split) for d, run in runs.items()}
+    topic, n_t = ds.videos["topic"].to_numpy(), int(ds.meta["n_topics"])
+    gaps = {f"direction_gap_depth{d}": ring_direction_gap(ds, split, topic_mass(run, split, topic, n_t))
+            for d, run in runs.items()}
+    gaps["direction_gap_labels"] = ring_direction_gap(ds, split, np.eye(n_t)[topic[split.test["label"]]])
+    return {**gaps, "recall100_depth0": q[0]["recall@100"], "recall100_depth3": q[3]["recall@100"],
             "map_depth0": q[0]["MAP@100"], "map_depth3": q[3]["MAP@100"],
             "effect": q[3]["MAP@100"] / q[0]["MAP@100"]}
 

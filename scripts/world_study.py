@@ -245,6 +245,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--fresh-tower", type=int, nargs="+", default=list(FRESH_TOWER),
                    help="fresh lesson: the tower widths of both models")
+    p.add_argument("--lr-per-seed", action="store_true",
+                   help="choose each model's learning rate on validation at every seed (default: first seed)")
     p.add_argument("--n-next", type=int, default=1,
                    help="labels per validation/test user: the first N watches after the cutoff")
     p.add_argument("--lrs", type=float, nargs="+", default=list(LRS),
@@ -258,6 +260,8 @@ def main() -> None:
     switches = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)}
     rows = []
     for seed in args.seeds:
+        if args.lr_per_seed:
+            LR_CHOICE.clear()
         t0 = time.perf_counter()
         ds = world(args.preset, seed, switches)
         row = {**world_stats(ds), **LESSONS[args.lesson](ds, seed)}
@@ -269,7 +273,7 @@ def main() -> None:
     m, se = summary["effect"]
     null = 1.0 if args.lesson in ("depth", "fresh") else 0.0
     print(json.dumps({"lesson": args.lesson, "preset": args.preset, "switches": switches, "lrs": LRS,
-                      "n_next": N_NEXT, "fresh_tower": FRESH_TOWER,
+                      "n_next": N_NEXT, "fresh_tower": FRESH_TOWER, "lr_per_seed": args.lr_per_seed,
                       "summary": {k: [round(a, 5), round(b, 5)] for k, (a, b) in summary.items()},
                       "beyond_2se": bool(abs(m - null) > 2 * se)}))
 

@@ -4,18 +4,24 @@ For a world (a simulator preset plus :class:`~ytrec_lib.data.presets.SimConfig` 
 script trains, honestly, the models each lesson compares and prints mean +- standard error over seeds:
 
 * ``depth``  (Fig. 6): MAP@100 of the all-features model at tower depth 3 over depth 0 (recall@100
-  of both beside it);
+  of both beside it), and how far each model's predicted topics follow each gender's direction round
+  the topic ring (``direction_gap_*``, the planted interaction of ``progression_by_gender``; the
+  labels' own gap beside them);
 * ``fresh``  (Fig. 4): fresh lift (first two days over second week, :func:`candidate.fresh_lift`) with
   the example-age feature over without it, beside the empirical lift of the training labels;
 * ``labels`` (§3.4): recall@100 on the next watch after the cutoff, trained on next-watch labels
   minus trained on randomly held-out labels.
 
 Every model: random init, full softmax, batch 512, at most 20 epochs with early stopping on the
-validation users' recall@100 (patience 4), learning rate chosen from {3e-3, 1e-3} on validation at the
-first seed (later seeds reuse it), evaluated on the test users (watched videos excluded). Usage::
+validation users' recall@100 (patience 4), learning rate chosen from ``--lrs`` (default {3e-3, 1e-3})
+on validation at the first seed (later seeds reuse it; ``--lr-per-seed``: at every seed), evaluated on
+the test users' first ``--n-next`` watches after the cutoff (watched videos excluded). Usage::
 
     YTREC_DATA_DIR=/tmp/me-data PYTHONPATH=. nice -n 19 python scripts/world_study.py --lesson labels \
         --set n_users=2000 --set n_videos=3000 --set n_creators=400 --set interest_progression=1.5
+    ... --lesson fresh --set freshness=3.0 --fresh-tower 256 128 64 --lrs 1e-2 3e-3 1e-3
+    ... --lesson depth --set interest_progression=4.0 --set progression_by_gender=true \
+        --lrs 1e-2 3e-3 1e-3 --n-next 5 --lr-per-seed
 
 (the sizes make each model train in under a minute on one thread). Each seed prints one JSON line (the
 world statistics of ``describe``, each model's metric, the chosen learning rates); the last line is the

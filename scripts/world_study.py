@@ -81,6 +81,9 @@ def make_split(ds: Any, kind: str, seed: int) -> splits.Split:
     return make(ds, seed=seed, n_next=N_NEXT)
 
 
+PATIENCE, EPOCHS = 4, 0
+"""Early-stopping patience and the epoch cap (0: each lesson's own, 20) of every model (``--patience``,
+``--epochs``)."""
 LR_CHOICE: dict[str, float] = {}
 """The learning rate each model chose on validation at the first seed (the later seeds reuse it)."""
 EPOCHS_RUN: dict[str, int] = {}
@@ -103,7 +106,8 @@ def train(ds: Any, split: splits.Split, features: str, tower: tuple[int, ...], s
         t0 = time.perf_counter()
         model = C.CandidateModel(ds.n_videos, int(ds.meta["n_tokens"]), int(ds.meta["n_regions"]),
                                  tower=tower, spec=spec, seed=seed)
-        cfg = TrainConfig(loss="full", epochs=epochs, batch_size=512, lr=lr, patience=4, seed=seed)
+        cfg = TrainConfig(loss="full", epochs=EPOCHS or epochs, batch_size=512, lr=lr, patience=PATIENCE,
+                          seed=seed)
         hist = fit(model, tr, y_tr, cfg, val=(va, y_va), progress=False)
         run = Trained(model, builder, lr, hist.best_val_recall, len(hist.epochs), time.perf_counter() - t0)
         if best is None or run.val_recall > best.val_recall:
@@ -241,7 +245,7 @@ def parse_value(text: str) -> Any:
 
 
 def main() -> None:
-    global LABELS_EXAMPLE_AGE, LRS, N_NEXT, FRESH_TOWER
+    global LABELS_EXAMPLE_AGE, LRS, N_NEXT, FRESH_TOWER, PATIENCE, EPOCHS
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--lesson", choices=sorted(LESSONS), required=True)
     p.add_argument("--preset", default="ci")
@@ -253,6 +257,8 @@ def main() -> None:
                    help="fresh lesson: the tower widths of both models")
     p.add_argument("--lr-per-seed", action="store_true",
                    help="choose each model's learning rate on validation at every seed (default: first seed)")
+    p.add_argument("--patience", type=int, default=PATIENCE, help="early-stopping patience (epochs)")
+    p.add_argument("--epochs", type=int, default=EPOCHS, help="epoch cap (0: 20)")
     p.add_argument("--n-next", type=int, default=1,
                    help="labels per validation/test user: the first N watches after the cutoff")
     p.add_argument("--lrs", type=float, nargs="+", default=list(LRS),
@@ -262,6 +268,7 @@ def main() -> None:
     args = p.parse_args()
     LABELS_EXAMPLE_AGE = False if args.labels_no_example_age else None
     LRS, N_NEXT, FRESH_TOWER = tuple(args.lrs), args.n_next, tuple(args.fresh_tower)
+    PATIENCE, EPOCHS = args.patience, args.epochs
     torch.set_num_threads(args.threads)
     switches = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)}
     rows = []
@@ -280,6 +287,7 @@ def main() -> None:
     null = 1.0 if args.lesson in ("depth", "fresh") else 0.0
     print(json.dumps({"lesson": args.lesson, "preset": args.preset, "switches": switches, "lrs": LRS,
                       "n_next": N_NEXT, "fresh_tower": FRESH_TOWER, "lr_per_seed": args.lr_per_seed,
+                      "patience": PATIENCE, "epochs": EPOCHS or 20,
                       "summary": {k: [round(a, 5), round(b, 5)] for k, (a, b) in summary.items()},
                       "beyond_2se": bool(abs(m - null) > 2 * se)}))
 

@@ -21,7 +21,7 @@ the test users' first ``--n-next`` watches after the cutoff (watched videos excl
         --set n_users=2000 --set n_videos=3000 --set n_creators=400 --set interest_progression=1.5
     ... --lesson fresh --set freshness=3.0 --fresh-tower 256 128 64 --lrs 1e-2 3e-3 1e-3
     ... --lesson depth --set interest_progression=4.0 --set progression_by_gender=true \
-        --lrs 1e-2 3e-3 1e-3 --n-next 5 --lr-per-seed
+        --lrs 1e-2 3e-3 1e-3 --n-next 5 --lr-per-seed --patience 8 --epochs 40
 
 (the sizes make each model train in under a minute on one thread). Each seed prints one JSON line (the
 world statistics of ``describe``, each model's metric, the chosen learning rates); the last line is the

@@ -44,6 +44,8 @@ def test_world_keys_of_todays_worlds_are_unchanged_and_a_switch_changes_them():
     assert world_key(preset_config("ci")) == "647b9594f24c"
     for switch in (dict(freshness=0.0), dict(interest_progression=1.0), dict(demo_interaction=0.5)):
         assert world_key(preset_config("tiny", **switch)) != "c5da4919afbf", switch
+    one_way = world_key(preset_config("tiny", interest_progression=1.0))
+    assert world_key(preset_config("tiny", interest_progression=1.0, progression_by_gender=True)) != one_way
 
 
 def test_freshness_switch_turns_the_fresh_watch_lift_on_and_off(plain):
@@ -94,7 +96,37 @@ def test_demo_interaction_leaves_the_rest_of_the_world_and_shows_in_the_gain(pla
     (dict(freshness=-1.0), "freshness"),
     (dict(interest_progression=-0.5), "interest_progression"),
     (dict(demo_interaction=1.5), "demo_interaction"),
+    (dict(progression_by_gender=1), "progression_by_gender must be True or False"),
+    (dict(progression_by_gender=True), "needs interest_progression > 0"),
 ])
 def test_bad_switch_values_raise_a_clear_error(changes, words):
     with pytest.raises(ValueError, match=words):
         SimConfig(**changes)
+
+
+def test_progression_by_gender_reverses_one_genders_direction_and_shows_in_the_gender_gap(plain):
+    one_way = mid(interest_progression=2.0)
+    by_gender = mid(interest_progression=2.0, progression_by_gender=True)
+    w = by_gender.truth.world
+    np.testing.assert_array_equal(w.interest, plain.truth.world.interest)  # same users, only drift differs
+    log_i = np.log(w.interest)
+    women, men = w.u_gender == 1, w.u_gender == 0
+    np.testing.assert_allclose(w.drift[women], one_way.truth.world.drift[women], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(w.drift[men], 2.0 * (np.roll(log_i, -1, axis=1) - log_i)[men],
+                               rtol=1e-4, atol=1e-4)
+    gaps = {name: describe.ring_flow_gender_gap(d) for name, d in
+            (("plain", plain), ("one way", one_way), ("by gender", by_gender))}
+    assert describe.ring_flow(one_way) > 0.1 and abs(gaps["one way"]) < 0.05, gaps  # both genders move alike
+    assert gaps["by gender"] > 0.2 and abs(gaps["plain"]) < 0.05, gaps
+
+
+def test_ring_flow_counts_net_steps_forward_round_the_ring():
+    videos = pd.DataFrame({"video_id": [0, 1, 2], "topic": [0, 1, 2]})
+    # user 0 moves 0 -> 1 and user 1 moves 2 -> 0 (forward round a 3-topic ring); user 2 moves 1 -> 0 (back)
+    watches = pd.DataFrame({"user_id": [0, 0, 1, 1, 2, 2], "video_id": [0, 1, 2, 0, 1, 0],
+                            "time": [1.0, 9.0, 2.0, 8.0, 1.0, 7.0]})
+    users = pd.DataFrame({"user_id": [0, 1, 2], "gender": [1, 1, 0]})
+    ds = SimpleNamespace(videos=videos, users=users, n_users=3, meta={"t_end": 10.0, "n_topics": 3},
+                         watches=lambda: watches)
+    assert describe.ring_flow(ds) == pytest.approx((2 - 1) / 3)
+    assert describe.ring_flow_gender_gap(ds) == pytest.approx(1.0 - (-1.0))

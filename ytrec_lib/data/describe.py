@@ -20,7 +20,7 @@ import pandas as pd
 
 __all__ = ["AGE_BANDS", "AGE_EDGES", "tables_fingerprint", "view_counts", "category_interest",
            "age_bands", "consecutive_pairs", "young_shares", "by_clickbait_quintile", "fresh_watch_lift",
-           "topic_flow_asymmetry", "demographic_interaction_gain"]
+           "topic_flow_asymmetry", "ring_flow", "ring_flow_gender_gap", "demographic_interaction_gain"]
 
 AGE_EDGES = (0, 18, 25, 35, 50, 100)
 """Edges of the age bands, right-closed: (0, 18], (18, 25], ..."""
@@ -110,13 +110,12 @@ def fresh_watch_lift(ds: Any, fresh_days: float = 2.0, old_days: tuple[float, fl
     return float(fresh / old) if old > 0 else float("nan")
 
 
-def topic_flow_asymmetry(ds: Any) -> float:
-    """How much users' topics move one way over time (the asymmetric sequences of the paper's §3.4):
-    from the counts ``M[a, b]`` of (topic of a watch in the first half of the log, topic of a watch by
-    the same user in the second half), the share ``sum |M - M.T| / (2 sum M)`` of the flow that is not
-    matched by a flow back. It is near 0 (finite-sample noise) when interests stand still and grows
-    when they move in a shared direction. Needs a ``topic`` per video."""
+def _half_flow(ds: Any, users: np.ndarray | None = None) -> np.ndarray:
+    """Counts ``M[a, b]`` (n_topics, n_topics) float64 of (topic of a watch in the first half of the log,
+    topic of a watch by the same user in the second half), over ``users`` (ids; None: everyone)."""
     w = ds.watches()
+    if users is not None:
+        w = w[w["user_id"].isin(users)]
     u, t = w["user_id"].to_numpy(), w["time"].to_numpy()
     topic = ds.videos["topic"].to_numpy()[w["video_id"].to_numpy()]
     n_t = int(ds.meta["n_topics"])
@@ -124,9 +123,37 @@ def topic_flow_asymmetry(ds: Any) -> float:
     counts = [np.zeros((ds.n_users, n_t)) for _ in range(2)]                 # (n_users, n_topics) x 2
     for half, m in zip(counts, (~late, late), strict=True):
         np.add.at(half, (u[m], topic[m]), 1.0)
-    flow = counts[0].T @ counts[1]                                           # (n_topics, n_topics)
+    return counts[0].T @ counts[1]                                           # (n_topics, n_topics)
+
+
+def topic_flow_asymmetry(ds: Any) -> float:
+    """How much users' topics move one way over time (the asymmetric sequences of the paper's §3.4):
+    from the counts ``M[a, b]`` of (topic of a watch in the first half of the log, topic of a watch by
+    the same user in the second half), the share ``sum |M - M.T| / (2 sum M)`` of the flow that is not
+    matched by a flow back. It is near 0 (finite-sample noise) when interests stand still and grows
+    when they move in a shared direction. Needs a ``topic`` per video."""
+    flow = _half_flow(ds)
     total = flow.sum()
     return float(np.abs(flow - flow.T).sum() / (2 * total)) if total > 0 else float("nan")
+
+
+def ring_flow(ds: Any, users: np.ndarray | None = None) -> float:
+    """Net flow of ``users``' (ids; None: everyone) watches one step forward round the simulator's topic
+    ring, ``sum_a (M[a, a+1] - M[a+1, a]) / sum M`` with ``M`` the first-half x second-half topic counts
+    of :func:`topic_flow_asymmetry`: positive when interests progress from topic ``a`` to ``a + 1``
+    (``interest_progression``), about 0 when they stand still. NaN without watches in both halves."""
+    flow = _half_flow(ds, users)
+    total = flow.sum()
+    return float((np.trace(np.roll(flow, -1, axis=1)) - np.trace(np.roll(flow, -1, axis=0))) / total) \
+        if total > 0 else float("nan")
+
+
+def ring_flow_gender_gap(ds: Any) -> float:
+    """How much the direction of users' progression depends on their gender (the history x context
+    interaction behind the paper's Figure 6 in this world, ``progression_by_gender``): :func:`ring_flow`
+    of gender-1 users minus that of gender-0 users. About 0 when both genders move alike (or not at all)."""
+    g = ds.users.set_index("user_id")["gender"]
+    return ring_flow(ds, g.index[g == 1].to_numpy()) - ring_flow(ds, g.index[g == 0].to_numpy())
 
 
 def _one_hot(codes: np.ndarray) -> np.ndarray:

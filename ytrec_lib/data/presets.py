@@ -67,6 +67,9 @@ class SimConfig:
     # interests progress along the topic ring over the log: a user's interest in topic j moves towards
     # what they felt for topic j - 1 (a shared direction of time, an asymmetric sequence); 0: none
     interest_progression: float = 0.0
+    # the progression runs one way round the ring for gender 1 (towards topic j - 1) and the other way for
+    # gender 0 (towards j + 1), so the next topic is a product of the history and the gender; False: one way
+    progression_by_gender: bool = False
     # share of the demographic effect on interests that depends on gender x (region, age) jointly, so
     # no sum of a region, an age and a gender term expresses it; 0: additive (as before)
     demo_interaction: float = 0.0
@@ -168,6 +171,11 @@ def validate(cfg: SimConfig) -> None:
     for name in ("interest_drift", "interest_progression", "freshness"):
         if not getattr(cfg, name) >= 0:
             raise ValueError(f"SimConfig.{name} must be >= 0, got {getattr(cfg, name)!r}")
+    if not isinstance(cfg.progression_by_gender, bool):
+        raise ValueError(f"SimConfig.progression_by_gender must be True or False, got {cfg.progression_by_gender!r}")
+    if cfg.progression_by_gender and cfg.interest_progression == 0:
+        raise ValueError("SimConfig.progression_by_gender needs interest_progression > 0 (it sets the "
+                         "direction of a progression that is off); set interest_progression, e.g. 2.0")
     if not 0.0 <= cfg.demo_interaction <= 1.0:
         raise ValueError(f"SimConfig.demo_interaction must be in [0, 1], got {cfg.demo_interaction!r}")
     if cfg.style not in STYLES:

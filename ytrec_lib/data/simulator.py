@@ -276,7 +276,7 @@ def build_world(cfg: SimConfig, rng: np.random.Generator) -> World:
     else:
         drift = np.zeros((0, T))
     if cfg.interest_progression > 0:
-        drift = (drift if drift.size else 0.0) + progression_drift(cfg, interest)
+        drift = (drift if drift.size else 0.0) + progression_drift(cfg, interest, u_gender)
 
     n_tokens = T * cfg.tokens_per_topic + cfg.n_categories * cfg.tokens_per_category + cfg.n_general_tokens
     return World(
@@ -316,12 +316,18 @@ def _interacting_demo(cfg: SimConfig, rng: np.random.Generator, demo: np.ndarray
     return (1.0 - x) * demo + x * inter
 
 
-def progression_drift(cfg: SimConfig, interest: np.ndarray) -> np.ndarray:
+def progression_drift(cfg: SimConfig, interest: np.ndarray, gender: np.ndarray | None = None) -> np.ndarray:
     """The drift of :attr:`SimConfig.interest_progression` (U, T): over the log each user's log-interest
     in topic ``j`` moves towards their starting log-interest in topic ``j - 1`` (topics on a ring), by
-    ``interest_progression`` times the gap between the two from the first to the last day."""
-    log_i = np.log(np.maximum(interest, 1e-12))
-    return cfg.interest_progression * (np.roll(log_i, 1, axis=1) - log_i)
+    ``interest_progression`` times the gap between the two from the first to the last day. With
+    ``progression_by_gender`` users of ``gender`` (U,) 0 move the other way, towards topic ``j + 1``."""
+    log_i = np.log(np.maximum(interest, 1e-12))                             # (U, T)
+    source = np.roll(log_i, 1, axis=1)                                      # (U, T) log-interest in j - 1
+    if cfg.progression_by_gender:
+        if gender is None:
+            raise ValueError("progression_drift: progression_by_gender needs the users' gender (U,)")
+        source = np.where(np.asarray(gender)[:, None] == 1, source, np.roll(log_i, -1, axis=1))
+    return cfg.interest_progression * (source - log_i)
 
 
 # --------------------------------------------------------------------------------------------
@@ -676,7 +682,8 @@ def _assemble(w: World, log: _Log, qlog: _Log, name: str, seed: int) -> SimOutpu
     return SimOutput(users=users, videos=videos, impressions=imp, searches=searches, world=w, meta=meta)
 
 
-KEY_OPTIONAL: dict[str, float] = {"freshness": 1.0, "interest_progression": 0.0, "demo_interaction": 0.0}
+KEY_OPTIONAL: dict[str, float | bool] = {"freshness": 1.0, "interest_progression": 0.0, "demo_interaction": 0.0,
+                                         "progression_by_gender": False}
 """Settings added after world keys were in use: left out of :func:`world_key` at these defaults (which
 never change the world), so the models cached for today's worlds keep their keys."""
 

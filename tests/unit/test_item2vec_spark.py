@@ -85,8 +85,8 @@ def test_gensim_wrapper_gives_an_id_table() -> None:
 # ---------------------------------------------------------------------------------------------
 # with Spark (skipped where it cannot run)
 
-needs_spark = pytest.mark.skipif(sp.spark_unavailable_reason() is not None,
-                                 reason=f"Spark unavailable: {sp.spark_unavailable_reason()}")
+SPARK_REASON = sp.spark_unavailable_reason()  # java -version runs once (seconds on a busy machine)
+needs_spark = pytest.mark.skipif(SPARK_REASON is not None, reason=f"Spark unavailable: {SPARK_REASON}")
 
 
 @pytest.fixture(scope="module")

@@ -210,8 +210,8 @@ def train_spark_item2vec(sequences: Sequence[np.ndarray], n_items: int, dim: int
             stop.set()
             watcher.join()
             context.setLocalProperty("spark.jobGroup.id", None)
+            frame.unpersist()  # the fitted model holds its vectors; the cached sentences can go
     rows = fitted.getVectors().collect()  # [(word, DenseVector)] one per vocabulary item
-    frame.unpersist()
     vectors = np.zeros((n_items, dim), np.float32)
     ids = np.array([int(r["word"]) for r in rows], np.int64)  # (V,)
     found = np.array([r["vector"].toArray() for r in rows], np.float32).reshape(len(rows), dim)  # (V, d)

@@ -10,6 +10,9 @@ KEYS = ("purity@10_item2vec", "purity@10_svd", "purity@10_gensim", "purity@10_ta
 
 pytestmark = pytest.mark.notebook
 
+SPARK_KEYS = ("purity@10_spark", "purity@10_tail_spark", "throughput_spark", "spark_startup_s",
+              "item2vec_engines")
+
 
 def test_records_the_issue_keys(notebook_results) -> None:
     r = notebook_results(STEM)
@@ -25,6 +28,28 @@ def test_every_method_beats_chance(notebook_results) -> None:
     for method in ("item2vec", "gensim", "svd"):
         assert r[f"purity@10_{method}"] > 5 * chance, (method, r[f"purity@10_{method}"], chance)
     assert r["purity@10_by_band"]["random"]["tail"] < 2 * chance
+
+
+def test_spark_engine_is_measured_beside_the_others_or_skipped_with_the_reason(notebook_results) -> None:
+    """Section 5: with pyspark and Java, the three engines in one table; without, the reason recorded."""
+    from ytrec_lib.models.item2vec_spark import spark_unavailable_reason
+
+    r = notebook_results(STEM)
+    reason = spark_unavailable_reason()
+    if reason is not None:
+        assert r["item2vec_engines_skipped"] == reason and not any(k in r for k in SPARK_KEYS)
+        return
+    missing = [k for k in SPARK_KEYS if k not in r]
+    assert not missing, f"02_item2vec did not record {missing}"
+    table = r["item2vec_engines"]
+    assert set(table) == {"item2vec (torch)", "gensim", "spark"}
+    assert table["spark"]["purity@10"] == r["purity@10_spark"]
+    assert table["spark"]["purity@10_tail"] == r["purity@10_tail_spark"]
+    assert table["spark"]["words/s"] == r["throughput_spark"] > 0
+    for engine, row in table.items():  # same settings: every engine well above chance, on the tail too
+        assert row["purity@10"] > 5 * r["purity@10_chance"], (engine, row, r["purity@10_chance"])
+        assert 2 * r["purity@10_chance"] < row["purity@10_tail"] <= 1.0, (engine, row)
+        assert row["words/s"] > 0 and row["train_s"] > 0, (engine, row)
 
 
 def test_item2vec_is_within_005_of_gensim(notebook_results) -> None:

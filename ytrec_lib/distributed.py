@@ -402,11 +402,11 @@ def failure_message(err: ProcessException, exitcodes: Sequence[int | None]) -> s
     else:
         last = [ln for ln in str(err).strip().splitlines() if ln.strip()]
         how = f"raised {last[-1].strip()[:300] if last else 'an exception'}"
-    killed = [r for r, code in enumerate(exitcodes)
+    killed = [f"rank {r} was killed by {signal.Signals(-code).name}" for r, code in enumerate(exitcodes)
               if r != rank and code is not None and code < 0 and -code != signal.SIGTERM]
-    more = f"; rank(s) {', '.join(map(str, killed))} were killed by a signal too" if killed else ""
+    more = "".join(f"; {k}" for k in killed)
     return (f"distributed job of {len(exitcodes)} processes failed: rank {rank} {how}{more}; the other ranks "
-            f"were stopped and nothing was written; {WHAT_TO_DO}")
+            f"were stopped; {WHAT_TO_DO}")
 
 
 # ----------------------------------------------------------------------------------------------------

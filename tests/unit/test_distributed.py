@@ -31,11 +31,12 @@ import torch.distributed as dist
 from ytrec_lib import distributed as D
 from ytrec_lib import pipeline
 from ytrec_lib.data import datasets
+from ytrec_lib.models.candidate import CandidateModel
 from ytrec_lib.train import TrainConfig, fit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 from ddp_workers import train_until_killed  # noqa: E402
-from planted_task import model, planted  # noqa: E402
+from planted_task import N_REGIONS, N_TOKENS, N_VIDEOS, model, planted  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -65,11 +66,18 @@ def group_of_one(tmp_path):
     dist.destroy_process_group()
 
 
-def test_one_rank_is_the_trainer_bit_for_bit(group_of_one):
+@pytest.mark.parametrize("case", ["sampled", "full, tied output"])
+def test_one_rank_is_the_trainer_bit_for_bit(group_of_one, case):
+    """Sampled: sparse output rows (declared sparse to DDP); tied: the watch table's gradient is dense."""
     feats, labels, _ = planted()
-    cfg = TrainConfig(loss="sampled", n_negatives=20, epochs=4, batch_size=64, patience=1)
+    cfg = TrainConfig(loss=case.split(",")[0], n_negatives=20, epochs=3, batch_size=64, patience=1)
     val = (feats.subset(np.arange(60)), labels[:60])
-    ref, got = model(), model()
+
+    def make() -> CandidateModel:
+        return model() if case == "sampled" else CandidateModel(N_VIDEOS, N_TOKENS, N_REGIONS, dim=8,
+                                                                 tower=(8,), tie_output=True)
+
+    ref, got = make(), make()
     h_ref = fit(ref, feats, labels, cfg, val=val, progress=False)
     h_got = D.fit_ddp(got, feats, labels, cfg, world=group_of_one, val=val, progress=False)
     assert h_got.losses == h_ref.losses and h_got.best_epoch == h_ref.best_epoch

@@ -46,9 +46,10 @@ import signal
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,7 @@ from tqdm.auto import tqdm
 from ytrec_lib.features import ExampleFeatures
 from ytrec_lib.models.candidate import CandidateModel, evaluate_recall
 from ytrec_lib.models.sampling import NegativeSampler
+from ytrec_lib.studies import next_watch
 from ytrec_lib.train import (
     Optimizer,
     TrainConfig,
@@ -467,18 +469,19 @@ COMPARE_ATOL = 1e-4
 :func:`compare_single` calls equal: float32 sums in another order, through a few dozen Adam steps."""
 
 
-def _data(preset: str, seed: int, max_train: int | None, loss: str = "sampled") -> dict[str, Any]:
-    """The next-watch training data and an untrained model (random tables) of ``preset``."""
+def _job(loss: str, max_train: int | None, seed: int) -> tuple[SimpleNamespace, TrainConfig]:
+    """The default candidate model (next-watch split, random input tables) with the sampled or full
+    softmax: its settings as a plain namespace (what a new process unpickles without importing the
+    pipeline) and its :class:`TrainConfig`."""
     from ytrec_lib import pipeline
-    from ytrec_lib.studies.train_speed import training_data
 
-    cfg = pipeline.CandidateConfig(split="next_watch", loss=loss, max_train_examples=max_train)
-    return training_data(preset, seed, cfg)
+    cfg = pipeline.CandidateConfig(split="next_watch", init="random", loss=loss, max_train_examples=max_train)
+    return SimpleNamespace(**asdict(cfg)), cfg.train_config(seed)
 
 
-def _compare_worker(world: World, preset: str, seed: int, epochs: int) -> dict[str, Any]:
-    data = _data(preset, seed, None, loss="full")
-    tcfg = replace(data["config"].train_config(seed), epochs=epochs)
+def _compare_worker(world: World, preset: str, seed: int, cfg: SimpleNamespace,
+                    tcfg: TrainConfig) -> dict[str, Any]:
+    data = next_watch.training_data(preset, seed, cfg)
     hist = fit_ddp(data["model"], data["train"], data["train_labels"], tcfg, world=world, progress=False)
     return {"state": data["model"].state_dict(), "losses": hist.losses}
 
@@ -497,12 +500,13 @@ def compare_single(preset: str = "tiny", nproc: int = 2, seed: int = 0, *, epoch
     """
     from ytrec_lib.threads import limit_threads
 
-    data = _data(preset, seed, None, loss="full")
-    tcfg = replace(data["config"].train_config(seed), epochs=int(epochs))
+    cfg, tcfg = _job("full", None, seed)
+    tcfg = replace(tcfg, epochs=int(epochs))
+    data = next_watch.training_data(preset, seed, cfg)
     start = copy.deepcopy(data["model"].state_dict())
     with limit_threads(1, blas=False):
         hist = fit(data["model"], data["train"], data["train_labels"], tcfg, progress=False)
-    out = launch(_compare_worker, nproc, preset, seed, int(epochs))
+    out = launch(_compare_worker, nproc, preset, seed, cfg, tcfg)
     single = data["model"].state_dict()
     diff = max(float((single[k] - out["state"][k]).abs().max()) for k in single)
     moved = max(float((single[k] - start[k]).abs().max()) for k in single)
@@ -511,25 +515,24 @@ def compare_single(preset: str = "tiny", nproc: int = 2, seed: int = 0, *, epoch
             "epochs": float(epochs), "loss_single": hist.losses[-1], "loss_ddp": float(out["losses"][-1])}
 
 
-def _scaling_worker(world: World, preset: str, nprocs: list[int], seed: int, max_train: int | None,
+def _scaling_worker(world: World, preset: str, nprocs: list[int], seed: int, job: tuple[Any, TrainConfig],
                     steps: int | None, warmup: int) -> dict[int, dict[str, float]]:
     """Every count of ``nprocs`` in turn, on the first ``p`` ranks of the job (the others wait)."""
-    data = _data(preset, seed, max_train)
+    data = next_watch.training_data(preset, seed, job[0])
     out = {}
     for p in nprocs:
         group = dist.new_group(list(range(p)))  # every rank takes part in creating it
         if world.rank < p:
-            out[p] = _timed_steps(data, World(world.rank, p, group), seed, steps, warmup)
+            out[p] = _timed_steps(data, job[1], World(world.rank, p, group), seed, steps, warmup)
         _collective(dist.barrier, world, "the wait between two process counts")
     return out
 
 
-def _timed_steps(data: dict[str, Any], world: World, seed: int, steps: int | None,
+def _timed_steps(data: dict[str, Any], tcfg: TrainConfig, world: World, seed: int, steps: int | None,
                  warmup: int) -> dict[str, float]:
     """Train a fresh copy of ``data["model"]`` for ``warmup`` + ``steps`` DDP steps; time the last ones."""
     model = copy.deepcopy(data["model"])
     feats, y = data["train"], torch.from_numpy(np.array(data["train_labels"], dtype=np.int64))
-    tcfg = data["config"].train_config(seed)
     sampler = make_sampler(model.n_videos, tcfg.proposal, np.bincount(y.numpy(), minlength=model.n_videos),
                            tcfg.proposal_alpha)
     ddp, timer = wrap(model, feats, y, tcfg, sampler, None, world), CommTimer()
@@ -574,7 +577,8 @@ def scaling(preset: str, nprocs: Sequence[int], seed: int = 0, max_train: int | 
     counts = sorted({int(p) for p in nprocs})
     if not counts or counts[0] < 1:
         raise ValueError(f"scaling: nprocs must be positive process counts, got {list(nprocs)}")
-    out = launch(_scaling_worker, counts[-1], preset, counts, seed, max_train, steps, int(warmup))
+    out = launch(_scaling_worker, counts[-1], preset, counts, seed, _job("sampled", max_train, seed), steps,
+                 int(warmup))
     return {int(p): out[int(p)] for p in nprocs}
 
 

@@ -259,7 +259,8 @@ def fit_ddp(model: CandidateModel, feats: ExampleFeatures, labels: Any, config: 
     """
     config = config or TrainConfig()
     y, sampler, users = training_inputs(model, feats, labels, config, sampler)  # (n,), -, (n,) or None
-    ddp = wrap(model, feats, y, config, sampler, users, world)
+    ddp = _collective(lambda: wrap(model, feats, y, config, sampler, users, world), world,
+                      "the start of training (rank 0's weights sent to every rank)")
     shuffle = np.random.default_rng(config.seed)
     draws = negatives_rng(config.seed, world, shuffle)
     opt = Optimizer(model, config.lr, sparse=config.sparse_updates, sparse_output=config.loss == "sampled")

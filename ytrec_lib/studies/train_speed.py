@@ -26,9 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ytrec_lib.data import splits
-from ytrec_lib.features import FeatureBuilder, feature_set
 from ytrec_lib.models import candidate as C
+from ytrec_lib.studies import next_watch
 from ytrec_lib.studies.ann_bench import measure_gflops
 from ytrec_lib.threads import limit_threads
 from ytrec_lib.train import Optimizer, TrainConfig, embedding_loss, fit, make_sampler
@@ -103,20 +102,7 @@ def training_data(preset: str, seed: int = 0, config: Any = None) -> dict[str, A
     from ytrec_lib import pipeline
 
     cfg = config or pipeline.CandidateConfig(split="next_watch")
-    ds = pipeline.dataset(preset, seed, progress=False)
-    split = splits.next_watch_split(ds, seed=seed)
-    spec = feature_set(cfg.features, age_transforms=cfg.age_transforms, max_bag=cfg.max_bag)
-    spec = spec if cfg.example_age is None else replace(spec, example_age=bool(cfg.example_age))
-    builder = FeatureBuilder.from_dataset(ds, spec, window=(0.0, split.train_cutoff))
-    train, labels = C.split_examples(builder, split, "train"), split.train["label"].to_numpy(np.int64)
-    if cfg.max_train_examples is not None and cfg.max_train_examples < len(train):
-        keep = np.sort(np.random.default_rng(seed).choice(len(train), cfg.max_train_examples, replace=False))
-        train, labels = train.subset(keep), labels[keep]
-    model = C.CandidateModel(ds.n_videos, max(int(ds.meta.get("n_tokens") or 1), 1),
-                             int(ds.meta["n_regions"]), dim=cfg.dim, tower=list(cfg.tower), spec=spec,
-                             region_dim=cfg.region_dim, tie_output=cfg.tie_output, seed=seed)
-    return {"train": train, "train_labels": labels, "valid": C.split_examples(builder, split, "valid"),
-            "valid_labels": split.valid["label"].to_numpy(np.int64), "model": model, "config": cfg}
+    return {**next_watch.training_data(preset, seed, cfg), "config": cfg}
 
 
 def train_speed(preset: str = "small", seed: int = 0, config: Any = None, *, epochs: int = 1,

@@ -46,15 +46,21 @@ def test_measure_allreduce_refuses_bad_sizes() -> None:
 # ----------------------------------------------------------------------------- Faiss memory
 def test_faiss_memory_per_vector_matches_the_layouts() -> None:
     d = 16
-    mem = S.faiss_memory(("flat", "ivf", "ivfpq", "hnsw"), d, sizes=(1000, 2000),
-                         ivf={"nlist": 8}, ivfpq={"nlist": 8, "m": 4, "nbits": 4}, hnsw={"M": 8})
+    kinds = {"flat": "Flat", "ivf": "IVF8,Flat", "ivfpq": "IVF8,PQ4x4", "hnsw": "HNSW8"}
+    mem = S.faiss_memory(d, sizes=(1000, 2000), n_train=512, factories=kinds)
     assert mem["flat"]["bytes_per_vector"] == 4 * d  # the float32 vector
     assert mem["ivf"]["bytes_per_vector"] == 4 * d + 8  # vector + int64 id in its list
     assert mem["ivfpq"]["bytes_per_vector"] == 4 * 4 / 8 + 8  # m codes of nbits + the id
     assert mem["hnsw"]["bytes_per_vector"] > 4 * d  # the vector plus its graph links
     assert mem["ivfpq"]["fixed_bytes"] > 0  # codebooks and the coarse quantiser
-    with pytest.raises(ValueError, match="unknown kind"):
-        S.faiss_memory(("lsh",), d)
+    with pytest.raises(ValueError, match="cannot build"):
+        S.faiss_memory(d, factories={"bad": "NoSuchIndex"})
+
+
+def test_limits_table() -> None:
+    mem = {"flat": {"bytes_per_vector": 100.0, "fixed_bytes": 0.0}}
+    table = S.limits_table(mem, {"here": 1e6, "server": 1e7}, usable_fraction=1.0)
+    assert table["flat"]["max_items_here"] == 10_000 and table["flat"]["max_items_server"] == 100_000
 
 
 def test_catalogue_limit() -> None:

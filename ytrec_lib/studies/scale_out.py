@@ -24,40 +24,64 @@ from typing import Any
 import faiss
 import numpy as np
 
-from ytrec_lib.serving import retrieval
 from ytrec_lib.threads import limit_threads
 
-
 # ----------------------------------------------------------------------------- Faiss memory
-def faiss_memory(kinds: tuple[str, ...], dim: int, sizes: tuple[int, int] = (10_000, 20_000), seed: int = 0,
-                 threads: int = 1, **params: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Serialized bytes of real Faiss indexes of each of ``kinds`` ("flat", "ivf", "hnsw", "ivfpq") over
-    random float32 vectors (N, ``dim``) at the two catalogue sizes ``sizes``.
+FACTORIES: dict[str, str] = {"flat": "Flat", "ivf": "IVF64,Flat", "hnsw": "HNSW32", "ivfpq": "IVF64,PQ32x8"}
+"""The Faiss index of each kind :func:`faiss_memory` measures, as ``faiss.index_factory`` strings: exact
+scan, inverted lists of full vectors, an HNSW graph of degree 32, inverted lists of 32-byte PQ codes."""
 
-    ``params``: build parameters per kind (``hnsw={"M": 16}``); IVF lists are fixed at the smaller size's
-    default and trained on the smaller catalogue, so both sizes share one layout; ``threads``: Faiss's
-    OpenMP threads for the builds. Returns ``{kind: {"bytes_per_vector", "fixed_bytes",
-    "raw_bytes_per_vector"}}``: the marginal bytes per added vector, what remains at N = 0 (quantiser,
-    codebooks), and the float32 vector itself (4 * dim) for comparison.
+
+def _short_training(index: faiss.Index, niter: int) -> None:
+    """Make the k-means of ``index``'s coarse quantiser and PQ codebooks run ``niter`` iterations, accept
+    few points per centroid, and skip polysemous training (memory does not depend on how well they fit)."""
+    ivf = faiss.try_extract_index_ivf(index)
+    owner = faiss.downcast_index(ivf) if ivf is not None else index  # IndexIVFPQ, not the IndexIVF base
+    cps = [getattr(owner, "cp", None), getattr(getattr(owner, "pq", None), "cp", None)]
+    for cp in (c for c in cps if c is not None):
+        cp.niter, cp.min_points_per_centroid = niter, 1
+    if hasattr(owner, "do_polysemous_training"):
+        owner.do_polysemous_training = False  # a code-permutation search of minutes; the bytes are the same
+
+
+def faiss_memory(dim: int, sizes: tuple[int, int] = (5_000, 10_000), factories: dict[str, str] | None = None,
+                 n_train: int = 4_096, seed: int = 0, threads: int = 1) -> dict[str, dict[str, float]]:
+    """Serialized bytes of real Faiss indexes (``factories``: kind -> ``faiss.index_factory`` string,
+    default :data:`FACTORIES`; inner-product metric) over random float32 vectors (N, ``dim``), measured
+    after adding the first ``sizes[0]`` vectors and again after adding the rest up to ``sizes[1]``.
+
+    Indexes that need training are trained once on ``n_train`` other vectors, with 4 k-means iterations
+    (the bytes do not depend on the fit); HNSW is built with ``efConstruction`` 40; ``threads``: Faiss's
+    OpenMP threads.
+    Returns ``{kind: {"bytes_per_vector", "fixed_bytes", "raw_bytes_per_vector"}}``: the marginal bytes
+    per added vector, what remains at N = 0 (quantiser, codebooks), and the float32 vector (4 * dim).
     """
     n1, n2 = sorted(int(s) for s in sizes)
-    if n1 < 1 or n1 == n2:
-        raise ValueError(f"faiss_memory: need two different positive catalogue sizes, got {sizes}")
-    unknown = sorted(set(kinds) - {"flat", "ivf", "hnsw", "ivfpq"})
-    if unknown:
-        raise ValueError(f"faiss_memory: unknown kind(s) {unknown}; choose from flat, ivf, hnsw, ivfpq")
-    x = np.random.default_rng(seed).standard_normal((n2, dim), dtype=np.float32)  # (n2, d) float32
+    if n1 < 1 or n1 == n2 or n_train < 1 or dim < 1:
+        raise ValueError(f"faiss_memory: need two different positive catalogue sizes, n_train >= 1 and "
+                         f"dim >= 1; got sizes {sizes}, n_train {n_train}, dim {dim}")
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n2, dim), dtype=np.float32)  # (n2, d) float32, the catalogue
+    train = rng.standard_normal((n_train, dim), dtype=np.float32)  # (n_train, d) float32
     out = {}
-    for kind in kinds:
-        p = dict(params.get(kind, {}))
-        if kind in ("ivf", "ivfpq"):
-            p.setdefault("nlist", retrieval.default_nlist(n1))
-            p.setdefault("train_size", n1)
-        with limit_threads(threads):
-            mem = [retrieval.build_index(kind, x[:n], **p).memory_bytes() for n in (n1, n2)]
-        per_vector = (mem[1] - mem[0]) / (n2 - n1)
-        out[kind] = {"bytes_per_vector": per_vector, "fixed_bytes": max(mem[0] - n1 * per_vector, 0.0),
-                     "raw_bytes_per_vector": 4.0 * dim}
+    with limit_threads(threads):
+        for kind, spec in (factories or FACTORIES).items():
+            try:
+                index = faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
+            except RuntimeError as err:
+                raise ValueError(f"faiss_memory: {kind}: faiss.index_factory cannot build {spec!r} at "
+                                 f"d = {dim} ({str(err).strip().splitlines()[-1]})") from err
+            if hasattr(index, "hnsw"):
+                index.hnsw.efConstruction = 40
+            if not index.is_trained:
+                _short_training(index, niter=4)
+                index.train(train)
+            index.add(x[:n1])
+            mem1 = faiss.serialize_index(index).nbytes
+            index.add(x[n1:])
+            per_vector = (faiss.serialize_index(index).nbytes - mem1) / (n2 - n1)
+            out[kind] = {"bytes_per_vector": float(per_vector), "raw_bytes_per_vector": 4.0 * dim,
+                         "fixed_bytes": max(mem1 - n1 * per_vector, 0.0)}
     return out
 
 
@@ -78,6 +102,16 @@ def catalogue_limit(bytes_per_vector: float, fixed_bytes: float, ram_bytes: floa
         raise ValueError(f"catalogue_limit: need bytes_per_vector > 0, ram_bytes > 0 and 0 < usable_fraction "
                          f"<= 1; got {bytes_per_vector}, {ram_bytes}, {usable_fraction}")
     return max(int((ram_bytes * usable_fraction - fixed_bytes) // bytes_per_vector), 0)
+
+
+def limits_table(memory: dict[str, dict[str, float]], rams: dict[str, float],
+                 usable_fraction: float = 0.5) -> dict[str, dict[str, float]]:
+    """Per index kind of ``memory`` (:func:`faiss_memory`'s result): its bytes per vector, its fixed MiB and,
+    for each machine of ``rams`` (name -> RAM bytes), ``"max_items_<name>"``: :func:`catalogue_limit`."""
+    return {kind: {"bytes_per_vector": m["bytes_per_vector"], "fixed_MiB": m["fixed_bytes"] / 2**20,
+                   **{f"max_items_{name}": catalogue_limit(m["bytes_per_vector"], m["fixed_bytes"], ram,
+                                                           usable_fraction) for name, ram in rams.items()}}
+            for kind, m in memory.items()}
 
 
 # ----------------------------------------------------------------------------- IndexShards
@@ -225,5 +259,5 @@ def describe_assumptions(a: ClusterAssumptions, measured: dict[str, float]) -> l
     return lines
 
 
-__all__ = ["ClusterAssumptions", "catalogue_limit", "cluster_hours", "describe_assumptions", "faiss_memory",
-           "machine_ram_bytes", "model_costs", "shards_vs_single"]
+__all__ = ["FACTORIES", "ClusterAssumptions", "catalogue_limit", "cluster_hours", "describe_assumptions",
+           "faiss_memory", "limits_table", "machine_ram_bytes", "model_costs", "shards_vs_single"]

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -61,7 +61,7 @@ from ytrec_lib.models.scoring import CandidateScorer
 from ytrec_lib.serving import system as S
 from ytrec_lib.serving.store import EmbeddingStore
 from ytrec_lib.threads import limit_threads
-from ytrec_lib.train import TrainConfig, fit
+from ytrec_lib.train import TrainConfig, TrainHistory, fit
 
 T = TypeVar("T")
 
@@ -387,6 +387,19 @@ def pretrained_video_vectors(ds: Any, cutoff: float, dim: int = 32, seed: int = 
 # ----------------------------------------------------------------------------------------------------
 
 
+class CandidateTrainer(Protocol):
+    """What :func:`candidate_model` needs of a trainer other than :func:`ytrec_lib.train.fit` (one
+    process): ``key``, entries added to the stage's cache key (how it trains: a model trained so is
+    not the one-process model); ``writes``, whether this process writes the checkpoint; ``fit``, with
+    ``fit``'s arguments (model, features, labels, TrainConfig, val=, progress=) -> TrainHistory."""
+
+    key: dict[str, str]
+    writes: bool
+
+    def fit(self, model: C.CandidateModel, feats: ExampleFeatures, labels: Any, config: TrainConfig, *,
+            val: tuple[ExampleFeatures, Any] | None = None, progress: bool = True) -> TrainHistory: ...
+
+
 @dataclass
 class CandidateRun:
     """A trained candidate model with everything needed to use it on its dataset.
@@ -542,7 +555,7 @@ def _source(preset: Any, seed: int | None, progress: bool) -> tuple[Any, str, in
 
 def candidate_model(preset: str | datasets.Dataset = "ci", seed: int | None = None,
                     config: CandidateConfig | None = None, *, cache: bool = True, progress: bool = True,
-                    **overrides: Any) -> CandidateRun:
+                    trainer: CandidateTrainer | None = None, **overrides: Any) -> CandidateRun:
     """The candidate model trained on dataset ``preset`` / ``seed``, from the cache when it is there.
 
     ``preset``: a preset name (:func:`ytrec_lib.data.datasets.known_presets`, loaded with ``seed``,
@@ -556,7 +569,10 @@ def candidate_model(preset: str | datasets.Dataset = "ci", seed: int | None = No
     examples' recall@100 (:func:`ytrec_lib.train.fit`), and is seeded by ``seed``. The item2vec tables
     and a leave-last-out model's features see only :func:`ytrec_lib.data.splits.training_view`. The
     checkpoint lives under ``<data dir>/models/``; a damaged or foreign one is retrained with one
-    warning, never executed.
+    warning, never executed. ``trainer``: train elsewhere than in this process alone (a
+    :class:`CandidateTrainer`, e.g. ``ytrec_lib.distributed.DDPTrainer``): its ``key`` joins the cache
+    key, its ``fit`` replaces :func:`ytrec_lib.train.fit`, and the checkpoint is written only where
+    its ``writes`` is True.
     """
     real_defaults = config is None and is_real_source(preset)
     if config is None:
@@ -578,7 +594,8 @@ def candidate_model(preset: str | datasets.Dataset = "ci", seed: int | None = No
     if cfg.occupation:
         spec = replace(spec, occupation=True)
     builder = FeatureBuilder.from_dataset(features_from, spec, window=(0.0, split.train_cutoff))
-    upstream = {**_candidate_upstream(ds, cfg, preset, seed, split), **extra_upstream}
+    upstream = {**_candidate_upstream(ds, cfg, preset, seed, split), **extra_upstream,
+                **(trainer.key if trainer is not None else {})}
     key = stage_key("candidate", candidate_key_config(cfg), upstream, data_fingerprint(ds))
     path = _models_dir() / f"candidate-{preset}-seed{seed}-{key}.pt"
 
@@ -588,6 +605,8 @@ def candidate_model(preset: str | datasets.Dataset = "ci", seed: int | None = No
                             key)
 
     def save(run: CandidateRun, p: Path) -> None:
+        if trainer is not None and not trainer.writes:
+            return
         extra = {"config": asdict(cfg), "preset": preset, "seed": seed, "history": run.history,
                  "train_seconds": run.train_seconds}
         save_candidate_checkpoint(p, run.model, extra)
@@ -595,7 +614,7 @@ def candidate_model(preset: str | datasets.Dataset = "ci", seed: int | None = No
     def build() -> CandidateRun:
         run = CandidateRun(_new_candidate(ds, spec, cfg, seed, split), ds, split, builder, cfg,
                            [], 0.0, path if cache else None, False, key)
-        _train_candidate(run, seed, progress)
+        _train_candidate(run, seed, progress, trainer)
         return run
 
     run, from_cache = _cached(key, path, load, build, save, cache=cache, what="candidate model")
@@ -625,8 +644,10 @@ def _new_candidate(ds: Any, spec: Any, cfg: CandidateConfig, seed: int,
     )
 
 
-def _train_candidate(run: CandidateRun, seed: int, progress: bool) -> None:
-    """Train ``run.model`` in place on the split's training examples (early stopping on "valid")."""
+def _train_candidate(run: CandidateRun, seed: int, progress: bool,
+                     trainer: CandidateTrainer | None = None) -> None:
+    """Train ``run.model`` in place on the split's training examples (early stopping on "valid"), with
+    :func:`ytrec_lib.train.fit` or ``trainer.fit``."""
     cfg = run.config
     train_seed = seed if cfg.train_seed is None else int(cfg.train_seed)
     train, labels = run.examples("train"), run.labels("train")
@@ -635,8 +656,9 @@ def _train_candidate(run: CandidateRun, seed: int, progress: bool) -> None:
         keep = np.sort(np.random.default_rng(train_seed).choice(len(train), int(n_max), replace=False))
         train, labels = train.subset(keep), labels[keep]
     t0 = time.perf_counter()
-    hist = fit(run.model, train, labels, cfg.train_config(train_seed),
-               val=(run.examples("valid"), run.labels("valid")), progress=progress)
+    hist = (fit if trainer is None else trainer.fit)(run.model, train, labels, cfg.train_config(train_seed),
+                                                     val=(run.examples("valid"), run.labels("valid")),
+                                                     progress=progress)
     run.history, run.train_seconds = hist.epochs, time.perf_counter() - t0
     run._examples.pop("train", None)  # the largest table; rebuilt on demand, not kept in the memo
 
@@ -920,7 +942,8 @@ __all__ = ["CandidateConfig", "CANDIDATE_SPLITS", "REAL_CANDIDATE_DEFAULTS", "is
            "resolve_split", "candidate_key_config", "leave_last_out_examples", "ScorerConfig", "RankerConfig",
            "PRETRAINED_SETTINGS", "stage_key",
            "clear_memo", "dataset", "save_item2vec", "load_item2vec", "item2vec_model",
-           "pretrained_embeddings", "pretrained_video_vectors", "CandidateRun", "candidate_model",
+           "pretrained_embeddings", "pretrained_video_vectors", "CandidateTrainer", "CandidateRun",
+           "candidate_model",
            "save_candidate_checkpoint", "load_candidate_checkpoint", "embedding_store", "SCORER_THREADS",
            "candidate_scorer", "ranking_data", "leaky_ranking_data", "RANKER_FORMAT", "ranker",
            "SystemBundle", "system"]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -353,6 +354,27 @@ def fit(
     ``config.seed`` (one numpy Generator shuffles and draws, in that order). The model is left in
     eval mode. ``desc``: the progress bar's label (default ``"train (<loss> softmax)"``).
     """
+    y, sampler, users = training_inputs(model, feats, labels, config, sampler)
+    rng = np.random.default_rng(config.seed)  # shuffling and negatives
+    opt = Optimizer(model, config.lr, sparse=config.sparse_updates, sparse_output=config.loss == "sampled")
+    bar = tqdm(range(config.epochs), desc=desc or f"train ({config.loss} softmax)", disable=not progress,
+               leave=leave)
+
+    def evaluate() -> float:
+        return evaluate_recall(model, *val, k=config.eval_k, exclude_watched=config.exclude_watched)
+
+    def train_epoch() -> tuple[float, int]:
+        return _train_epoch(model, feats, y, users, config, opt, rng, sampler), len(feats)
+
+    return run_epochs(model, config, bar, train_epoch, None if val is None else evaluate)
+
+
+def training_inputs(model: CandidateModel, feats: ExampleFeatures, labels: Any, config: TrainConfig,
+                    sampler: NegativeSampler | None) -> tuple[torch.Tensor, NegativeSampler | None,
+                                                              np.ndarray | None]:
+    """:func:`fit`'s checks of its arguments and its defaults: ``(y, sampler, users)`` with ``y`` (n,)
+    int64 the labels, ``sampler`` the given one or, for the sampled softmax, the config's proposal over
+    the training labels, ``users`` (n,) the examples' users when a sampler draws (else None)."""
     if len(feats) == 0:
         raise ValueError("fit: no training examples")
     if feats.spec != model.spec:
@@ -367,23 +389,30 @@ def fit(
         counts = np.bincount(y.numpy(), minlength=model.n_videos)
         sampler = make_sampler(model.n_videos, config.proposal, counts, config.proposal_alpha)
     users = None if sampler is None else getattr(feats, "users", None)  # (n,) for per-user samplers
-    rng = np.random.default_rng(config.seed)  # shuffling and negatives
-    opt = Optimizer(model, config.lr, sparse=config.sparse_updates, sparse_output=config.loss == "sampled")
+    return y, sampler, users
+
+
+def run_epochs(model: CandidateModel, config: TrainConfig, epochs: Iterable[int],
+               train_epoch: Callable[[], tuple[float, int]],
+               evaluate: Callable[[], float] | None) -> TrainHistory:
+    """The epoch loop of :func:`fit` (and of ``ytrec_lib.distributed.fit_ddp``): for each epoch of
+    ``epochs`` (a progress bar, or a range) ``train_epoch()`` -> (mean loss, examples), then
+    ``evaluate()`` -> the validation recall; stop after ``config.patience`` epochs without a better
+    one and restore the best epoch's weights (without ``evaluate`` every epoch runs). Leaves the model
+    in eval mode."""
     hist, best_state, stale = TrainHistory(), None, 0
-    bar = tqdm(range(config.epochs), desc=desc or f"train ({config.loss} softmax)", disable=not progress,
-               leave=leave)
-    for epoch in bar:
-        t0, loss = time.perf_counter(), _train_epoch(model, feats, y, users, config, opt, rng, sampler)
+    for epoch in epochs:
+        t0 = time.perf_counter()
+        loss, examples = train_epoch()
         secs = time.perf_counter() - t0
-        rec = float("nan")
-        if val is not None:
-            rec = evaluate_recall(model, *val, k=config.eval_k, exclude_watched=config.exclude_watched)
+        rec = float("nan") if evaluate is None else evaluate()
         hist.epochs.append({"epoch": epoch, "loss": loss, "val_recall": rec, "seconds": secs,
-                            "examples": len(feats), "examples_per_s": len(feats) / secs})
-        bar.set_postfix(loss=f"{loss:.3f}", val_recall=f"{rec:.3f}")
-        if val is None or not rec <= hist.best_val_recall:  # first epoch, or an improvement
+                            "examples": examples, "examples_per_s": examples / secs})
+        if hasattr(epochs, "set_postfix"):
+            epochs.set_postfix(loss=f"{loss:.3f}", val_recall=f"{rec:.3f}")
+        if evaluate is None or not rec <= hist.best_val_recall:  # first epoch, or an improvement
             hist.best_epoch, hist.best_val_recall, stale = epoch, rec, 0
-            best_state = copy.deepcopy(model.state_dict()) if val else None
+            best_state = copy.deepcopy(model.state_dict()) if evaluate is not None else None
         else:
             stale += 1
             if stale >= config.patience:
@@ -409,4 +438,4 @@ def _train_epoch(model, feats, y, users, config, opt, rng, sampler) -> float:
 
 
 __all__ = ["TrainConfig", "TrainHistory", "Optimizer", "SparseAdam", "make_sampler", "batch_loss",
-           "embedding_loss", "fit", "LOSSES", "PROPOSALS"]
+           "embedding_loss", "fit", "training_inputs", "run_epochs", "LOSSES", "PROPOSALS"]

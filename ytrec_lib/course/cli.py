@@ -9,6 +9,7 @@ Commands:
   bench-ann       the approximate-nearest-neighbour benchmark (see ytrec_lib.studies.ann_bench)
   evaluate        baselines and models on the standard split: recall@10/50/100, NDCG@10 (± SE)
   train-speed     the candidate model's training speed against the machine's GEMM rate
+  train-candidate train (or load) the pipeline's candidate model, on one process or N with DDP
 """
 
 from __future__ import annotations
@@ -124,6 +125,52 @@ def _train_speed(args: argparse.Namespace) -> int:
     return 0
 
 
+TORCHRUN_FORM = ("torchrun --nnodes M --nproc-per-node N --node-rank I --rdzv-backend c10d "
+                 "--rdzv-endpoint HOST:29400 --rdzv-id JOB -m ytrec_lib train-candidate --preset NAME")
+"""The several-machines form of ``train-candidate`` (the same line on each of the M machines; HOST is
+one of them, reachable from all; I is the machine's number, 0..M-1)."""
+
+
+def _train_candidate(args: argparse.Namespace) -> int:
+    from ytrec_lib import distributed as D
+    from ytrec_lib import pipeline
+    from ytrec_lib.course.runner import RunError, parse_param
+
+    try:
+        overrides = dict(parse_param(p) for p in args.param or ())
+    except RunError as err:
+        raise ValueError(str(err)) from None
+    if args.nproc < 1:
+        raise ValueError(f"--nproc must be >= 1, got {args.nproc}")
+    try:
+        if D.launched_by_torchrun():  # one rank of a torchrun job
+            world = D.init_from_env(args.timeout)
+            try:
+                summary = D.train_candidate(world, args.preset, args.seed, overrides)
+            finally:
+                D.dist.destroy_process_group()
+            if not world.writes:
+                return 0
+        elif args.nproc == 1:  # the one-process trainer, in this process
+            run = pipeline.candidate_model(args.preset, args.seed, progress=not args.json, **overrides)
+            summary = D.run_summary(run, 1)
+        else:
+            pipeline.dataset(args.preset, args.seed, progress=not args.json)  # once, before the ranks start
+            summary = D.launch(D.train_candidate, args.nproc, args.preset, args.seed, overrides,
+                               timeout_s=args.timeout, threads=args.threads)
+    except D.DistributedJobFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(summary, sort_keys=True))
+        return 0
+    how = "loaded from the cache" if summary["from_cache"] else f"trained in {summary['train_seconds']:.1f} s"
+    print(f"candidate model ({args.preset}, seed {args.seed}, {summary['processes']} process(es)): {how}, "
+          f"{summary['epochs']} epochs, best validation recall@100 {summary['best_val_recall']:.4f}; "
+          f"checkpoint {summary['path']}")
+    return 0
+
+
 def _bench_ann(argv: list[str]) -> int:
     from ytrec_lib.studies import ann_bench
 
@@ -208,6 +255,27 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--max-train", type=int, help="a seeded subset of the training examples (default: all)")
     ts.add_argument("--json", action="store_true", help="print one JSON object")
     ts.set_defaults(func=_train_speed)
+
+    tc = sub.add_parser(
+        "train-candidate", help="train (or load) the candidate model, on N processes with DDP",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train the pipeline's candidate model of a preset (or load its cached checkpoint) with "
+                    "torch.distributed DistributedDataParallel on N processes (gloo backend, CPU): each "
+                    "process takes its shard of every global batch of --batch-size examples and draws its "
+                    "own negatives; rank 0 writes the checkpoint. --nproc 1 is the one-process trainer.",
+        epilog="Several machines: run on each machine, with torchrun in place of --nproc,\n  "
+               + TORCHRUN_FORM + "\n(see README, 'Training on several processes').")
+    tc.add_argument("--preset", default="ci", help="data preset or real dataset name (default: ci)")
+    tc.add_argument("--seed", type=int, default=0)
+    tc.add_argument("--nproc", type=int, default=1, help="processes on this machine (default 1)")
+    tc.add_argument("--param", action="append", metavar="NAME=VALUE",
+                    help="a CandidateConfig setting, e.g. loss=full or epochs=3; repeatable")
+    tc.add_argument("--timeout", type=float, default=120.0,
+                    help="seconds a process waits for the others in an all-reduce before the job fails "
+                         "(default 120)")
+    tc.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
+    tc.add_argument("--json", action="store_true", help="print one JSON object")
+    tc.set_defaults(func=_train_candidate)
 
     sub.add_parser("bench-ann", help="ANN benchmark; `bench-ann --help` for its options", add_help=False)
     return parser

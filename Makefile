@@ -61,7 +61,7 @@ clean-notebooks: $(STAMP)
 # Regenerate requirements.lock from a fresh environment (maintainers only).
 lock:
 	rm -rf /tmp/ytrec-lock-venv && $(PYTHON) -m venv /tmp/ytrec-lock-venv
-	/tmp/ytrec-lock-venv/bin/pip install --quiet torch==2.13.0 -e '.[dev,browser]'
+	/tmp/ytrec-lock-venv/bin/pip install --quiet torch==2.13.0 -e '.[dev,browser,scale]'
 	{ echo "# Exact versions that install on Python 3.11 (torch: the CPU build on this machine's disk)."; \
 	  echo "# Regenerate with: make lock"; \
 	  /tmp/ytrec-lock-venv/bin/pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu/torch==\1/'; } > requirements.lock

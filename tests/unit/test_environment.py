@@ -10,7 +10,7 @@ import yaml
 from ytrec_lib.report import REPO_ROOT
 
 CONDA_NAMES = {"torch": "pytorch"}  # PyPI name -> conda-forge name where they differ
-CONDA_ONLY = {"python", "pip"}
+CONDA_ONLY = {"python", "pip", "openjdk"}  # openjdk: the Java 17 that pyspark needs
 
 
 def norm(name: str) -> str:
@@ -23,7 +23,8 @@ def requirement_name(spec: str) -> str:
 
 def pyproject_packages() -> dict[str, str]:
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    specs = project["dependencies"] + project["optional-dependencies"]["dev"]
+    extras = project["optional-dependencies"]
+    specs = project["dependencies"] + extras["dev"] + extras["scale"]  # scale: pinned, make test runs Spark
     return {requirement_name(s): s for s in specs}
 
 

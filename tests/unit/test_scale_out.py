@@ -96,19 +96,38 @@ def test_model_costs_by_hand() -> None:
     c = S.model_costs(a)
     assert c["flops_per_example"] == 6 * (10 * 3 + 3 * 2 + 6 * 2)  # tower 10->3->2, 5 negatives + 1 positive
     assert c["dense_params"] == 10 * 3 + 3 + 3 * 2 + 2
-    assert c["bytes_per_step"] == 4 * (41 + (2 * 3 + 5) * 4)  # dense grads + touched rows of width 4
+    assert c["dense_bytes"] == 4 * 41 and c["sparse_bytes"] == 4 * (2 * 3 + 5) * 4  # touched rows of width 4
     assert c["n_examples"] == 300
 
 
-def test_cluster_hours_fall_with_machines_and_one_machine_does_not_communicate() -> None:
+def test_cluster_hours_one_machine_does_not_communicate_and_many_pay_off() -> None:
     a = S.ClusterAssumptions()
-    h = S.cluster_hours(a, seconds_per_flop=1e-10, latency_s=3e-4, s_per_byte=1e-9, machines=(1, 8, 64, 512))
+    h = S.cluster_hours(a, seconds_per_flop=1e-10, latency_s=3e-4, s_per_byte=1e-9,
+                        machines=(1, 2, 8, 64, 512))
     assert h[1]["comm_s_per_step"] == 0 and h[1]["comm_share"] == 0
-    hours = [h[k]["hours"] for k in sorted(h)]
-    assert all(b < a_ for a_, b in zip(hours, hours[1:], strict=False)), hours
-    assert all(0 < h[k]["comm_share"] < 1 for k in (8, 64, 512))
+    hours = [h[k]["hours"] for k in (2, 8, 64, 512)]
+    assert all(b < a_ for a_, b in zip(hours, hours[1:], strict=False)), hours  # past 2: more is faster
+    assert all(0 < h[k]["comm_share"] < 1 for k in (2, 8, 64, 512))
+    assert h[2]["hours"] > h[1]["hours"] > h[512]["hours"]  # two machines lose to one: rows cross the wire
+    assert S.breakeven_machines(h) == 8
     free = S.cluster_hours(replace(a, link_slowdown=1e-12), 1e-10, 0.0, 1e-9, machines=(1, 10))
     assert free[10]["hours"] == pytest.approx(free[1]["hours"] / 10, rel=1e-6)  # linear without communication
+    assert S.breakeven_machines(free) == 10 and S.breakeven_machines({2: h[2]}) is None
+
+
+def test_cluster_step_time_by_hand() -> None:
+    a = S.ClusterAssumptions(batch_per_machine=10, cores_per_machine=2, overlap=0.5)
+    c = S.model_costs(a)
+    h = S.cluster_hours(a, seconds_per_flop=1e-9, latency_s=1e-3, s_per_byte=1e-9, machines=(4,))[4]
+    compute = 10 * c["flops_per_example"] * 1e-9 / 2
+    comm = 3 * 1e-3 + 2 * 0.75 * (c["dense_bytes"] + c["sparse_bytes"]) * 1e-9
+    assert h["compute_s_per_step"] == pytest.approx(compute)
+    assert h["comm_s_per_step"] == pytest.approx(comm / 2)
+    assert h["hours"] == pytest.approx(c["n_examples"] / 40 * (compute + comm / 2) / 3600)
+
+
+def test_describe_assumptions_and_errors() -> None:
+    a = S.ClusterAssumptions()
     lines = S.describe_assumptions(a, {"seconds_per_flop": 1e-10})
     assert "assumed  n_users = 300000000.0" in lines and any(ln.startswith("measured") for ln in lines)
     with pytest.raises(ValueError, match="seconds_per_flop"):

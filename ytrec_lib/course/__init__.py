@@ -72,7 +72,8 @@ CHAPTERS: tuple[Chapter, ...] = (
             "§2, §3.2, §4", "serving.system, pipeline, widgets",
             "millions -> hundreds -> dozens in milliseconds"),
     Chapter("09_scale_out", "Past one machine: data-parallel training, Spark item2vec, sharded serving",
-            "§1 (scale), §3 (users and videos), §3.2 (serving)", "studies.scale_out, studies.allreduce",
+            "§1 (scale), §3 (users and videos), §3.2 (serving)",
+            "distributed, studies.scale_out, studies.allreduce, models.item2vec_spark",
             "the cluster: how training time and serving memory grow with YouTube's scale"),
 )
 

@@ -11,8 +11,9 @@ Three measurements and one projection, for notebook 09:
 * :func:`shards_vs_single` — a real ``faiss.IndexShards`` over two shards against one index of the same
   vectors: the same ids and scores;
 * :func:`cluster_hours` — synchronous data-parallel training of a YouTube-sized candidate model on K
-  machines, from the FLOP rate measured for this run's trainer and the measured all-reduce line; every
-  assumption is a field of :class:`ClusterAssumptions` and :func:`describe_assumptions` prints them.
+  machines (dense gradients all-reduced, embedding rows through parameter servers), from the FLOP rate
+  measured for this run's trainer and the measured all-reduce line; every assumption is a field of
+  :class:`ClusterAssumptions` and :func:`describe_assumptions` prints them.
 """
 
 from __future__ import annotations
@@ -202,12 +203,13 @@ class ClusterAssumptions:
 
 
 def model_costs(a: ClusterAssumptions) -> dict[str, float]:
-    """FLOPs of one training example and bytes exchanged per machine and step for the model of ``a``.
+    """FLOPs of one training example and the bytes one machine exchanges per step for the model of ``a``.
 
     FLOPs: 3 x 2 x (tower multiply-adds + (n_negatives + 1) x last width) (forward plus a backward of two
-    forwards; the input bags are averaged, a few adds). Bytes: the dense tower's float32 gradient, plus the
-    float32 rows of the embedding tables a batch touches (watch and search bags, the softmax rows of the
-    positives and the shared negatives), exchanged at the same per-byte cost (as rows, not whole tables).
+    forwards; the input bags are averaged, a few adds). ``dense_bytes``: the tower's float32 gradient (all-
+    reduced). ``sparse_bytes``: the float32 embedding rows a machine's batch touches (its watch and search
+    bags, the softmax rows of its positives and of the shared negatives; duplicates counted, an upper
+    bound), pulled from and pushed back to the parameter servers that hold the tables.
     """
     widths = [2 * a.dim + a.side_width, *a.tower]
     tower_macs = sum(i * o for i, o in zip(widths[:-1], widths[1:], strict=True))
@@ -216,21 +218,26 @@ def model_costs(a: ClusterAssumptions) -> dict[str, float]:
     rows = a.batch_per_machine * (2 * a.bag + 1) + a.n_negatives
     table_params = (a.n_videos + a.n_tokens) * a.dim + a.n_videos * a.tower[-1]
     return {"flops_per_example": flops, "dense_params": float(tower_params),
-            "embedding_params": float(table_params),
-            "bytes_per_step": 4.0 * (tower_params + rows * a.dim),
-            "n_examples": a.n_users * a.examples_per_user}
+            "embedding_params": float(table_params), "dense_bytes": 4.0 * tower_params,
+            "sparse_bytes": 4.0 * rows * a.dim, "n_examples": a.n_users * a.examples_per_user}
 
 
 def cluster_hours(a: ClusterAssumptions, seconds_per_flop: float, latency_s: float, s_per_byte: float,
                   machines: tuple[int, ...] = (1, 4, 16, 64, 256, 1024)) -> dict[int, dict[str, float]]:
     """Projected hours of ``a.epochs`` epochs on K machines for each K in ``machines``.
 
-    One step: every machine computes ``batch_per_machine`` examples at ``seconds_per_flop / cores`` (the
-    rate measured on one core), then a ring all-reduce among K machines: ``2 (K - 1)`` latencies of the
-    measured two-process all-reduce's ``latency_s / 2`` and ``2 (K - 1) / K`` times the bytes at
-    ``s_per_byte * link_slowdown`` (the two-process measurement moves the bytes once each way), less the
-    ``overlap`` hidden behind compute. Steps: ``n_examples * epochs / (K * batch_per_machine)``.
-    Returns ``{K: {"hours", "compute_s_per_step", "comm_s_per_step", "comm_share", "steps"}}``.
+    One synchronous step: every machine computes ``batch_per_machine`` examples at ``seconds_per_flop /
+    cores_per_machine`` (the rate measured on one core), then communicates (:func:`model_costs`' bytes at
+    ``s_per_byte * link_slowdown``, the measured two-process all-reduce line):
+
+    * the dense gradient by a ring all-reduce: ``K - 1`` times the measured latency (the two-process
+      all-reduce is 2 of the ring's ``2 (K - 1)`` hops) and ``2 (K - 1) / K`` times its bytes;
+    * the embedding rows through parameter servers that hold the tables sharded over the K machines: the
+      ``(K - 1) / K`` of the rows that live elsewhere are pulled and their gradients pushed (2 transfers);
+
+    less the ``overlap`` hidden behind compute. One machine holds everything and communicates nothing.
+    Steps: ``n_examples * epochs / (K * batch_per_machine)``. Returns ``{K: {"hours",
+    "compute_s_per_step", "comm_s_per_step", "comm_share", "steps"}}``.
     """
     if seconds_per_flop <= 0 or latency_s < 0 or s_per_byte <= 0:
         raise ValueError(f"cluster_hours: need seconds_per_flop > 0, latency_s >= 0, s_per_byte > 0; got "
@@ -239,16 +246,25 @@ def cluster_hours(a: ClusterAssumptions, seconds_per_flop: float, latency_s: flo
         raise ValueError(f"cluster_hours: machine counts must be >= 1, got {machines}")
     c = model_costs(a)
     compute = a.batch_per_machine * c["flops_per_example"] * seconds_per_flop / a.cores_per_machine
+    per_byte = s_per_byte * a.link_slowdown
     out = {}
     for k in sorted(int(m) for m in machines):
-        per_byte = s_per_byte * a.link_slowdown
-        comm = 2 * (k - 1) * latency_s / 2 + 2 * (k - 1) / k * c["bytes_per_step"] * per_byte
+        remote = (k - 1) / k  # share of the other machines in the ring and in the sharded tables
+        comm = (k - 1) * latency_s + 2 * remote * (c["dense_bytes"] + c["sparse_bytes"]) * per_byte
         exposed = comm * (1 - a.overlap)
         steps = c["n_examples"] * a.epochs / (k * a.batch_per_machine)
         step = compute + exposed
         out[k] = {"hours": steps * step / 3600, "compute_s_per_step": compute, "comm_s_per_step": exposed,
                   "comm_share": exposed / step, "steps": steps}
     return out
+
+
+def breakeven_machines(hours: dict[int, dict[str, float]]) -> int | None:
+    """The fewest machines K > 1 of ``hours`` (:func:`cluster_hours`) that train faster than one machine;
+    None when none does (or when K = 1 is not in ``hours``)."""
+    if 1 not in hours:
+        return None
+    return next((k for k in sorted(hours) if k > 1 and hours[k]["hours"] < hours[1]["hours"]), None)
 
 
 def describe_assumptions(a: ClusterAssumptions, measured: dict[str, float]) -> list[str]:
@@ -259,5 +275,6 @@ def describe_assumptions(a: ClusterAssumptions, measured: dict[str, float]) -> l
     return lines
 
 
-__all__ = ["FACTORIES", "ClusterAssumptions", "catalogue_limit", "cluster_hours", "describe_assumptions",
-           "faiss_memory", "limits_table", "machine_ram_bytes", "model_costs", "shards_vs_single"]
+__all__ = ["FACTORIES", "ClusterAssumptions", "breakeven_machines", "catalogue_limit", "cluster_hours",
+           "describe_assumptions", "faiss_memory", "limits_table", "machine_ram_bytes", "model_costs",
+           "shards_vs_single"]

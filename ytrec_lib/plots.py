@@ -31,7 +31,7 @@ __all__ = ["cjk_font", "cjk_title", "ann_bench_figures", "catalogue_growth_figur
            "nb05_norms", "nb05_real_pareto", "nb05_latency_vs_n", "nb05_trees_vs_dim", "nb05_lsh",
            "nb05_batch", "strategy_figure", "popularity_histogram_figure", "crossover_figure",
            "stream_figure", "quantile_normalisation_figure", "calibration_figure", "hidden_layers_figure",
-           "drop_one_figure"]
+           "drop_one_figure", "nb09_allreduce", "nb09_cluster"]
 
 CJK_FONT_HINTS = re.compile(r"CJK|Source Han|WenQuanYi|Droid Sans Fallback|Hei|PingFang|Song|Ming|Kai",
                             re.IGNORECASE)
@@ -787,4 +787,40 @@ def drop_one_figure(increase: pd.Series) -> Figure:
     ax.axvline(0, color="k", lw=0.8)
     ax.set(title="Drop-one ablation of the weighted ranker",
            xlabel="increase of weighted per-user loss (fraction)", ylabel="feature group dropped")
+    return fig
+
+
+def nb09_allreduce(sizes_bytes: Sequence[float], median_s: Sequence[float], latency_s: float,
+                   s_per_byte: float, nprocs: int) -> Figure:
+    """Measured all-reduce times (``median_s`` (n,) seconds at ``sizes_bytes`` (n,) bytes) between
+    ``nprocs`` processes, log-log, with the fitted line ``latency_s + bytes * s_per_byte``."""
+    fig = Figure(figsize=(7, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    x = np.geomspace(min(sizes_bytes), max(sizes_bytes), 50)  # (50,) bytes
+    ax.loglog(sizes_bytes, np.asarray(median_s) * 1e3, "o", label="measured (median)")
+    ax.loglog(x, (latency_s + x * s_per_byte) * 1e3, "k:",
+              label=f"fit: {latency_s * 1e3:.3f} ms + bytes / {1e-9 / s_per_byte:.2f} GB/s")
+    ax.set(title=f"All-reduce (gloo, sum) between {nprocs} processes",
+           xlabel="tensor size (bytes, log scale)", ylabel="time (ms, log scale)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    return fig
+
+
+def nb09_cluster(hours: Mapping[int, Mapping[str, float]]) -> Figure:
+    """Projected training hours (left) and communication share of a step (right) against the number
+    of machines K, from ``hours`` = :func:`ytrec_lib.studies.scale_out.cluster_hours`'s result."""
+    ks = sorted(hours)
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.loglog(ks, [hours[k]["hours"] for k in ks], "o-", label="projected")
+    left.loglog(ks, [hours[ks[0]]["hours"] * ks[0] / k for k in ks], "k:", label="linear speed-up")
+    left.set(title="Projected hours per training run", xlabel="machines K (log scale)",
+             ylabel="hours (log scale)")
+    left.grid(alpha=0.3, which="both")
+    left.legend()
+    right.semilogx(ks, [hours[k]["comm_share"] for k in ks], "o-", color="C1")
+    right.set(title="Communication share of a step", xlabel="machines K (log scale)",
+              ylabel="share of step time", ylim=(0, 1))
+    right.grid(alpha=0.3, which="both")
     return fig

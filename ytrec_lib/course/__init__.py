@@ -71,6 +71,10 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter("08_two_stage_system", "The two-stage system end to end, with an explorer",
             "§2, §3.2, §4", "serving.system, pipeline, widgets",
             "millions -> hundreds -> dozens in milliseconds"),
+    Chapter("09_scale_out", "Past one machine: data-parallel training, Spark item2vec, sharded serving",
+            "§1 (scale), §3 (users and videos), §3.2 (serving)",
+            "distributed, studies.scale_out, studies.allreduce, models.item2vec_spark",
+            "the cluster: how training time and serving memory grow with YouTube's scale"),
 )
 
 # English term, Chinese term as the course uses it, one-line meaning.

@@ -39,6 +39,7 @@ Layer: above the pipeline (uses it for the data and the checkpoint), beside ``st
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -531,7 +532,9 @@ def _scaling_worker(world: World, preset: str, nprocs: list[int], seed: int, job
 
 def _timed_steps(data: dict[str, Any], tcfg: TrainConfig, world: World, seed: int, steps: int | None,
                  warmup: int) -> dict[str, float]:
-    """Train a fresh copy of ``data["model"]`` for ``warmup`` + ``steps`` DDP steps; time the last ones."""
+    """Train a fresh copy of ``data["model"]`` for ``warmup`` + ``steps`` DDP steps and time the last ones,
+    then time the same steps again under ``no_sync`` (no all-reduce): the difference is the time the
+    communication adds to a step (what the backward does not hide)."""
     model = copy.deepcopy(data["model"])
     feats, y = data["train"], torch.from_numpy(np.array(data["train_labels"], dtype=np.int64))
     sampler = make_sampler(model.n_videos, tcfg.proposal, np.bincount(y.numpy(), minlength=model.n_videos),
@@ -546,34 +549,45 @@ def _timed_steps(data: dict[str, Any], tcfg: TrainConfig, world: World, seed: in
     if n_steps < 1 or warmup + n_steps > len(batches):
         raise ValueError(f"scaling: {len(batches)} batches of {tcfg.batch_size}, asked for {warmup} warm-up "
                          f"and {n_steps} timed steps; raise max_train or lower steps")
-    t0 = 0.0
-    for i, idx in enumerate(batches[: warmup + n_steps]):
-        if i == warmup:
-            _all_sum(torch.zeros(1), world, "the start of the timing")          # start together
-            t0 = time.perf_counter()
-        mine = shard(idx, world)                                                # (b,)
-        loss = ddp(feats.batch(mine), y[mine], tcfg, sampler, draws, None)
-        opt.step(loss * (len(mine) * world.size / len(idx)))
-    _all_sum(torch.zeros(1), world, "the end of the timing")
-    secs = time.perf_counter() - t0
-    examples = sum(len(b) for b in batches[warmup : warmup + n_steps])
-    return {"examples_per_s": examples / secs, "comm_share": timer.seconds(t0) / secs, "seconds": secs,
+
+    def run(chunk: list[np.ndarray], sync: bool) -> float:
+        _all_sum(torch.zeros(1), world, "the start of the timing")              # start together
+        t0 = time.perf_counter()
+        for idx in chunk:
+            mine = shard(idx, world)                                            # (b,)
+            with contextlib.nullcontext() if sync else ddp.no_sync():
+                loss = ddp(feats.batch(mine), y[mine], tcfg, sampler, draws, None)
+                opt.step(loss * (len(mine) * world.size / len(idx)))
+        _all_sum(torch.zeros(1), world, "the end of the timing")
+        return time.perf_counter() - t0
+
+    run(batches[:warmup], sync=True)
+    timed = batches[warmup : warmup + n_steps]
+    t_start = time.perf_counter()
+    secs = run(timed, sync=True)
+    busy = timer.seconds(t_start)
+    secs_alone = run(timed, sync=False)
+    examples = sum(len(b) for b in timed)
+    return {"examples_per_s": examples / secs, "comm_share": max(0.0, 1.0 - secs_alone / secs),
+            "allreduce_busy_share": busy / secs, "seconds": secs, "seconds_without_sync": secs_alone,
             "steps": float(n_steps), "batch_size": float(tcfg.batch_size)}
 
 
 def scaling(preset: str, nprocs: Sequence[int], seed: int = 0, max_train: int | None = 20000,
             steps: int | None = None, *, warmup: int = 3) -> dict[int, dict[str, float]]:
     """Throughput of the candidate trainer (the default model: sampled softmax, random input tables) on
-    each number of processes in ``nprocs``: ``{nproc: {"examples_per_s", "comm_share", "seconds",
-    "steps", "batch_size"}}``.
+    each number of processes in ``nprocs``: ``{nproc: {"examples_per_s", "comm_share",
+    "allreduce_busy_share", "seconds", "seconds_without_sync", "steps", "batch_size"}}``.
 
     One job of ``max(nprocs)`` processes loads ``preset``'s next-watch examples once (``max_train``: a
     seeded subset; None: all); then each count ``p`` trains a fresh model on the first ``p`` ranks (the
     others wait) with the same global batch (strong scaling), one torch thread per process: ``warmup``
     untimed steps, then ``steps`` timed ones (None: the rest of one epoch). ``examples_per_s``: global
     examples per wall second of the timed steps (rank 0's clock, between two all-reduces that start
-    and end them together). ``comm_share``: the share of that time during which a gradient all-reduce
-    was running (:class:`CommTimer`, a DDP communication hook; overlap with the backward included).
+    and end them together). ``comm_share``: the share of a step the gradient all-reduce adds, ``1 -
+    t(no_sync) / t`` with ``t(no_sync)`` the same steps timed again without communication (0 when
+    the backward hides it, as on one process). ``allreduce_busy_share``: the share of the time during
+    which some all-reduce was in flight (:class:`CommTimer`, overlap with the backward included).
     """
     counts = sorted({int(p) for p in nprocs})
     if not counts or counts[0] < 1:

@@ -30,7 +30,7 @@ def test_ddp_matches_one_process_and_reports_its_communication(notebook_results)
     shares = {int(p): v for p, v in r["ddp_comm_share"].items()}
     assert {1, 2} <= set(rates) == set(shares), (rates, shares)
     assert all(v > 0 for v in rates.values()), rates
-    assert all(0 < v < 1 for v in shares.values()), shares
+    assert all(0 <= v < 1 for v in shares.values()), shares  # the share a step's all-reduce adds
 
 
 def test_spark_runs_or_is_skipped_cleanly(notebook_results) -> None:

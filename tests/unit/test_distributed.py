@@ -100,7 +100,8 @@ def test_compare_single_and_scaling_on_one_rank(in_process):
     assert out["equal"] and out["max_abs_diff"] == 0.0 and out["max_abs_update"] > 0  # one rank: bit for bit
     assert out["loss_single"] == out["loss_ddp"] and out["nproc"] == 1 and out["atol"] == D.COMPARE_ATOL
     speed = D.scaling("tiny", [1], max_train=None, steps=2, warmup=1)[1]
-    assert speed["steps"] == 2 and speed["examples_per_s"] > 0 and 0 < speed["comm_share"] <= 1
+    assert speed["steps"] == 2 and speed["examples_per_s"] > 0 and 0 <= speed["comm_share"] < 1
+    assert 0 < speed["allreduce_busy_share"] <= 1 and speed["seconds_without_sync"] > 0
     with pytest.raises(ValueError, match="timed steps"):
         D.scaling("tiny", [1], max_train=None, steps=1000)
 

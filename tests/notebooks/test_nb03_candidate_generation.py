@@ -75,7 +75,8 @@ def test_tuned_baselines_chose_from_the_evaluation_grid(r):
     for row, key in (("item-kNN (tuned)", "itemknn"), ("RP3β", "rp3b"), ("EASE", "ease")):
         for knob, value in chosen[row].items():
             assert value in evaluation.GRIDS[f"{key}.{knob}"], (row, knob, value)
-    if chosen["item-kNN (tuned)"] == {"n_neighbors": 200, "n_recent": 20}:   # ItemKNN()'s defaults
+    assert set(chosen["item-kNN (tuned)"]) == {"n_neighbors", "n_recent", "shrink"}  # the shrink is tuned too
+    if chosen["item-kNN (tuned)"] == {"n_neighbors": 200, "n_recent": 20, "shrink": 0}:  # ItemKNN() defaults
         assert r["recall@100_itemknn_tuned"] == r["recall@100_itemknn"]
 
 

@@ -43,7 +43,8 @@ CLASSICAL = ("popularity", "itemknn", "rp3b", "ease", "item2vec_avg")
 """The models :func:`standing` compares the candidate model with by default (all but the deep one)."""
 
 GRIDS: dict[str, tuple[Any, ...]] = {
-    "itemknn.n_neighbors": (20, 50, 100, 200, 500), "itemknn.n_recent": (10, 20, None),
+    "itemknn.n_neighbors": (20, 50, 200, 500), "itemknn.n_recent": (10, 20, None),
+    "itemknn.shrink": (0, 10, 50, 200),
     "rp3b.alpha": (0.5, 1.0), "rp3b.beta": (0.0, 0.3, 0.6), "rp3b.n_neighbors": (50, 200),
     "ease.lam": (10.0, 100.0, 300.0, 1000.0, 5000.0),
     "item2vec_avg.dim": (32,),

@@ -53,8 +53,8 @@ GRIDS: dict[str, tuple[Any, ...]] = {
 """The default hyperparameter grids, ``model.knob``: every value is tried on validation (``tune.k``: the
 recall cut-off they are chosen by, the cut-off the candidate model early-stops by; ties go to the
 earlier point). ``candidate.<CandidateConfig field>`` takes one value. On MovieLens-100K item-kNN's
-and EASE's choices lie inside their grids, RP3beta's on its edges but above every neighbour a wider
-search tried (docs/evaluation.md)."""
+and EASE's choices lie inside their grids (item-kNN's shrink at 0, the plain cosine), RP3beta's on its
+edges but above every neighbour a wider search tried (docs/evaluation.md)."""
 
 CUTOFFS = (10, 50, 100)
 """The recall cut-offs; NDCG is reported at 10."""

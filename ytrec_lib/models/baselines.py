@@ -592,8 +592,8 @@ class ItemKNN(Baseline):
 
     @classmethod
     def fit_order(cls, params: Mapping[str, Any]) -> tuple:
-        """:func:`tune` fits the grid points in this order: each similarity's widest neighbourhood first,
-        so that the narrower ones (and other ``n_recent``) are :meth:`variant` s of it."""
+        """:func:`tune` visits the grid points in this order: each similarity's widest neighbourhood first,
+        so that the narrower ones (and the other ``n_recent``) are derived from it by :meth:`variant`."""
         model = cls(**params)
         return (*model._similarity_knobs(), -model.n_neighbors)
 

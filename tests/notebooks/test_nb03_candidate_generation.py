@@ -103,6 +103,7 @@ def test_served_fresh_share_is_recorded_and_the_sentence_matches_it(r, notebook_
     import nbformat
 
     assert all(0.0 <= r[k] <= 1.0 for k in FRESH_KEYS), {k: r.get(k) for k in FRESH_KEYS}
+    assert 0.0 <= r["fresh_share_next_watch_uploaded_after_cutoff"] <= 1.0
     with_age, without_age, observed = (r[k] for k in FRESH_KEYS)
     closer = abs(with_age - observed) < abs(without_age - observed)
     assert r["fresh_share_closer_with_example_age"] is closer

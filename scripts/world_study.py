@@ -8,7 +8,9 @@ script trains, honestly, the models each lesson compares and prints mean +- stan
   the topic ring (``direction_gap_*``, the planted interaction of ``progression_by_gender``; the
   labels' own gap beside them);
 * ``fresh``  (Fig. 4): fresh lift (first two days over second week, :func:`candidate.fresh_lift`) with
-  the example-age feature over without it, beside the empirical lift of the training labels;
+  the example-age feature over without it, beside the empirical lift of the training labels; and, as
+  notebook 03 reports them, the share of videos under 7 days old in each model's top 100 served to the
+  test users at example age 0 and in their next watches (:func:`candidate.served_young_share`);
 * ``labels`` (§3.4): recall@100 on the next watch after the cutoff, trained on next-watch labels
   minus trained on randomly held-out labels.
 
@@ -199,8 +201,13 @@ def lesson_fresh(ds: Any, seed: int) -> dict[str, float]:
     runs = {name: train(ds, split, "all", FRESH_TOWER, seed, example_age=on, name=name)
             for name, on in (("with", True), ("without", False))}
     lifts = fresh_lifts(ds, split, runs, seed)
+    upload = ds.videos["upload_time"].to_numpy()
+    users, times, labels = (split.test[c].to_numpy() for c in ("user_id", "time", "label"))
+    shares = {f"fresh_share_top100_{name}_example_age": C.served_young_share(run, users, times, upload)
+              for name, run in runs.items()}  # notebook 03's serving shares, example age 0
     return {"lift_with": lifts["with"], "lift_without": lifts["without"],
-            "lift_empirical": lifts["empirical"], "effect": lifts["with"] / lifts["without"]}
+            "lift_empirical": lifts["empirical"], "effect": lifts["with"] / lifts["without"], **shares,
+            "fresh_share_next_watch": C.young_share(labels, times, upload)}
 
 
 LABELS_EXAMPLE_AGE: bool | None = None

@@ -27,7 +27,8 @@ __all__ = ["cjk_font", "cjk_title", "ann_bench_figures", "catalogue_growth_figur
            "split_timeline_figure", "recall_bars_figure", "item2vec_noise_figure", "item2vec_loss_figure",
            "item2vec_purity_figure", "item2vec_map_figure", "item2vec_sweep_figure", "candidate_recall_at_k",
            "candidate_step_times", "candidate_map_by_depth", "candidate_freshness", "candidate_label_recall",
-           "candidate_age_transforms", "softmax_matrix_figure", "serve_steps_figure", "purity_figure",
+           "candidate_age_transforms", "candidate_fresh_share", "softmax_matrix_figure", "serve_steps_figure",
+           "purity_figure",
            "nb05_norms", "nb05_real_pareto", "nb05_latency_vs_n", "nb05_trees_vs_dim", "nb05_lsh",
            "nb05_batch", "strategy_figure", "popularity_histogram_figure", "crossover_figure",
            "stream_figure", "quantile_normalisation_figure", "calibration_figure", "hidden_layers_figure",
@@ -438,6 +439,13 @@ def candidate_label_recall(label_recall: dict[str, float]) -> Figure:
 def candidate_age_transforms(map_by_transform: dict[str, float]) -> Figure:
     """Holdout MAP@100 of models fed different transforms of age (``{transforms: MAP}``), as bars."""
     return _candidate_bars(map_by_transform, "Holdout MAP@100 by the age transforms fed", "MAP@100", (7, 2.6))
+
+
+def candidate_fresh_share(shares: dict[str, float], young_days: float = 7.0, k: int = 100) -> Figure:
+    """Share of videos younger than ``young_days`` days in served top-``k`` lists and in the videos watched
+    next (``{label: share}``), as bars."""
+    return _candidate_bars(shares, f"Videos under {young_days:g} days old: served top {k} (example age 0) "
+                           "and watched next", f"share of videos younger than {young_days:g} days", (7, 2.2))
 
 
 def _candidate_bars(values: dict[str, float], title: str, xlabel: str,

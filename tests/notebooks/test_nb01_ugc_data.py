@@ -56,5 +56,6 @@ def test_strong_baselines_are_tuned_on_validation_and_below_the_oracle(r):
     chosen = r["strong_baseline_params"]
     prefix = {"itemknn_tuned": "itemknn", "rp3b": "rp3b", "ease": "ease"}
     assert set(chosen) == set(prefix)
+    assert set(chosen["itemknn_tuned"]) == {"n_neighbors", "n_recent", "shrink"}  # the shrink is tuned too
     for name, params in chosen.items():  # every chosen knob is a point of the evaluate command's grid
         assert params and all(v in GRIDS[f"{prefix[name]}.{k}"] for k, v in params.items()), (name, params)

@@ -46,6 +46,7 @@ def test_strong_baselines_sit_in_the_quality_table_below_the_oracle(r):
     strong = ("itemknn_tuned", "rp3b", "ease")   # EASE fits at ci
     assert set(table) == {"two_stage", "candidates_only", "popularity", "oracle", *strong}
     assert set(r["strong_baseline_params"]) == set(strong)
+    assert set(r["strong_baseline_params"]["itemknn_tuned"]) == {"n_neighbors", "n_recent", "shrink"}
     for name in strong:
         assert 0.0 < r[f"ndcg@10_{name}"] <= r["ndcg@10_oracle"] + 1e-9, name
         assert r[f"ndcg@10_{name}"] == table[name]["ndcg@10"]

@@ -226,6 +226,77 @@ def test_itemknn_matches_dense_brute_force(seed, budget):
     assert not any(np.isin(got[u], hist[u]).any() for u in range(n_users))
 
 
+def _plain_cosine_pruned(user, video, n_videos, n_keep):
+    """Item-kNN's similarity before it had a shrink term, densely: ``co * (1/sqrt n_i) * (1/sqrt n_j)``
+    (the same float operations, in the same order), each row's ``n_keep`` largest kept, ties to the lower
+    column. (n_videos, n_videos) float64."""
+    x = np.zeros((int(user.max()) + 1, n_videos))
+    x[user, video] = 1.0
+    co = x.T @ x  # (V, V) exact integer counts
+    n = np.diag(co).copy()
+    inv = np.divide(1.0, np.sqrt(n), out=np.zeros(n_videos), where=n > 0)
+    sim = co * inv[:, None] * inv[None, :]
+    np.fill_diagonal(sim, 0.0)
+    out = np.zeros_like(sim)
+    for i, row in enumerate(sim):
+        keep = np.lexsort((np.arange(n_videos), -row))[:n_keep]
+        keep = keep[row[keep] > 0]
+        out[i, keep] = row[keep]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_itemknn_shrink_zero_is_the_plain_cosine_bit_for_bit(seed):
+    rng = np.random.default_rng(seed)
+    m, n_users, n_videos = 120, 15, 12  # few users: many equal cosines, so the tie rule is exercised
+    user, video = rng.integers(0, n_users, m), rng.integers(0, n_videos, m)
+    log = pd.DataFrame({"user_id": user, "video_id": video, "time": np.arange(m, dtype=float)})
+    for n_keep in (3, n_videos):
+        want = _plain_cosine_pruned(user, video, n_videos, n_keep)
+        for shrink in (0, 0.0):
+            got = ItemKNN(n_neighbors=n_keep, shrink=shrink).fit(log, n_videos=n_videos).similarity
+            assert np.array_equal(got.toarray(), want)  # exactly, not approximately
+        blocked = cooccurrence_similarity(user, video, n_videos, n_keep, budget=30.0)  # many row blocks
+        assert np.array_equal(blocked.toarray(), want)
+
+
+def test_itemknn_shrink_ranks_a_frequent_pair_above_a_rare_one():
+    # video 0 (a) has 4 watchers (users 0-3); video 1 (r, rare) only user 0, who also watched a;
+    # video 2 (f, frequent) 16 watchers, 3 of whom (users 1-3) watched a
+    pairs = [(u, 0) for u in range(4)] + [(0, 1)] + [(u, 2) for u in range(1, 17)]
+    user, video = (np.array(c) for c in zip(*pairs, strict=True))
+    log = pd.DataFrame({"user_id": user, "video_id": video, "time": np.arange(user.size, dtype=float)})
+    plain, shrunk = (ItemKNN(shrink=s).fit(log, n_videos=3) for s in (0, 10))
+    # plain cosine: a-r 1 / sqrt(4 * 1) = 1/2 beats a-f 3 / sqrt(4 * 16) = 3/8
+    assert plain.similarity[0, 1] == pytest.approx(1 / 2) and plain.similarity[0, 2] == pytest.approx(3 / 8)
+    # shrink 10: a-r 1 / (2 + 10) = 1/12 loses to a-f 3 / (8 + 10) = 1/6
+    assert shrunk.similarity[0, 1] == pytest.approx(1 / 12)
+    assert shrunk.similarity[0, 2] == pytest.approx(1 / 6)
+    # a new user who watched a: plain item-kNN recommends r first, shrunk item-kNN f first
+    np.testing.assert_array_equal(plain.recommend([20], 2, histories=[np.array([0])]), [[1, 2]])
+    np.testing.assert_array_equal(shrunk.recommend([20], 2, histories=[np.array([0])]), [[2, 1]])
+
+
+def test_itemknn_variant_equals_a_fresh_fit():
+    rng = np.random.default_rng(7)
+    m, n_videos = 150, 14
+    log = pd.DataFrame({"user_id": rng.integers(0, 12, m), "video_id": rng.integers(0, n_videos, m),
+                        "time": np.arange(m, dtype=float)})
+    wide = ItemKNN(n_neighbors=8, n_recent=None, shrink=5).fit(log, n_videos=n_videos)
+    narrow = wide.variant(n_neighbors=4, n_recent=2, shrink=5)
+    narrower = narrow.variant(n_neighbors=2, n_recent=2, shrink=5)  # pruned from the pruned one
+    for derived, (n, recent) in ((narrow, (4, 2)), (narrower, (2, 2))):
+        fresh = ItemKNN(n_neighbors=n, n_recent=recent, shrink=5).fit(log, n_videos=n_videos)
+        for attr in ("data", "indices", "indptr"):
+            assert np.array_equal(getattr(derived.similarity, attr), getattr(fresh.similarity, attr))
+        assert (derived.n_neighbors, derived.n_recent) == (n, recent)
+        np.testing.assert_array_equal(derived.recommend(np.arange(12), 5), fresh.recommend(np.arange(12), 5))
+    assert wide.n_neighbors == 8 and wide.similarity.nnz > narrow.similarity.nnz  # the base is unchanged
+    assert wide.variant(n_neighbors=4, shrink=0) is None  # another similarity: a fit is needed
+    assert narrow.variant(n_neighbors=8, shrink=5) is None  # wider than what was kept
+    assert ItemKNN().variant(n_neighbors=5) is None  # nothing fitted yet
+
+
 # ----------------------------------------------------------------------------------------------
 # Oracle
 # ----------------------------------------------------------------------------------------------
@@ -341,3 +412,6 @@ def test_constructor_bad_input():
         ItemKNN(n_neighbors=0)
     with pytest.raises(ValueError, match="n_recent"):
         ItemKNN(n_recent=-3)
+    for bad in (-1.0, float("nan"), float("inf"), True, "10"):
+        with pytest.raises(ValueError, match="shrink"):
+            ItemKNN(shrink=bad)

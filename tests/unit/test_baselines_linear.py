@@ -104,3 +104,29 @@ def test_tune_picks_the_best_grid_point() -> None:
 def test_grid_points_cover_every_combination() -> None:
     points = B._grid_points({"a": [1, 2], "b": [None, 3]})
     assert points == [{"a": 1, "b": None}, {"a": 1, "b": 3}, {"a": 2, "b": None}, {"a": 2, "b": 3}]
+
+
+def test_tune_derives_item_knn_variants_and_matches_fitting_every_point(monkeypatch) -> None:
+    users = np.arange(9)
+    hist = [np.flatnonzero(X[u])[:-1] for u in users]
+    labels = np.array([np.flatnonzero(X[u])[-1] if X[u].any() else 0 for u in users])
+    ok = np.array([h.size > 0 for h in hist])
+    v_users, v_hist, v_labels = users[ok], [h for h, o in zip(hist, ok, strict=True) if o], labels[ok]
+    grid = {"n_neighbors": [1, 3, 6], "n_recent": [1, None], "shrink": [0, 2.0]}
+    by_hand = []
+    for params in B._grid_points(grid):
+        ranked = B.ItemKNN(**params).fit(LOG, n_videos=7).recommend(v_users, 3, histories=v_hist)
+        by_hand.append((params, float(B.recall_at_k(ranked, v_labels))))
+    fits = []
+    real_fit = B.ItemKNN.fit
+    monkeypatch.setattr(B.ItemKNN, "fit", lambda self, *a, **kw: fits.append(self.n_neighbors)
+                        or real_fit(self, *a, **kw))
+    tuned = B.tune(B.ItemKNN, grid, LOG, 7, v_users, v_hist, v_labels, k=3)
+    assert tuned.scores == by_hand  # grid order, the same recall at every point
+    assert fits == [6, 6]  # one fit per shrink, at the widest neighbourhood; the other 10 points derived
+    best = max(s for _, s in by_hand)
+    assert tuned.params == next(p for p, s in by_hand if s == best)  # ties to the earlier point
+    fresh = B.ItemKNN(**tuned.params).fit(LOG, n_videos=7)
+    assert (tuned.model.similarity != fresh.similarity).nnz == 0
+    assert (tuned.model.n_neighbors, tuned.model.n_recent, tuned.model.shrink) == (
+        fresh.n_neighbors, fresh.n_recent, fresh.shrink)

@@ -442,3 +442,44 @@ def test_evaluate_recall_equals_the_recall_of_the_ranking():
             expected = float((ranked == labels[:, None]).any(axis=1).mean())
             found = evaluate_recall(model, feats, labels, k=k, exclude_watched=exclude, batch_size=100)
             assert found == expected
+
+
+def test_young_share_counts_videos_under_seven_days_at_each_rows_time():
+    from ytrec_lib.models.candidate import young_share
+
+    upload = np.array([0.0, 10.0, 18.0, 25.0, 19.0])
+    times = np.array([20.0, 26.0])
+    # row 0 at day 20: ages 20, 10, 2 (young), -5 (not uploaded yet: not young)
+    # row 1 at day 26: ages 1 (young), 8, padding, 16, 7 (not under 7)
+    served = np.array([[0, 1, 2, 3, -1], [3, 2, -1, 1, 4]])
+    assert young_share(served, times, upload) == pytest.approx(2 / 8)
+    assert young_share(np.array([2, 1]), times, upload) == pytest.approx(1 / 2)  # one id per row
+    assert young_share(np.array([2, 1]), times, upload, young_days=20.0) == 1.0
+    assert np.isnan(young_share(np.full((2, 3), -1), times, upload))
+    with pytest.raises(ValueError, match="ids in"):
+        young_share(np.array([[5]]), times[:1], upload)
+    with pytest.raises(ValueError, match="times"):
+        young_share(served, times[:1], upload)
+
+
+def test_served_young_share_serves_at_example_age_zero_without_watched_videos():
+    from types import SimpleNamespace
+
+    from ytrec_lib.models.candidate import served_young_share, young_share
+
+    fb, feats, _ = planted_features()
+    run = SimpleNamespace(model=small_model(), builder=fb)
+    users, times = feats.users[:40], feats.times[:40]
+    upload = np.random.default_rng(1).uniform(-10, 8, N_VIDEOS)
+    ranked = rank_videos(run.model, fb.examples(users, times), k=5)  # no window end: example age 0
+    assert served_young_share(run, users, times, upload, k=5) == young_share(ranked, times, upload)
+    # planted: one user served at day 8 (after all 8 of their watches); uploaded on day 5 every video is
+    # 3 days old (share 1), on day -22 30 days old (share 0); when only the watched videos are young, the
+    # served share is 0, for watched videos are never served
+    user, at = users[:1], np.array([8.0])
+    assert served_young_share(run, user, at, np.full(N_VIDEOS, 5.0), k=5) == 1.0
+    assert served_young_share(run, user, at, np.full(N_VIDEOS, -22.0), k=5) == 0.0
+    watched = fb.examples(user, at).watched_before()[0]
+    only_watched_young = np.where(np.isin(np.arange(N_VIDEOS), watched), 5.0, -22.0)
+    # k = 53 > the 52 unwatched videos: served without exclusion, at least one watched video would be in it
+    assert watched.size == 8 and served_young_share(run, user, at, only_watched_young, k=53) == 0.0

@@ -63,7 +63,7 @@ def test_evaluate_cli_json_on_each_format(name: str, data_dir, capsys) -> None:
             assert 0.0 <= entry[m] <= 1.0 and entry[f"{m}_se"] >= 0.0, (model, m)
         assert entry["recall@10"] <= entry["recall@50"] <= entry["recall@100"]
     assert out["popularity"]["params"] == {} and set(out["ease"]["params"]) == {"lam"}
-    assert set(out["itemknn"]["params"]) == {"n_neighbors", "n_recent"}
+    assert set(out["itemknn"]["params"]) == {"n_neighbors", "n_recent", "shrink"}
     s = out["split"]
     assert s["kind"] == "leave_last_out" and s["seeds"] == 1
     assert s["valid"] == s["test"] > 0 and s["train_watches"] == s["train"]

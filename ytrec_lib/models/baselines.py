@@ -25,6 +25,7 @@ in -1 padding (see :func:`ytrec_lib.metrics.top_k`).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -200,6 +201,12 @@ def _check_positive_int(value: Any, name: str) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+def _check_shrink(shrink: Any) -> None:
+    if isinstance(shrink, bool) or not isinstance(shrink, (int, float, np.integer, np.floating)) \
+            or not (np.isfinite(shrink) and shrink >= 0):
+        raise ValueError(f"shrink must be a finite number >= 0 (0: the plain cosine), got {shrink!r}")
+
+
 def _check_times(times: Any, n: int) -> np.ndarray:
     t = np.asarray(times, dtype=np.float64)
     if t.ndim == 0:
@@ -264,6 +271,16 @@ class Baseline:
         """Fit on a watch log, keeping only watches before ``cutoff``. Returns ``self``."""
         self._fit_log(watches, n_videos, cutoff)
         return self
+
+    @classmethod
+    def fit_order(cls, params: Mapping[str, Any]) -> tuple:
+        """The sort key of grid point ``params`` in :func:`tune`'s fitting order (default: grid order)."""
+        return ()
+
+    def variant(self, **params: Any) -> Baseline | None:
+        """This fitted model with the knobs ``params`` without refitting, where the model can (see
+        :meth:`ItemKNN.variant`); None: fit ``type(self)(**params)`` instead."""
+        return None
 
     def _require_fitted(self) -> None:
         if self.n_videos is None:
@@ -476,15 +493,19 @@ class MostPopular(Baseline):
 
 
 def _prune_rows(mat: sp.csr_matrix, n_keep: int) -> sp.csr_matrix:
-    """Keep the ``n_keep`` largest entries of every row (ties to the lower column). CSR -> CSR."""
+    """Keep the ``n_keep`` largest entries of every row (ties to the lower column). CSR -> CSR.
+
+    Pruning a pruned matrix again to fewer entries gives what pruning the original would (the order,
+    value then column, is total), which lets :meth:`ItemKNN.variant` narrow a fitted neighbourhood.
+    """
     mat = mat.tocsr()
-    rows = np.repeat(np.arange(mat.shape[0]), np.diff(mat.indptr))
-    order = np.lexsort((mat.indices, -mat.data, rows))
+    mat.sort_indices()  # (row, column) order, so the stable sort below breaks ties by the lower column
+    rows = np.repeat(np.arange(mat.shape[0]), np.diff(mat.indptr))  # (nnz,)
+    order = np.lexsort((-mat.data, rows))  # (nnz,) by row, then value descending
     depth = np.arange(rows.size) - mat.indptr[rows]  # rows are unchanged by the sort
-    keep = order[depth < n_keep]
-    out = sp.csr_matrix((mat.data[keep], (rows[keep], mat.indices[keep])), shape=mat.shape)
-    out.sort_indices()
-    return out
+    keep = np.sort(order[depth < n_keep])  # (kept,) back in (row, column) order
+    indptr = np.concatenate([[0], np.cumsum(np.minimum(np.diff(mat.indptr), n_keep))])  # (n_rows + 1,)
+    return sp.csr_matrix((mat.data[keep], mat.indices[keep], indptr), shape=mat.shape)
 
 
 def _blocks_by_cost(cost: np.ndarray, budget: float) -> list[tuple[int, int]]:
@@ -495,30 +516,39 @@ def _blocks_by_cost(cost: np.ndarray, budget: float) -> list[tuple[int, int]]:
 
 
 def cooccurrence_similarity(
-    user: np.ndarray, video: np.ndarray, n_videos: int, n_neighbors: int = 200, budget: float = 2e7
+    user: np.ndarray, video: np.ndarray, n_videos: int, n_neighbors: int = 200, budget: float = 2e7,
+    shrink: float = 0.0,
 ) -> sp.csr_matrix:
-    """Cosine-normalised co-occurrence of videos in users' histories, top ``n_neighbors`` per row.
+    """Shrunk cosine of videos' co-occurrence in users' histories, top ``n_neighbors`` per row.
 
-    ``sim(i, j) = |U_i & U_j| / sqrt(|U_i| |U_j|)`` with ``U_i`` the users who watched ``i``
-    (a binary user x video matrix ``X``, so ``X^T X`` normalised), diagonal removed.
-    (m,) users, (m,) videos -> (n_videos, n_videos) float64 CSR, row ``i`` holding ``i``'s
-    neighbours. Computed in blocks of videos of about ``budget`` co-occurrence pairs each.
+    ``sim(i, j) = |U_i & U_j| / (sqrt(|U_i| |U_j|) + shrink)`` with ``U_i`` the users who watched ``i``
+    (a binary user x video matrix ``X``, so ``X^T X`` normalised), diagonal removed. ``shrink`` >= 0
+    pulls the similarity of pairs seen by few users towards 0 (shrink 0: the plain cosine); it is
+    computed as the cosine times ``r / (r + shrink)``, ``r = sqrt(|U_i| |U_j|)``, a factor of exactly 1
+    at shrink 0. (m,) users, (m,) videos -> (n_videos, n_videos) float64 CSR, row ``i`` holding
+    ``i``'s neighbours. Computed in blocks of videos of about ``budget`` co-occurrence pairs each.
     """
+    _check_shrink(shrink)
     n_users = int(user.max()) + 1 if user.size else 1
     x = sp.csr_matrix((np.ones(user.size), (user, video)), shape=(n_users, n_videos))
     x.sum_duplicates()
     x.data[:] = 1.0
     xt = x.T.tocsr()  # (V, U)
     n_watchers = np.asarray(x.sum(axis=0)).ravel()  # (V,) |U_i|
-    inv = np.divide(1.0, np.sqrt(n_watchers), out=np.zeros(n_videos), where=n_watchers > 0)
+    root = np.sqrt(n_watchers)  # (V,)
+    inv = np.divide(1.0, root, out=np.zeros(n_videos), where=n_watchers > 0)
     cost = xt @ np.diff(x.indptr).astype(np.float64)  # (V,) pairs each video's row will produce
     parts = []
     blocks = _blocks_by_cost(cost + 1.0, budget)
     for start, stop in tqdm(blocks, disable=cost.sum() < 5e7, desc="item-kNN similarity"):
         co = (xt[start:stop] @ x).tocoo()  # (b, V) co-occurrence counts
         keep = co.row + start != co.col  # drop the diagonal
-        data = co.data[keep] * inv[co.row[keep] + start] * inv[co.col[keep]]
-        sim = sp.csr_matrix((data, (co.row[keep], co.col[keep])), shape=(stop - start, n_videos))
+        row, col = co.row[keep] + start, co.col[keep]  # (nnz,) video ids of each pair
+        data = co.data[keep] * inv[row] * inv[col]  # (nnz,) cosine
+        if shrink:
+            r = root[row] * root[col]  # (nnz,) > 0: both videos have watchers
+            data *= r / (r + shrink)
+        sim = sp.csr_matrix((data, (row - start, col)), shape=(stop - start, n_videos))
         parts.append(_prune_rows(sim, n_neighbors))
     return sp.vstack(parts, format="csr")
 
@@ -526,20 +556,21 @@ def cooccurrence_similarity(
 class ItemKNN(Baseline):
     """Item co-occurrence kNN: score(v) = sum over the user's recent watches w of sim(w, v).
 
-    ``sim`` is :func:`cooccurrence_similarity` fitted on the log before the cutoff; the recent
-    watches are the last ``n_recent`` watches of the query's history before its time (a video
-    watched twice among them counts once; ``None`` uses the whole history).
+    ``sim`` is :func:`cooccurrence_similarity` (cosine shrunk by ``shrink``) fitted on the log before
+    the cutoff; the recent watches are the last ``n_recent`` watches of the query's history before its
+    time (a video watched twice among them counts once; ``None`` uses the whole history).
     Videos with no similarity to the history rank below every video with some, by popularity.
     """
 
     uses_history = True
 
-    def __init__(self, n_neighbors: int = 200, n_recent: int | None = 20) -> None:
+    def __init__(self, n_neighbors: int = 200, n_recent: int | None = 20, shrink: float = 0.0) -> None:
         super().__init__()
         _check_positive_int(n_neighbors, "n_neighbors")
         if n_recent is not None:
             _check_positive_int(n_recent, "n_recent")
-        self.n_neighbors, self.n_recent = n_neighbors, n_recent
+        _check_shrink(shrink)
+        self.n_neighbors, self.n_recent, self.shrink = n_neighbors, n_recent, float(shrink)
         self.similarity: sp.csr_matrix | None = None
         self.popularity: np.ndarray | None = None
 
@@ -553,7 +584,32 @@ class ItemKNN(Baseline):
 
     def _similarity(self, user: np.ndarray, video: np.ndarray) -> sp.csr_matrix:
         """(V, V) item-item weights from the fitted (m,) users and (m,) videos."""
-        return cooccurrence_similarity(user, video, self.n_videos, self.n_neighbors)
+        return cooccurrence_similarity(user, video, self.n_videos, self.n_neighbors, shrink=self.shrink)
+
+    def _similarity_knobs(self) -> tuple:
+        """The knobs the similarity depends on, besides the neighbourhood size."""
+        return (self.shrink,)
+
+    @classmethod
+    def fit_order(cls, params: Mapping[str, Any]) -> tuple:
+        """:func:`tune` visits the grid points in this order: each similarity's widest neighbourhood first,
+        so that the narrower ones (and the other ``n_recent``) are derived from it by :meth:`variant`."""
+        model = cls(**params)
+        return (*model._similarity_knobs(), -model.n_neighbors)
+
+    def variant(self, **params: Any) -> ItemKNN | None:
+        """This fitted model with the knobs ``params``, without refitting: the same result as
+        ``type(self)(**params).fit(...)`` on the same log when the similarity's other knobs are the same
+        and ``n_neighbors`` is at most this model's (its rows pruned further); None otherwise."""
+        wanted = type(self)(**params)  # checks the values
+        if (self.similarity is None or wanted._similarity_knobs() != self._similarity_knobs()
+                or wanted.n_neighbors > self.n_neighbors):
+            return None
+        out = copy.copy(self)  # shares the fitted log, popularity and (same size) similarity
+        out.n_neighbors, out.n_recent = wanted.n_neighbors, wanted.n_recent
+        if wanted.n_neighbors < self.n_neighbors:
+            out.similarity = _prune_rows(self.similarity, wanted.n_neighbors)
+        return out
 
     def _score_batch(self, users: np.ndarray, times: np.ndarray, hist: _Ragged | None) -> np.ndarray:
         recent = hist.tail(self.n_recent).csr(self.n_videos)  # (b, V) binary
@@ -622,6 +678,9 @@ class RP3beta(ItemKNN):
         if not (np.isfinite(alpha) and alpha > 0) or not np.isfinite(beta):
             raise ValueError(f"alpha must be > 0 and beta finite, got alpha={alpha!r}, beta={beta!r}")
         self.alpha, self.beta = float(alpha), float(beta)
+
+    def _similarity_knobs(self) -> tuple:
+        return (self.alpha, self.beta)
 
     def _similarity(self, user: np.ndarray, video: np.ndarray) -> sp.csr_matrix:
         return rp3beta_similarity(user, video, self.n_videos, self.alpha, self.beta, self.n_neighbors)
@@ -708,21 +767,27 @@ def tune(make: Any, grid: Mapping[str, Sequence[Any]], watches: WatchLog, n_vide
 
     Each model ranks all videos for the (n,) int64 ``valid_users`` with their ``valid_histories``
     (list of n id arrays, excluded from the ranking) and is scored by recall@``k`` of the (n,)
-    int64 ``valid_labels``; ties go to the earlier grid point. Returns a :class:`Tuned`.
+    int64 ``valid_labels``; ties go to the earlier grid point. The points are visited in
+    ``make.fit_order``, and a point that is a ``variant`` of the previous point's model is derived from
+    it instead of refitted (item-kNN: one fit per similarity, each narrower neighbourhood pruned from the
+    previous one); the result is the same as fitting every point. Returns a :class:`Tuned` (scores in
+    grid order).
     """
     points = _grid_points(grid)
     if not points or not valid_labels.size:
         raise ValueError("tune needs a non-empty grid and at least one validation example")
-    scores, best, best_model = [], -1.0, None
-    for params in tqdm(points, disable=not progress or len(points) < 2, desc=f"tune {make.__name__}",
-                       leave=False):
-        model = make(**params).fit(watches, n_videos=n_videos)
+    order = sorted(range(len(points)), key=lambda i: make.fit_order(points[i]))  # stable: grid order within
+    scores: list[tuple[dict[str, Any], float] | None] = [None] * len(points)
+    model, best, best_model = None, -1, None
+    for i in tqdm(order, disable=not progress or len(points) < 2, desc=f"tune {make.__name__}", leave=False):
+        model = model.variant(**points[i]) if model is not None else None
+        if model is None:
+            model = make(**points[i]).fit(watches, n_videos=n_videos)
         ranked = model.recommend(valid_users, min(k, n_videos), histories=valid_histories)
-        score = float(recall_at_k(ranked, valid_labels))
-        scores.append((params, score))
-        if score > best:
-            best, best_model, best_params = score, model, params
-    return Tuned(best_model, best_params, scores)
+        scores[i] = (points[i], float(recall_at_k(ranked, valid_labels)))
+        if best < 0 or (scores[i][1], -i) > (scores[best][1], -best):  # best score, then earlier point
+            best, best_model = i, model
+    return Tuned(best_model, points[best], scores)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -617,11 +617,49 @@ def fresh_lift(curve: np.ndarray) -> float:
     return curve[:2].mean() / max(curve[7:].mean(), 1e-12)
 
 
+def young_share(videos: Any, times: Any, upload: np.ndarray, young_days: float = 7.0) -> float:
+    """Share of the videos in ``videos`` that are younger than ``young_days`` at their row's time.
+
+    ``videos``: (n, k) int64 ids, one row per query (a served list, -1 padding left out), or (n,) one id
+    per query (e.g. the video each user watched next); ``times``: (n,) float days, each row's moment;
+    ``upload``: (n_videos,) float days. Video ``v`` in row ``i`` is young when
+    ``0 <= times[i] - upload[v] < young_days`` (a video not uploaded yet at ``times[i]`` is not).
+    Returns a float in [0, 1]; NaN when ``videos`` holds no id at all.
+    """
+    ids = np.asarray(videos)
+    ids = ids[:, None] if ids.ndim == 1 else ids  # (n, k)
+    t = np.asarray(times, dtype=np.float64)
+    up = np.asarray(upload, dtype=np.float64)
+    if ids.ndim != 2 or t.shape != (ids.shape[0],):
+        raise ValueError(f"videos must be (n, k) or (n,) ids with times (n,), got {np.shape(videos)} and "
+                         f"{np.shape(times)}")
+    if not np.issubdtype(ids.dtype, np.integer) or (ids.size and (ids.min() < -1 or ids.max() >= up.size)):
+        raise ValueError(f"videos must be integer ids in [0, {up.size}) or -1 padding (upload covers "
+                         f"{up.size} videos)")
+    if not young_days > 0:
+        raise ValueError(f"young_days must be a positive number of days, got {young_days!r}")
+    served = ids >= 0  # (n, k)
+    age = t[:, None] - up[np.where(served, ids, 0)]  # (n, k) days since upload at the row's time
+    young = served & (age >= 0) & (age < young_days)
+    n = int(served.sum())
+    return float(young.sum() / n) if n else float("nan")
+
+
+def served_young_share(run: Any, users: np.ndarray, times: np.ndarray, upload: np.ndarray, k: int = 100,
+                       young_days: float = 7.0) -> float:
+    """Serve ``users`` (n,) int64 at ``times`` (n,) float days as at serving time, example age 0 (the
+    features of ``run.builder.examples`` without a window end), every video each user watched before
+    excluded, top ``k`` of ``run.model`` (:func:`rank_videos`); the :func:`young_share` of those lists
+    (``upload``: (n_videos,) float days)."""
+    ranked = rank_videos(run.model, run.builder.examples(users, times), k)  # (n, k) int64
+    return young_share(ranked, times, upload, young_days)
+
+
 __all__ = [
     "CandidateModel", "TiedOutput", "augment_users", "inner_product_scores", "sequential_dot",
     "evaluate_recall", "label_in_top_k", "rank_videos", "average_embedding_rank", "checkpoint_payload",
     "model_from_payload",
     "user_embeddings", "synthetic_batch", "split_examples",
     "SMALL_RUN_BUDGETS", "small_run_budget", "count_parameters", "evaluation_subset", "ranking_quality",
-    "probability_by_age", "fresh_lift",
+    "probability_by_age", "fresh_lift", "young_share", "served_young_share",
 ]

@@ -43,7 +43,8 @@ CLASSICAL = ("popularity", "itemknn", "rp3b", "ease", "item2vec_avg")
 """The models :func:`standing` compares the candidate model with by default (all but the deep one)."""
 
 GRIDS: dict[str, tuple[Any, ...]] = {
-    "itemknn.n_neighbors": (20, 50, 100, 200, 500), "itemknn.n_recent": (10, 20, None),
+    "itemknn.n_neighbors": (20, 50, 200, 500), "itemknn.n_recent": (10, 20, None),
+    "itemknn.shrink": (0, 10, 50, 200),
     "rp3b.alpha": (0.5, 1.0), "rp3b.beta": (0.0, 0.3, 0.6), "rp3b.n_neighbors": (50, 200),
     "ease.lam": (10.0, 100.0, 300.0, 1000.0, 5000.0),
     "item2vec_avg.dim": (32,),
@@ -52,8 +53,8 @@ GRIDS: dict[str, tuple[Any, ...]] = {
 """The default hyperparameter grids, ``model.knob``: every value is tried on validation (``tune.k``: the
 recall cut-off they are chosen by, the cut-off the candidate model early-stops by; ties go to the
 earlier point). ``candidate.<CandidateConfig field>`` takes one value. On MovieLens-100K item-kNN's
-and EASE's choices lie inside their grids, RP3beta's on its edges but above every neighbour a wider
-search tried (docs/evaluation.md)."""
+and EASE's choices lie inside their grids (item-kNN's shrink at 0, the plain cosine), RP3beta's on its
+edges but above every neighbour a wider search tried (docs/evaluation.md)."""
 
 CUTOFFS = (10, 50, 100)
 """The recall cut-offs; NDCG is reported at 10."""

@@ -41,6 +41,8 @@ def test_spark_runs_or_is_skipped_cleanly(notebook_results) -> None:
     assert r["spark_item2vec_words_per_s"] > 0 and r["gensim_words_per_s"] > 0
     assert r["spark_item2vec_purity@10"] > 2 * r["i2v_purity@10_chance"], r  # it learned the topics
     assert len(r["spark_gensim_by_sequences"]) >= 2
+    assert r["gensim_more_epochs"] > 0 and r["gensim_more_epochs_seconds"] > 0
+    assert 0 <= r["gensim_item2vec_purity@10_more_epochs"] <= 1
 
 
 def test_two_shards_answer_as_one_index(notebook_results) -> None:

@@ -1,9 +1,10 @@
 """The cost of an all-reduce, measured: real ``torch.distributed`` (gloo) between processes on this machine.
 
-:func:`measure_allreduce` starts ``nprocs`` processes, times the all-reduce (sum) of float32 tensors of a
-few sizes and fits :func:`fit_latency_bandwidth`, ``seconds = latency + bytes * seconds_per_byte``: what
-one synchronous data-parallel step pays to average its gradients. The processes import only torch and
-this module (a few seconds each on a busy machine), not the rest of the package.
+:func:`time_allreduce` starts ``nprocs`` processes and times the all-reduce (sum) of float32 tensors
+of a few sizes; :func:`measure_allreduce` then fits :func:`fit_latency_bandwidth`,
+``seconds = latency + bytes * seconds_per_byte``: what one synchronous data-parallel step pays to
+average its gradients. The processes import only torch and this module (a few seconds each on a busy
+machine), not the rest of the package.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ def _free_port() -> int:
 
 def _allreduce_worker(rank: int, nprocs: int, port: int, sizes: list[int], repeats: int, warmup: int,
                       out: Any) -> None:
-    """One process of :func:`measure_allreduce`: join the gloo group, time ``repeats`` all-reduces of each
-    size (after ``warmup`` untimed ones, a barrier before each), rank 0 puts ``{bytes: [seconds]}`` on
-    ``out``."""
+    """One process of :func:`time_allreduce`: join the gloo group, time ``repeats`` all-reduces of each
+    size (after ``warmup`` untimed ones, a barrier before each), check every result is the sum over the
+    ranks, and rank 0 puts ``({bytes: [seconds]}, all_sums_correct)`` on ``out``."""
     import torch
     import torch.distributed as dist
 
@@ -40,17 +41,20 @@ def _allreduce_worker(rank: int, nprocs: int, port: int, sizes: list[int], repea
                             timeout=timedelta(seconds=120))
     try:
         times: dict[int, list[float]] = {}
+        correct = True
         for size in sizes:
-            t = torch.ones(size // 4, dtype=torch.float32)  # (size / 4,) float32
+            t = torch.empty(size // 4, dtype=torch.float32)  # (size / 4,) float32
             for i in range(warmup + repeats):
+                t.fill_(float(rank + 1))
                 dist.barrier()
                 t0 = time.perf_counter()
                 dist.all_reduce(t)
                 dt = time.perf_counter() - t0
+                correct &= bool((t == nprocs * (nprocs + 1) / 2).all())  # 1 + 2 + ... + nprocs
                 if i >= warmup:
                     times.setdefault(size, []).append(dt)
         if rank == 0:
-            out.put(times)
+            out.put((times, correct))
     finally:
         dist.destroy_process_group()
 
@@ -74,15 +78,15 @@ def fit_latency_bandwidth(n_bytes: np.ndarray, seconds: np.ndarray) -> tuple[flo
     return max(float(latency), 0.0), float(per_byte)
 
 
-def measure_allreduce(sizes: tuple[int, ...] = DEFAULT_SIZES, nprocs: int = 2, repeats: int = 5,
-                      warmup: int = 2) -> dict[str, Any]:
+def time_allreduce(sizes: tuple[int, ...] = DEFAULT_SIZES, nprocs: int = 2, repeats: int = 5,
+                   warmup: int = 2) -> dict[str, Any]:
     """Time ``torch.distributed.all_reduce`` (sum, gloo over TCP on 127.0.0.1) of float32 tensors of each
     of ``sizes`` bytes between ``nprocs`` processes started here, ``repeats`` times each.
 
-    Returns ``{"nprocs", "sizes_bytes": [...], "median_s": [...], "latency_s", "s_per_byte",
-    "bandwidth_GBps"}`` (the fit of :func:`fit_latency_bandwidth` through the medians; bandwidth = 1 /
-    s_per_byte). Raises ``ValueError`` for bad arguments, ``RuntimeError`` when torch.distributed has no
-    gloo backend or a worker fails.
+    Returns ``{"nprocs", "sizes_bytes": [...] (sorted), "times_s": [[...] per size], "median_s": [...],
+    "sums_correct": bool}`` (every all-reduced tensor equalled the sum over the ranks). Raises
+    ``ValueError`` for bad arguments, ``RuntimeError`` when torch.distributed has no gloo backend or a
+    worker fails.
     """
     import torch.distributed as dist
     import torch.multiprocessing as mp
@@ -100,11 +104,22 @@ def measure_allreduce(sizes: tuple[int, ...] = DEFAULT_SIZES, nprocs: int = 2, r
     out = mp.get_context("spawn").SimpleQueue()
     mp.spawn(_allreduce_worker, args=(nprocs, _free_port(), sizes, repeats, warmup, out), nprocs=nprocs,
              join=True)
-    times = out.get()
-    medians = [float(np.median(times[s])) for s in sizes]
-    latency, per_byte = fit_latency_bandwidth(np.array(sizes), np.array(medians))
-    return {"nprocs": nprocs, "sizes_bytes": sizes, "median_s": medians, "latency_s": latency,
-            "s_per_byte": per_byte, "bandwidth_GBps": 1e-9 / per_byte}
+    times, correct = out.get()
+    return {"nprocs": nprocs, "sizes_bytes": sizes, "times_s": [times[s] for s in sizes],
+            "median_s": [float(np.median(times[s])) for s in sizes], "sums_correct": correct}
 
 
-__all__ = ["DEFAULT_SIZES", "fit_latency_bandwidth", "measure_allreduce"]
+def measure_allreduce(sizes: tuple[int, ...] = DEFAULT_SIZES, nprocs: int = 2, repeats: int = 5,
+                      warmup: int = 2) -> dict[str, Any]:
+    """:func:`time_allreduce`, then :func:`fit_latency_bandwidth` through the medians.
+
+    Returns its dict plus ``"latency_s", "s_per_byte", "bandwidth_GBps"`` (bandwidth = 1 / s_per_byte).
+    Use sizes that span several orders of magnitude (the default, 4 KiB to 16 MiB): with sizes close
+    together, a noisy machine can make the larger one time faster and the fit refuses (``ValueError``).
+    """
+    r = time_allreduce(sizes, nprocs, repeats, warmup)
+    latency, per_byte = fit_latency_bandwidth(np.array(r["sizes_bytes"]), np.array(r["median_s"]))
+    return {**r, "latency_s": latency, "s_per_byte": per_byte, "bandwidth_GBps": 1e-9 / per_byte}
+
+
+__all__ = ["DEFAULT_SIZES", "fit_latency_bandwidth", "measure_allreduce", "time_allreduce"]

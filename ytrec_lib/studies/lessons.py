@@ -216,11 +216,12 @@ def ring_direction_gap(ds: datasets.Dataset, split: splits.Split, mass: np.ndarr
 
 def lesson_depth(ds: datasets.Dataset, seed: int, protocol: Protocol, lr: Mapping[str, float] | None = None,
                  depths: Sequence[int] = (0, 3)) -> dict[str, Any]:
-    """Fig. 6: the all-features model at each tower depth of ``depths`` (must hold 0 and 3): test
-    ``map_depth{d}``, ``recall100_depth{d}``, ``direction_gap_depth{d}`` (and of the labels);
-    ``effect`` = MAP@100 at depth 3 over depth 0. ``lr``: rates chosen before (model ``depth{d}``)."""
-    if not {0, 3} <= set(depths) or not set(depths) <= set(TOWERS):
-        raise ValueError(f"depths must hold 0 and 3 and lie in {sorted(TOWERS)}, got {list(depths)}")
+    """Fig. 6: the all-features model at each tower depth of ``depths`` (keys of :data:`TOWERS`): test
+    ``map_depth{d}``, ``recall100_depth{d}``, ``direction_gap_depth{d}`` (and of the labels); where
+    ``depths`` holds 0 and 3, ``effect`` = MAP@100 at depth 3 over depth 0. ``lr``: rates chosen before
+    (model ``depth{d}``; a depth missing from it chooses its own)."""
+    if not depths or not set(depths) <= set(TOWERS):
+        raise ValueError(f"depths must be some of {sorted(TOWERS)}, got {list(depths)}")
     split = make_split(ds, "next_watch", seed, protocol.n_next)
     runs = {d: train_selected(ds, split, "all", TOWERS[d], seed, protocol, lr=_chosen(f"depth{d}", lr))
             for d in depths}
@@ -231,7 +232,8 @@ def lesson_depth(ds: datasets.Dataset, seed: int, protocol: Protocol, lr: Mappin
         row[f"map_depth{d}"], row[f"recall100_depth{d}"] = q["MAP@100"], q["recall@100"]
         row[f"direction_gap_depth{d}"] = ring_direction_gap(ds, split, topic_mass(run, split, topic, n_t))
     row["direction_gap_labels"] = ring_direction_gap(ds, split, np.eye(n_t)[topic[split.test["label"]]])
-    row["effect"] = row["map_depth3"] / row["map_depth0"]
+    if {0, 3} <= set(depths):
+        row["effect"] = row["map_depth3"] / row["map_depth0"]
     return {**row, **_run_info({f"depth{d}": r for d, r in runs.items()})}
 
 
@@ -310,22 +312,25 @@ def world_stats(ds: datasets.Dataset) -> dict[str, float]:
 
 
 def summarize(rows: Sequence[Mapping[str, Any]], null: float) -> dict[str, Any]:
-    """Mean and standard error over the rows (seeds) of every numeric key, and whether ``effect`` lies
-    beyond two standard errors of ``null``: ``{"mean": {...}, "se": {...}, "beyond_2se": bool}``."""
-    keys = [k for k, v in rows[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    """Mean and standard error over the rows (seeds) of every numeric key all rows hold, and whether
+    ``effect`` (when there is one) lies beyond two standard errors of ``null``: ``{"mean": {...}, "se":
+    {...}, "beyond_2se": bool or None}``."""
+    keys = [k for k, v in rows[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+            and all(k in r for r in rows)]
     stats = {k: mean_se([r[k] for r in rows]) for k in keys}
-    mean, se = stats["effect"]
+    beyond = beyond_noise(*stats["effect"], null) if "effect" in stats else None
     return {"mean": {k: m for k, (m, _) in stats.items()}, "se": {k: s for k, (_, s) in stats.items()},
-            "beyond_2se": beyond_noise(mean, se, null)}
+            "beyond_2se": beyond}
 
 
 def run_lesson(lesson: str, preset: str, seeds: Sequence[int], switches: Mapping[str, Any],
-               protocol: Protocol = Protocol(), *, progress: bool = True,
-               **options: Any) -> dict[str, Any]:
+               protocol: Protocol = Protocol(), *, lr: Mapping[str, float] | None = None,
+               progress: bool = True, **options: Any) -> dict[str, Any]:
     """Run ``lesson`` (a key of :data:`LESSONS`) in the world ``preset`` + ``switches`` for each of
     ``seeds`` (each its own world, split and models). ``options`` go to the lesson function (e.g.
-    ``depths=(0, 1, 2, 3, 4)``). Learning rates: chosen per seed with ``protocol.lr_per_seed``, else at
-    the first seed and reused. Returns ``{"rows": [per-seed dicts: seed, world statistics, metrics,
+    ``depths=(0, 1, 2, 3, 4)``). Learning rates: ``lr`` (model name -> rate chosen before, e.g. in
+    another world) at every seed where given; else chosen per seed with ``protocol.lr_per_seed``, else
+    at the first seed and reused. Returns ``{"rows": [per-seed dicts: seed, world statistics, metrics,
     lr, epochs, seconds], "summary": summarize(rows), "lr": the rates of the first seed}``."""
     if lesson not in LESSONS:
         raise ValueError(f"unknown lesson {lesson!r}; use one of {', '.join(LESSONS)}")
@@ -333,10 +338,10 @@ def run_lesson(lesson: str, preset: str, seeds: Sequence[int], switches: Mapping
         raise ValueError("seeds must name at least one seed")
     check_switches(switches)
     rows: list[dict[str, Any]] = []
-    chosen: dict[str, float] | None = None
+    chosen: dict[str, float] | None = dict(lr) if lr is not None else None
     for seed in tqdm(list(seeds), desc=f"lesson {lesson}", disable=not progress):
         ds = world(preset, seed, switches)
-        reuse = None if protocol.lr_per_seed else chosen
+        reuse = chosen if lr is not None or not protocol.lr_per_seed else None
         measured = LESSONS[lesson](ds, int(seed), protocol, reuse, **options)
         row = {"seed": int(seed), **world_stats(ds), **measured}
         chosen = chosen or dict(row["lr"])

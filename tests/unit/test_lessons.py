@@ -104,3 +104,15 @@ def test_cli_prints_json_and_refuses_bad_input(capsys):
                          (["--lesson", "depth", "--mechanism-off", "gravity"], "unknown mechanism")):
         assert cli.main(["lessons", "--preset", "tiny", *bad]) == 1
         assert message in capsys.readouterr().err
+
+
+def test_rates_chosen_before_are_used_at_every_seed_and_summaries_keep_common_keys():
+    """run_lesson(lr=...) trains only at the given rates (no choice); summarize averages the keys every row
+    has (depths trained at one seed only are left out) and has no verdict without an effect."""
+    given = {"depth0": 1e-3, "depth3": 1e-2}
+    out = L.run_lesson("depth", "tiny", [2], {}, FAST, lr=given, progress=False)
+    assert out["lr"] == given and out["rows"][0]["lr"] == given
+    rows = [{"map_depth1": 0.1, "effect": 1.5}, {"effect": 1.1}]
+    s = L.summarize(rows, 1.0)
+    assert set(s["mean"]) == {"effect"} and s["mean"]["effect"] == pytest.approx(1.3)
+    assert L.summarize([{"map_depth1": 0.1}], 1.0)["beyond_2se"] is None

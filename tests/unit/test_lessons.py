@@ -83,7 +83,7 @@ def test_run_lesson_reuses_the_first_seeds_rates_and_summarises_rows():
     s = out["summary"]
     assert s["mean"]["effect"] == mean and s["se"]["effect"] == se
     assert s["beyond_2se"] == L.beyond_noise(mean, se, 1.0)
-    assert "lr" not in s["mean"] and "interaction_gain" in s["mean"]
+    assert "lr" not in s["mean"] and "seed" not in s["mean"] and "interaction_gain" in s["mean"]
 
 
 def test_labels_lesson_trains_both_label_kinds():

@@ -312,11 +312,11 @@ def world_stats(ds: datasets.Dataset) -> dict[str, float]:
 
 
 def summarize(rows: Sequence[Mapping[str, Any]], null: float) -> dict[str, Any]:
-    """Mean and standard error over the rows (seeds) of every numeric key all rows hold, and whether
-    ``effect`` (when there is one) lies beyond two standard errors of ``null``: ``{"mean": {...}, "se":
-    {...}, "beyond_2se": bool or None}``."""
+    """Mean and standard error over the rows (seeds) of every numeric key all rows hold (but ``seed``),
+    and whether ``effect`` (when there is one) lies beyond two standard errors of ``null``: ``{"mean":
+    {...}, "se": {...}, "beyond_2se": bool or None}``."""
     keys = [k for k, v in rows[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)
-            and all(k in r for r in rows)]
+            and k != "seed" and all(k in r for r in rows)]
     stats = {k: mean_se([r[k] for r in rows]) for k in keys}
     beyond = beyond_noise(*stats["effect"], null) if "effect" in stats else None
     return {"mean": {k: m for k, (m, _) in stats.items()}, "se": {k: s for k, (_, s) in stats.items()},

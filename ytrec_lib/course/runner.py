@@ -67,7 +67,7 @@ SWEEP_AGE_S = 3600.0
 """Temporary files and staging folders older than this (seconds) are an interrupted run's leftovers."""
 STAGING_RE = re.compile(r"^ytrec-[0-9][0-9]_.+")
 OWNER_FILE = "owner.pid"
-DEFAULT_PRESET = "small"
+DEFAULT_PRESET = "ci"
 DEFAULT_TIMEOUT_S = 1800
 # Per-notebook wall-clock limits in seconds at the presets up to `small`; `large` gets 6 times more.
 # 03, 06 and 07 train many models (about 1,600 s, 620 s and 590 s at `small` in a fresh clone):

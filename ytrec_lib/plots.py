@@ -840,10 +840,11 @@ def nb09_cluster(hours: Mapping[int, Mapping[str, float]]) -> Figure:
 
 
 def world_mechanisms_figure(bars: Mapping[str, Mapping[str, tuple[float, float]]], ylabels: Mapping[str, str],
-                            no_effect: Mapping[str, float | None], n_seeds: int) -> Figure:
+                            lines: Mapping[str, tuple[float, str] | None], n_seeds: int) -> Figure:
     """One panel per mechanism of ``bars`` ({mechanism: {world: (mean, standard error)}}), a bar per
     world with error bars of two standard errors over ``n_seeds`` seeds; ``ylabels`` names each panel's
-    statistic and ``no_effect`` its value when the mechanism plays no part (a dashed line; None: none)."""
+    statistic and ``lines`` a reference value of it with its legend label (a dashed line; None: none),
+    e.g. its value when the mechanism plays no part."""
     fig = Figure(figsize=(3.2 * len(bars), 3.6), layout="constrained")
     colours = {"default": "C7", "lessons": "C0"}
     for ax, (mechanism, worlds) in zip(np.atleast_1d(fig.subplots(1, len(bars))), bars.items(), strict=True):
@@ -851,8 +852,9 @@ def world_mechanisms_figure(bars: Mapping[str, Mapping[str, tuple[float, float]]
         mean = [worlds[w][0] for w in names]
         err = [2 * worlds[w][1] for w in names]
         ax.bar(range(len(names)), mean, yerr=err, capsize=4, color=[colours.get(w, "C1") for w in names])
-        if no_effect.get(mechanism) is not None:
-            ax.axhline(no_effect[mechanism], color="k", ls="--", lw=0.8, label="no effect")
+        if lines.get(mechanism) is not None:
+            value, label = lines[mechanism]
+            ax.axhline(value, color="k", ls="--", lw=0.8, label=label)
             ax.legend(fontsize=7)
         ax.set_xticks(range(len(names)), [w.replace(" off", "\noff") for w in names], fontsize=8)
         ax.set(title=mechanism, xlabel="world", ylabel=ylabels[mechanism])

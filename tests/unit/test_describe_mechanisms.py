@@ -92,9 +92,9 @@ def test_world_mechanisms_figure_has_a_labelled_panel_per_mechanism():
     bars = {"freshness": {"default": (3.0, 0.1), "lessons": (14.0, 0.5), "freshness off": (1.2, 0.05)},
             "tails": {"default": (0.1, 0.01), "lessons": (0.05, 0.01)}}
     fig = plots.world_mechanisms_figure(bars, {"freshness": "lift", "tails": "share"},
-                                        {"freshness": 1.0, "tails": None}, n_seeds=3)
+                                        {"freshness": (1.0, "no effect"), "tails": None}, n_seeds=3)
     assert len(fig.axes) == 2
     for ax, mechanism in zip(fig.axes, bars, strict=True):
         assert ax.get_title() == mechanism and ax.get_xlabel() and ax.get_ylabel()
         assert len(ax.patches) == len(bars[mechanism])
-    assert fig.axes[0].get_legend() is not None and fig.axes[1].get_legend() is None  # the no-effect line
+    assert fig.axes[0].get_legend() is not None and fig.axes[1].get_legend() is None  # the reference line

@@ -855,7 +855,8 @@ def world_mechanisms_figure(bars: Mapping[str, Mapping[str, tuple[float, float]]
         if lines.get(mechanism) is not None:
             value, label = lines[mechanism]
             ax.axhline(value, color="k", ls="--", lw=0.8, label=label)
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=7, loc="upper left")
+        ax.set_ylim(top=1.2 * ax.get_ylim()[1])  # headroom for the legend
         ax.set_xticks(range(len(names)), [w.replace(" off", "\noff") for w in names], fontsize=8)
         ax.set(title=mechanism, xlabel="world", ylabel=ylabels[mechanism])
         ax.grid(alpha=0.3, axis="y")

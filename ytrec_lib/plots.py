@@ -32,7 +32,7 @@ __all__ = ["cjk_font", "cjk_title", "ann_bench_figures", "catalogue_growth_figur
            "nb05_norms", "nb05_real_pareto", "nb05_latency_vs_n", "nb05_trees_vs_dim", "nb05_lsh",
            "nb05_batch", "strategy_figure", "popularity_histogram_figure", "crossover_figure",
            "stream_figure", "quantile_normalisation_figure", "calibration_figure", "hidden_layers_figure",
-           "drop_one_figure", "nb09_allreduce", "nb09_cluster"]
+           "drop_one_figure", "nb09_allreduce", "nb09_cluster", "world_mechanisms_figure"]
 
 CJK_FONT_HINTS = re.compile(r"CJK|Source Han|WenQuanYi|Droid Sans Fallback|Hei|PingFang|Song|Ming|Kai",
                             re.IGNORECASE)
@@ -831,4 +831,34 @@ def nb09_cluster(hours: Mapping[int, Mapping[str, float]]) -> Figure:
     right.set(title="Communication share of a step", xlabel="machines K (log scale)",
               ylabel="share of step time", ylim=(0, 1))
     right.grid(alpha=0.3, which="both")
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------
+# world01: notebook 01's mechanisms behind the paper's lessons
+# ----------------------------------------------------------------------------------------------------
+
+
+def world_mechanisms_figure(bars: Mapping[str, Mapping[str, tuple[float, float]]], ylabels: Mapping[str, str],
+                            lines: Mapping[str, tuple[float, str] | None], n_seeds: int) -> Figure:
+    """One panel per mechanism of ``bars`` ({mechanism: {world: (mean, standard error)}}), a bar per
+    world with error bars of two standard errors over ``n_seeds`` seeds; ``ylabels`` names each panel's
+    statistic and ``lines`` a reference value of it with its legend label (a dashed line; None: none),
+    e.g. its value when the mechanism plays no part."""
+    fig = Figure(figsize=(3.2 * len(bars), 3.6), layout="constrained")
+    colours = {"default": "C7", "lessons": "C0"}
+    for ax, (mechanism, worlds) in zip(np.atleast_1d(fig.subplots(1, len(bars))), bars.items(), strict=True):
+        names = list(worlds)
+        mean = [worlds[w][0] for w in names]
+        err = [2 * worlds[w][1] for w in names]
+        ax.bar(range(len(names)), mean, yerr=err, capsize=4, color=[colours.get(w, "C1") for w in names])
+        if lines.get(mechanism) is not None:
+            value, label = lines[mechanism]
+            ax.axhline(value, color="k", ls="--", lw=0.8, label=label)
+            ax.legend(fontsize=7, loc="upper left")
+        ax.set_ylim(top=1.2 * ax.get_ylim()[1])  # headroom for the legend
+        ax.set_xticks(range(len(names)), [w.replace(" off", "\noff") for w in names], fontsize=8)
+        ax.set(title=mechanism, xlabel="world", ylabel=ylabels[mechanism])
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(f"Strength of each mechanism (mean of {n_seeds} seeds, bars: 2 standard errors)")
     return fig

@@ -862,3 +862,35 @@ def world_mechanisms_figure(bars: Mapping[str, Mapping[str, tuple[float, float]]
         ax.grid(alpha=0.3, axis="y")
     fig.suptitle(f"Strength of each mechanism (mean of {n_seeds} seeds, bars: 2 standard errors)")
     return fig
+
+
+# ----------------------------------------------------------------------------------------------------
+# branch softmax: full against sampled softmax at equal training time (notebook 03 §3)
+# ----------------------------------------------------------------------------------------------------
+
+
+def softmax_time_curves(curves: Mapping[str, Sequence[Sequence[Sequence[float]]]],
+                        means: Mapping[str, tuple[Sequence[float], Sequence[float]]], budget_s: float,
+                        clock: str = "cpu") -> Figure:
+    """Validation recall@100 against cumulative training seconds for each loss: ``curves`` = {loss: one
+    ``[[t, recall], ...]`` per seed} (thin lines, one point per epoch), ``means`` = {loss: (grid (G,),
+    mean best-so-far recall (G,))} (thick steps), and the equal-time budget (dashed line)."""
+    fig = Figure(figsize=(8, 4), layout="constrained")
+    ax = fig.add_subplot()
+    for i, (loss, runs) in enumerate(curves.items()):
+        color = f"C{i}"
+        for j, c in enumerate(runs):
+            t, r = np.asarray(c, dtype=float).T                                   # (E + 1,), (E + 1,)
+            ax.plot(t, r, marker="o", ms=3, lw=0.8, alpha=0.45, color=color,
+                    label=f"{loss} softmax, each seed (per epoch)" if j == 0 else None)
+        grid, mean = means[loss]
+        ax.plot(grid, mean, lw=2.2, color=color, drawstyle="steps-post",
+                label=f"{loss} softmax, best so far (mean over seeds)")
+    ax.axvline(budget_s, color="k", ls="--", lw=1, label=f"equal-time budget ({budget_s:.1f} s)")
+    ax.set(title=f"Validation recall@100 against training {clock.upper() if clock == 'cpu' else clock} time",
+           xlabel=f"cumulative training {'CPU ' if clock == 'cpu' else 'wall-clock '}seconds "
+                  "(validation passes excluded)", ylabel="validation recall@100")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig

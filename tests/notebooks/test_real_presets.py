@@ -97,7 +97,7 @@ def check_ugc_data(r: dict, preset: str, folder: Path) -> None:
     never = ("recall@100_oracle", "same_seed_identical", "studio_gini", "ugc_gini",
              "search_share_of_sessions", "search_tokens_in_top3_interests",
              "top_category_acc_demographics", "next_episode_share",
-             "exposed_not_clicked_popularity_pct", "ctr_by_position_home")
+             "exposed_not_clicked_popularity_pct", "ctr_by_position_home", "world_mechanisms")
     assert not [k for k in never if k in r], f"{preset}: recorded a section it cannot measure"
     assert ("recall@100_popularity_region" in r) == (preset == "movielens-1m")   # needs demographics
     assert 0.0 <= r["gini"] <= 1.0 and 0.0 < r["top1pct_view_share"] <= 1.0

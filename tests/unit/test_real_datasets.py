@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ytrec_lib.course import cli
-from ytrec_lib.data import datasets, download, real
+from ytrec_lib.data import datasets, download, rawio, real
 from ytrec_lib.data.rawio import DataFileError, MissingDataError
 from ytrec_lib.data.realtables import reindex, sessionize
 
@@ -527,6 +527,25 @@ def test_kuairand_non_binary_click(data_dir: Path) -> None:
     fields[5] = "2"
     edit_line(path, 10, ",".join(fields))
     expect_error(data_dir, "kuairand-pure", path.name, 10, "is_click is 2", progress=False)
+
+
+@pytest.mark.parametrize("change,match", [(lambda f: f + ["0"], "extra field"),
+                                          (lambda f: f[:-1], "truncated")], ids=["extra", "missing"])
+def test_kuairand_log_row_with_the_wrong_number_of_fields(data_dir: Path, change, match) -> None:
+    # The log is read with usecols, which on its own would let pandas ignore the unused columns' fields.
+    path = data_dir / "kuairand-pure" / "log_standard_4_08_to_4_21_pure.csv"
+    fields = path.read_text().splitlines()[6].split(",")
+    edit_line(path, 7, ",".join(change(fields)))
+    expect_error(data_dir, "kuairand-pure", path.name, 7, match, progress=False)
+
+
+def test_separators_per_line_across_chunks(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    for text in ("a,b\n1,2\n3,4,5\n", "a,b\n1,2\n3", "", "\n\n1,,\n"):
+        path.write_text(text)
+        want = [ln.count(",") for ln in text.split("\n")][: text.count("\n") + (not text.endswith("\n"))]
+        for chunk in (1, 2, 3, 1 << 20):
+            assert rawio._separators_per_line(path, ",", chunk).tolist() == (want if text else [])
 
 
 def test_kuairand_bad_upload_date(data_dir: Path) -> None:

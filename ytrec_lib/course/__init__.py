@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 PRESET_ENV = "YTREC_PRESET"
 """The environment variable that sets the default preset of every notebook (``make lab PRESET=ci``)."""
-DEFAULT_PRESET = "small"
+DEFAULT_PRESET = "ci"
 """The preset a notebook runs at when neither the runner nor ``$YTREC_PRESET`` says otherwise."""
 
 
 def default_preset() -> str:
-    """The ``PRESET`` default of every notebook's parameters cell: ``$YTREC_PRESET``, else ``"small"``.
+    """The ``PRESET`` default of every notebook's parameters cell: ``$YTREC_PRESET``, else ``"ci"``.
 
     The runner's (papermill's) injected parameters come after the parameters cell, so they still
     win. Raises ``ValueError``, in one line naming the known presets, for a name no loader knows.

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ytrec_lib import report
+from ytrec_lib.course import DEFAULT_PRESET
 
 
 def _run_notebooks(args: argparse.Namespace) -> int:
@@ -224,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run-notebooks", help="execute notebooks in order and write build/")
-    run.add_argument("--preset", default="small", help="data preset or dataset name (default: small)")
+    run.add_argument("--preset", default=DEFAULT_PRESET,
+                     help=f"data preset or dataset name (default: {DEFAULT_PRESET})")
     run.add_argument("--only", action="append", metavar="NN",
                      help="run only this notebook (number like 03, or its stem); repeatable")
     run.add_argument("--param", action="append", metavar="NAME=VALUE",
@@ -248,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     strip.set_defaults(func=_strip)
 
     gen = sub.add_parser("generate", help="generate or load a preset's dataset")
-    gen.add_argument("--preset", default="small")
+    gen.add_argument("--preset", default=DEFAULT_PRESET)
     gen.add_argument("--seed", type=int, default=0)
     gen.set_defaults(func=_generate)
 
@@ -286,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "epochs on a preset's next-watch examples and print examples/s, GFLOP/s "
                                     "as a fraction of a GEMM timed in the same run, and where a step's time "
                                     "goes (see ytrec_lib.studies.train_speed).")
-    ts.add_argument("--preset", default="small", help="simulator preset (default: small)")
+    ts.add_argument("--preset", default=DEFAULT_PRESET, help=f"simulator preset (default: {DEFAULT_PRESET})")
     ts.add_argument("--seed", type=int, default=0)
     ts.add_argument("--epochs", type=int, default=1, help="whole epochs timed (default 1)")
     ts.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (default 1)")

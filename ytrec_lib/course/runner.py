@@ -69,7 +69,7 @@ NOTEBOOK_RE = re.compile(r"^[0-9]{2}[a-z]?_.+\.ipynb$")
 """A notebook of the collection: ``NN_name.ipynb``, or ``NNx_name.ipynb`` for one inserted after NN."""
 STAGING_RE = re.compile(r"^ytrec-[0-9]{2}[a-z]?_.+")
 OWNER_FILE = "owner.pid"
-DEFAULT_PRESET = "small"
+DEFAULT_PRESET = "ci"
 DEFAULT_TIMEOUT_S = 1800
 # Per-notebook wall-clock limits in seconds at the presets up to `small`; `large` gets 6 times more.
 # 03, 06 and 07 train many models (about 1,600 s, 620 s and 590 s at `small` in a fresh clone), 03b

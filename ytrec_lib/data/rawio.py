@@ -256,6 +256,45 @@ def _pandas_dtypes(fmt: FileFormat, names: list[str]) -> dict[str, str]:
     return out
 
 
+def _separators_per_line(path: Path, sep: str, chunk_bytes: int = 1 << 24) -> np.ndarray:
+    """Number of ``sep`` bytes on each line of ``path`` (a final line without a newline included), read in
+    chunks of ``chunk_bytes``. Returns (n_lines,) int64. Only for files where ``sep`` cannot appear
+    inside a quoted field (every column numeric)."""
+    code, counts = ord(sep), []
+    carry, open_line = 0, False         # separators on the line the previous chunks left unfinished
+    with open(path, "rb") as fh:
+        while chunk := fh.read(chunk_bytes):
+            b = np.frombuffer(chunk, dtype=np.uint8)                        # (n,) bytes
+            seps = np.flatnonzero(b == code)                                # (s,) separator positions
+            ends = np.flatnonzero(b == 10)                                  # (k,) newline positions
+            if len(ends):
+                before = np.searchsorted(seps, ends)                        # (k,) separators before each
+                per = np.diff(before, prepend=0)                            # (k,) separators per line
+                per[0] += carry
+                counts.append(per)
+                carry, open_line = len(seps) - int(before[-1]), bool(ends[-1] < len(b) - 1)
+            else:
+                carry, open_line = carry + len(seps), True
+    if open_line:
+        counts.append(np.array([carry]))
+    return np.concatenate(counts).astype(np.int64) if counts else np.zeros(0, np.int64)
+
+
+def _check_field_counts(path: Path, fmt: FileFormat, names: list[str]) -> None:
+    """With ``usecols``, pandas ignores the columns it does not return, so a row with missing or extra
+    fields would pass unnoticed: count every line's fields and raise :class:`DataFileError` (naming the
+    first bad line) when one differs from ``names``. Numeric-only single-separator files are counted
+    fast; others line by line with :mod:`csv`."""
+    if fmt.multi_sep or any(fmt.kind(c) == "str" for c in names):
+        for line, fields in _rows(path, fmt):
+            if line >= fmt.first_data_line() and len(fields) != len(names):
+                raise _diagnose(path, fmt, names, "a row with the wrong number of fields")
+        return
+    per_line = _separators_per_line(path, fmt.sep)                          # (n_lines,)
+    if (per_line[fmt.first_data_line() - 1:] != len(names) - 1).any():
+        raise _diagnose(path, fmt, names, "a row with the wrong number of fields")
+
+
 def read_table(path: str | Path, fmt: FileFormat) -> pd.DataFrame:
     """Read one published file strictly; columns in ``fmt.columns`` order (or ``fmt.usecols``).
 
@@ -271,6 +310,8 @@ def read_table(path: str | Path, fmt: FileFormat) -> pd.DataFrame:
         raise _no_rows(path, fmt)
     if fmt.text_only:
         check_text_bytes(path, fmt)
+    if fmt.usecols:
+        _check_field_counts(path, fmt, names)
     source, sep, quoting = _source(path, fmt)
     usecols = list(fmt.usecols) if fmt.usecols else None
     try:

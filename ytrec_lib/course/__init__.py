@@ -57,7 +57,7 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter("03b_paper_lessons",
             "The paper's lessons, measured honestly: depth, example age, next-watch labels",
             "§3.3 (Fig. 4), §3.4, §3.5 (Fig. 6)", "studies.lessons, data.presets, data.describe",
-            "deeper towers, example age and next-watch labels each help, and why"),
+            "the paper's lessons (depth, example age, next-watch labels), each checked by ablation"),
     Chapter("04_video_embeddings", "Video embeddings from the m x n softmax matrix; the embedding store",
             "§3.2 Model architecture (serving), Figure 3",
             "models.candidate, models.embeddings, serving.store",

@@ -832,3 +832,29 @@ def nb09_cluster(hours: Mapping[int, Mapping[str, float]]) -> Figure:
               ylabel="share of step time", ylim=(0, 1))
     right.grid(alpha=0.3, which="both")
     return fig
+
+
+# ----------------------------------------------------------------------------------------------------
+# Figures of notebook 03b (the paper's lessons) — branch lessons
+# ----------------------------------------------------------------------------------------------------
+
+
+def lessons_map_by_depth(depths: Sequence[int], mean: Sequence[float], se: Sequence[float],
+                         off: Mapping[int, tuple[float, float]] | None = None,
+                         off_label: str = "mechanism off") -> Figure:
+    """Test MAP@100 against tower depth with ± 1 standard-error bars over seeds (the paper's Figure 6):
+    ``mean``/``se`` (one per depth of ``depths``; an SE that is NaN draws no bar) in the lessons' world,
+    and ``off`` ({depth: (mean, se)}) in the world with the mechanism switched off (``off_label``)."""
+    fig = Figure(figsize=(7, 3.8), layout="tight")
+    ax = fig.add_subplot()
+    bars = np.nan_to_num(np.asarray(se, dtype=float))  # (n_depths,)
+    ax.errorbar(list(depths), list(mean), yerr=bars, marker="o", capsize=4, label="lessons' world")
+    if off:
+        ds = sorted(off)
+        ax.errorbar(ds, [off[d][0] for d in ds], yerr=[off[d][1] for d in ds], marker="s", capsize=4,
+                    linestyle="--", label=off_label)
+    ax.set(title="Test MAP@100 by tower depth, all features (cf. paper Fig. 6)",
+           xlabel="depth (ReLU layers)", ylabel="MAP@100 (mean ± SE over seeds)", xticks=list(depths))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig

@@ -136,8 +136,6 @@ def check_candidate_generation(r: dict, preset: str) -> None:
     assert r["init_comparison"]["item2vec (default)"]["recall@100"] == pytest.approx(r["recall@100_model"])
     best, verdict = expected_verdict(r)
     assert (r["model_vs_classical"]["best"], r["model_vs_classical"]["verdict"]) == (best, verdict)
-    assert list(r["map_by_depth"]) == ["watches", "watches+searches+example_age", "all"]   # no searches
-    assert all(len(v) == 5 and all(0.0 <= x <= 1.0 for x in v) for v in r["map_by_depth"].values())
     assert ("map_by_age_transforms" in r) == (preset in ("movielens-1m", "movielens-100k"))   # users' ages
     assert "recall@100_next_watch_label" not in r   # §3.4 needs the simulator's global cutoff
     assert "fresh_share_next_watch" not in r   # so does §5's share of young videos served at example age 0

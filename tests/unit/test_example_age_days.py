@@ -6,11 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_features import N_REGIONS, N_TOKENS, N_VIDEOS, tiny_tables
 
 from ytrec_lib.features import FeatureBuilder, FeatureEncoder, FeatureSpec, example_age_onehot
 from ytrec_lib.models.candidate import CandidateModel, checkpoint_payload, model_from_payload
-
-from test_features import N_REGIONS, N_TOKENS, N_VIDEOS, tiny_tables
 
 
 def builder(spec: FeatureSpec, window: tuple[float, float] = (0.0, 10.0)) -> FeatureBuilder:

@@ -7,6 +7,9 @@ One training or serving *example* is a pair (user, time). Its inputs are
 - demographics: region id, age scaled to [0, 1] with selectable transforms (age, age^2, sqrt(age),
   log, exp), a missing-age flag, gender (one-hot over female / male / unknown);
 - example age: ``window_end - time`` in days, scaled by the training window's length; 0 at serving;
+  optionally (``FeatureSpec.example_age_days``) also one-hot over its whole days, so the tower can give
+  each day of the window its own input (a scalar through ReLU layers resolves a few days of a month-long
+  window only with very steep weights);
 - optionally (``FeatureSpec.occupation``) the user's occupation id, for an embedding (real datasets
   that publish one, e.g. MovieLens-100K's 21 occupations; unknown = the padding index ``n_occupations``).
 
@@ -59,6 +62,8 @@ class FeatureSpec:
     ``age_transforms``: names from :data:`AGE_TRANSFORMS`, applied to the [0, 1]-scaled age.
     ``max_bag``: the bag limit (the most recent ``max_bag`` events are kept). ``occupation``: the
     user's occupation id (an embedding in the model; off by default: the simulator has none).
+    ``example_age_days``: 0 feeds example age as one scalar; ``N > 0`` adds N columns beside it, a
+    one-hot of the whole days ``window_end - time`` (day 0 at serving, days >= N - 1 in the last column).
     """
 
     watches: bool = True
@@ -68,6 +73,7 @@ class FeatureSpec:
     age_transforms: tuple[str, ...] = ("age", "age2", "sqrt")
     max_bag: int = 50
     occupation: bool = False
+    example_age_days: int = 0
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.age_transforms if t not in AGE_TRANSFORMS]
@@ -79,13 +85,19 @@ class FeatureSpec:
             raise ValueError(f"FeatureSpec: age_transforms {self.age_transforms} repeats a transform")
         if int(self.max_bag) < 1:
             raise ValueError(f"FeatureSpec: max_bag must be >= 1, got {self.max_bag}")
+        days = self.example_age_days
+        if isinstance(days, bool) or not isinstance(days, int | np.integer) or days < 0:
+            raise ValueError(f"FeatureSpec: example_age_days must be an integer >= 0 (0: example age as one "
+                             f"scalar; N: also a one-hot of its whole days), got {days!r}")
+        object.__setattr__(self, "example_age_days", int(days))
         object.__setattr__(self, "age_transforms", tuple(self.age_transforms))
 
     @property
     def n_dense(self) -> int:
-        """Width of the dense (float) input block: age transforms + missing flag + gender + example age."""
+        """Width of the dense (float) input block: age transforms + missing flag + gender + example age
+        (1 + ``example_age_days`` columns)."""
         demo = len(self.age_transforms) + 1 + N_GENDER_COLUMNS if self.demographics else 0
-        return demo + (1 if self.example_age else 0)
+        return demo + (1 + self.example_age_days if self.example_age else 0)
 
     def dense_names(self) -> list[str]:
         """Names of the dense columns, in order."""
@@ -95,6 +107,7 @@ class FeatureSpec:
             names += ["age_missing", "gender:female", "gender:male", "gender:unknown"]
         if self.example_age:
             names.append("example_age")
+            names += [f"example_age:day{d}" for d in range(self.example_age_days)]
         return names
 
     def to_dict(self) -> dict[str, Any]:
@@ -565,6 +578,8 @@ class FeatureBuilder:
             if window_end is not None:
                 ex_age = (window_end - times) / enc.example_age_scale
             blocks.append(np.clip(ex_age, -1.0, 1.0).astype(np.float32)[:, None])
+            if spec.example_age_days:
+                blocks.append(example_age_onehot(ex_age * enc.example_age_scale, spec.example_age_days))
         dense = np.concatenate(blocks, axis=1) if blocks else np.zeros((len(users), 0), dtype=np.float32)
         drop = None
         if exclude is not None:
@@ -583,6 +598,18 @@ class FeatureBuilder:
             enc, users, times, region, dense.astype(np.float32), wb, wl, sb, sl,
             self.watch_log, self.search_log, drop, occupation,
         )
+
+
+def example_age_onehot(days: np.ndarray, n_days: int) -> np.ndarray:
+    """One-hot of the whole days of example age: ``days`` (n,) float days -> (n, ``n_days``) float32.
+
+    Column ``d`` is 1 for ``d <= days < d + 1``; negative days (serving "slightly in the future") fall in
+    column 0, days beyond the last column in column ``n_days - 1``.
+    """
+    day = np.clip(np.floor(np.asarray(days, dtype=np.float64)), 0, n_days - 1).astype(np.int64)  # (n,)
+    out = np.zeros((len(day), n_days), dtype=np.float32)  # (n, n_days)
+    out[np.arange(len(day)), day] = 1.0
+    return out
 
 
 def _empty_searches() -> pd.DataFrame:

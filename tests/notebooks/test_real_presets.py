@@ -137,8 +137,6 @@ def check_candidate_generation(r: dict, preset: str) -> None:
     best, verdict = expected_verdict(r)
     assert (r["model_vs_classical"]["best"], r["model_vs_classical"]["verdict"]) == (best, verdict)
     assert ("map_by_age_transforms" in r) == (preset in ("movielens-1m", "movielens-100k"))   # users' ages
-    assert "recall@100_next_watch_label" not in r   # §3.4 needs the simulator's global cutoff
-    assert "fresh_share_next_watch" not in r   # so does §5's share of young videos served at example age 0
     assert r["n_parameters"] > 0 and r["sampled_speedup_at_100k"] > 0
 
 

@@ -137,11 +137,15 @@ def _fit_one(ds: datasets.Dataset, split: splits.Split, spec: Any, builder: Feat
 
 def train_selected(ds: datasets.Dataset, split: splits.Split, features: str, tower: Sequence[int],
                    seed: int, protocol: Protocol, *, example_age: bool | None = None,
-                   lr: float | None = None) -> Trained:
+                   lr: float | None = None, example_age_days: int = 0) -> Trained:
     """The all-``features`` candidate model with ``tower`` widths, trained once per learning rate of
     ``protocol.lrs`` (or only at ``lr`` when given: a rate chosen before), the best on validation
-    recall@100 kept. ``example_age``: None keeps the feature set's own switch."""
-    spec = feature_set(features) if example_age is None else feature_set(features, example_age=example_age)
+    recall@100 kept. ``example_age``: None keeps the feature set's own switch; ``example_age_days``:
+    :attr:`~ytrec_lib.features.FeatureSpec.example_age_days` (0: example age as one scalar)."""
+    overrides: dict[str, Any] = {"example_age_days": int(example_age_days)}
+    if example_age is not None:
+        overrides["example_age"] = example_age
+    spec = feature_set(features, **overrides)
     builder = FeatureBuilder.from_dataset(ds, spec, window=(0.0, split.train_cutoff))
     runs = [_fit_one(ds, split, spec, builder, tuple(tower), seed, rate, protocol)
             for rate in ((lr,) if lr is not None else protocol.lrs)]
@@ -243,11 +247,12 @@ def _run_info(runs: Mapping[str, Trained]) -> dict[str, dict[str, float]]:
             "seconds": {n: round(r.seconds, 2) for n, r in runs.items()}}
 
 
-def fresh_lifts(ds: datasets.Dataset, split: splits.Split, runs: Mapping[str, Trained],
-                seed: int) -> dict[str, float]:
-    """Fresh lift (first two days over second week, :func:`candidate.fresh_lift`) of each run and of the
-    training labels (``"empirical"``), on up to 3000 sampled training examples, as notebook 03 measures
-    it."""
+def fresh_curves(ds: datasets.Dataset, split: splits.Split, runs: Mapping[str, Trained],
+                 seed: int) -> dict[str, np.ndarray]:
+    """Probability by age in days (:func:`candidate.probability_by_age`, ages 0 .. :data:`AGE_DAYS` - 1,
+    each (AGE_DAYS,) float64) of each run and of the training labels (``"empirical"``: labels of that age
+    over (example, video) pairs of that age), on up to 3000 sampled training examples, videos uploaded
+    inside the training window."""
     upload = ds.videos["upload_time"].to_numpy()
     cutoff = split.train_cutoff
     in_log = (upload >= 0) & (upload < cutoff)
@@ -258,30 +263,41 @@ def fresh_lifts(ds: datasets.Dataset, split: splits.Split, runs: Mapping[str, Tr
     ok = (label_age >= 0) & (label_age < AGE_DAYS) & in_log[labels]
     out, pairs = {}, np.ones(AGE_DAYS)
     for name, run in runs.items():
-        curve, pairs = C.probability_by_age(run, users, times, upload, in_log, cutoff, AGE_DAYS)
-        out[name] = C.fresh_lift(curve)
-    emp = np.bincount(label_age[ok].astype(int), minlength=AGE_DAYS) / np.maximum(pairs, 1)
-    out["empirical"] = C.fresh_lift(emp)
+        out[name], pairs = C.probability_by_age(run, users, times, upload, in_log, cutoff, AGE_DAYS)
+    out["empirical"] = np.bincount(label_age[ok].astype(int), minlength=AGE_DAYS) / np.maximum(pairs, 1)
     return out
 
 
+def fresh_lifts(ds: datasets.Dataset, split: splits.Split, runs: Mapping[str, Trained],
+                seed: int) -> dict[str, float]:
+    """Fresh lift (first two days over second week, :func:`candidate.fresh_lift`) of each run and of the
+    training labels (``"empirical"``) from :func:`fresh_curves`, as notebook 03 measures it."""
+    return {name: C.fresh_lift(curve) for name, curve in fresh_curves(ds, split, runs, seed).items()}
+
+
 def lesson_fresh(ds: datasets.Dataset, seed: int, protocol: Protocol, lr: Mapping[str, float] | None = None,
-                 tower: Sequence[int] = (64,)) -> dict[str, Any]:
+                 tower: Sequence[int] = (64,), by_day: bool = False) -> dict[str, Any]:
     """Fig. 4: fresh lift with and without example age (both with ``tower``); ``effect`` = with over
     without; the share of videos under 7 days old in each model's top 100 served at example age 0 and in
-    the test users' next watches."""
+    the test users' next watches; the fresh lift of each model's curve and of the labels' (``curve_*``:
+    lists over the ages 0 .. :data:`AGE_DAYS` - 1). ``by_day``: the example age also one-hot over the
+    whole days of the training window (``FeatureSpec.example_age_days``, one column a day), else one
+    scalar."""
     split = make_split(ds, "next_watch", seed, protocol.n_next)
+    days = int(np.ceil(split.train_cutoff)) if by_day else 0
     runs = {name: train_selected(ds, split, "all", tower, seed, protocol, example_age=on,
-                                 lr=_chosen(name, lr))
+                                 lr=_chosen(name, lr), example_age_days=days if on else 0)
             for name, on in (("with", True), ("without", False))}
-    lifts = fresh_lifts(ds, split, runs, seed)
+    curves = fresh_curves(ds, split, runs, seed)
+    lifts = {name: C.fresh_lift(curve) for name, curve in curves.items()}
     upload = ds.videos["upload_time"].to_numpy()
     users, times, labels = (split.test[c].to_numpy() for c in ("user_id", "time", "label"))
     shares = {f"fresh_share_top100_{name}_example_age": C.served_young_share(run, users, times, upload)
               for name, run in runs.items()}
     return {"lift_with": lifts["with"], "lift_without": lifts["without"],
             "lift_empirical": lifts["empirical"], "effect": lifts["with"] / lifts["without"], **shares,
-            "fresh_share_next_watch": C.young_share(labels, times, upload), **_run_info(runs)}
+            "fresh_share_next_watch": C.young_share(labels, times, upload),
+            **{f"curve_{name}": curve.tolist() for name, curve in curves.items()}, **_run_info(runs)}
 
 
 def lesson_labels(ds: datasets.Dataset, seed: int, protocol: Protocol, lr: Mapping[str, float] | None = None,
@@ -362,5 +378,5 @@ def parse_switch(text: str) -> tuple[str, Any]:
 
 __all__ = ["TOWERS", "NULL", "Protocol", "Trained", "world", "mechanism_off", "make_split", "train_selected",
            "quality_on_test", "mean_se", "beyond_noise", "verdict", "topic_mass", "ring_direction_gap",
-           "lesson_depth", "fresh_lifts", "lesson_fresh", "lesson_labels", "LESSONS", "world_stats",
-           "summarize", "run_lesson", "parse_switch", "check_switches", "SPLIT_KINDS"]
+           "lesson_depth", "fresh_curves", "fresh_lifts", "lesson_fresh", "lesson_labels", "LESSONS",
+           "world_stats", "summarize", "run_lesson", "parse_switch", "check_switches", "SPLIT_KINDS"]

@@ -1,0 +1,102 @@
+"""Notebook 03b (the paper's lessons), Figure 4 and §3.4 at the ci preset over three seeds: example age lets
+the model follow fresh videos and serve them, next-watch labels beat randomly held-out ones, and each effect
+goes when the world's mechanism behind it (freshness, sequences) is switched off."""
+
+import nbformat
+import pytest
+
+from ytrec_lib.studies.lessons import verdict
+
+STEM = "03b_paper_lessons"
+FIG4_KEYS = ("fresh_lift_empirical", "fresh_lift_with_example_age", "fresh_lift_without_example_age",
+             "fresh_share_top100_with_example_age", "fresh_share_top100_without_example_age",
+             "fresh_share_next_watch")
+LABEL_KEYS = ("recall@100_next_watch_label", "recall@100_heldout_label")
+
+
+@pytest.fixture(scope="module")
+def r(notebook_results):
+    return notebook_results(STEM)
+
+
+@pytest.fixture(scope="module")
+def printed(r, notebook_build):
+    """Every line the executed notebook printed."""
+    nb = nbformat.read(notebook_build / "notebooks" / f"{STEM}.ipynb", as_version=4)
+    return [line for cell in nb.cells for out in cell.get("outputs", [])
+            for line in out.get("text", "").splitlines()]
+
+
+def test_records_the_keys_with_their_standard_errors(r):
+    for k in FIG4_KEYS + LABEL_KEYS:
+        assert k in r and f"{k}_se" in r, k
+        assert r[f"{k}_se"] > 0, (k, r[f"{k}_se"])  # three seeds: a real spread
+    assert all(0.0 <= r[k] <= 1.0 for k in FIG4_KEYS[3:] + LABEL_KEYS)
+    assert r["fresh_lift_empirical"] > 1.0 and r["fig4_example_age_by_day"] is True
+    assert set(r["fig4_lr"]) == {"with", "without"} and set(r["labels_lr"]) == {"next_watch", "heldout"}
+    assert len(r["fig4_epochs"]) == len(r["labels_epochs"]) == 6  # 3 seeds, world on and off
+    for mechanism in ("freshness", "sequences", "interactions"):  # ours beside the Fig. 6 entry
+        assert set(r["ablation"][mechanism]) == set(r["ablation_se"][mechanism]) == {"world on", "world off"}
+    assert r["ablation"]["freshness"]["world on"] == r["fresh_lift_ratio"]
+    assert r["ablation"]["sequences"]["world on"] == r["recall@100_next_minus_heldout"]
+
+
+def test_example_age_lifts_fresh_videos_half_way_to_the_data(r):
+    """Figure 4: with example age the model's first-two-days over second-week lift is at least 1.5 times the
+    lift without it, and at least half of the lift in the training labels."""
+    emp, with_age, without = (r[k] for k in FIG4_KEYS[:3])
+    assert with_age >= 1.5 * without, (with_age, without)
+    assert with_age >= 0.5 * emp, (with_age, emp)
+
+
+def test_the_lift_ratio_is_beyond_two_standard_errors(r):
+    ratio, se = r["fresh_lift_ratio"], r["fresh_lift_ratio_se"]
+    assert ratio - 1.0 > 2 * se, (ratio, se)
+
+
+def test_serving_at_example_age_zero_is_closer_to_what_users_watch_next(r):
+    with_age, without, observed = (r[k] for k in FIG4_KEYS[3:])
+    assert abs(with_age - observed) < abs(without - observed), (with_age, without, observed)
+    assert r["fresh_share_closer_with_example_age"] is True
+
+
+def test_next_watch_labels_beat_heldout_labels_beyond_two_standard_errors(r):
+    """§3.4: recall@100 trained on next-watch labels minus trained on held-out labels (paired by seed) is
+    above 0 by more than two standard errors."""
+    diff, se = r["recall@100_next_minus_heldout"], r["recall@100_next_minus_heldout_se"]
+    assert diff == pytest.approx(r["recall@100_next_watch_label"] - r["recall@100_heldout_label"])
+    assert diff > 2 * se, (diff, se)
+
+
+def test_ablation_without_freshness_removes_the_lift(r):
+    off, se = r["ablation"]["freshness"]["world off"], r["ablation_se"]["freshness"]["world off"]
+    assert abs(off - 1.0) <= 2 * se, (off, se)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "measured at ci over 3 seeds: with the sequences off (interest_progression 0, no gender direction) "
+    "next-watch minus held-out recall@100 is still +0.0364 +- 0.0019 (world on +0.0398 +- 0.0059): the gap "
+    "does not come from the sequences alone; the freshness of the lessons' world stays on"))
+def test_ablation_without_sequences_removes_the_label_gap(r):
+    off, se = r["ablation"]["sequences"]["world off"], r["ablation_se"]["sequences"]["world off"]
+    assert abs(off) <= 2 * se, (off, se)
+
+
+def test_the_sentences_state_the_measured_verdicts(r, printed):
+    """Each verdict the notebook prints is the one its recorded numbers give."""
+    expected = {
+        "With over without: ": verdict(r["fresh_lift_ratio"], r["fresh_lift_ratio_se"], 1.0),
+        "With freshness switched off": verdict(r["ablation"]["freshness"]["world off"],
+                                               r["ablation_se"]["freshness"]["world off"], 1.0),
+        "Trained on next-watch labels": verdict(r["recall@100_next_minus_heldout"],
+                                                r["recall@100_next_minus_heldout_se"], 0.0),
+        "With the sequences switched off": verdict(r["ablation"]["sequences"]["world off"],
+                                                   r["ablation_se"]["sequences"]["world off"], 0.0),
+    }
+    for start, words in expected.items():
+        lines = [line for line in printed if line.startswith(start)]
+        assert len(lines) == 1 and words in lines[0], (start, lines, words)
+    served = [line for line in printed if line.startswith("Served at example age 0, ")]
+    closer = r["fresh_share_closer_with_example_age"]
+    assert len(served) == 1 and f"The feature {'brings' if closer else 'does not bring'}" in served[0]
+    assert f"{r['fresh_share_next_watch']:.1%}" in served[0]

@@ -18,6 +18,7 @@ variant's tail purity minus SVD's, with whether it is more than 2 SE from zero. 
 
     YTREC_DATA_DIR=/tmp/me-data PYTHONPATH=. nice -n 19 python scripts/tail_study.py --preset ci
     ... --preset ci --set n_users=12000 --set n_videos=24000 --set n_creators=3200 --seeds 0
+    ... --preset ci --choose     # lr in LRS and t in SUBSAMPLES chosen on half of the tail videos
 
 (ci: ~40 s a seed on one busy core; small: ~7 min a seed.)
 """
@@ -34,6 +35,9 @@ from world_study import mean_se, parse_value, world
 
 from ytrec_lib.models import item2vec as iv
 from ytrec_lib.models.cooccurrence_svd import cooccurrence_matrix, cooccurrence_svd
+
+LRS = (0.025, 0.05, 0.1)  # item2vec learning rates tried by --choose
+SUBSAMPLES = (1e-3, 1e-4, 1e-5)  # subsampling thresholds tried by --choose
 
 
 def tail_stats(corpus: iv.Corpus, bands: np.ndarray, topic: np.ndarray, window: int) -> dict[str, float]:
@@ -73,6 +77,26 @@ def one_seed(ds: Any, seed: int, args: argparse.Namespace) -> dict[str, float]:
     return row
 
 
+def chosen_on_validation(ds: Any, config: iv.SGNSConfig, seed: int) -> dict[str, float]:
+    """Item2vec's lr and subsampling t chosen on the tail purity of a random half of the tail videos
+    (validation), then item2vec and SVD scored on the other half (test); rows are the corpus rows."""
+    seqs, topics = ds.watch_sequences(), ds.videos["topic"].to_numpy()
+    corpus = iv.encode_corpus(seqs)
+    bands = iv.popularity_bands(corpus.id_map.counts)  # (n,) head / torso / tail
+    half = np.random.default_rng(seed).random(len(bands)) < 0.5  # (n,) bool: validation half
+    split = np.where(bands == "tail", np.where(half, "val", "test"), bands)  # (n,) labels
+    def purity(vectors: np.ndarray) -> dict[str, float]:
+        return iv.topic_purity_at_k(vectors, topics, k=10, item_ids=corpus.id_map.ids, bands=split)
+    grid = {(lr, t): iv.Item2Vec(config, lr=lr, subsample=t).fit(seqs, progress=False)
+            for lr in LRS for t in SUBSAMPLES}
+    val = {key: purity(m.vectors)["val"] for key, m in grid.items()}
+    lr, t = max(val, key=val.get)
+    svd = cooccurrence_svd(seqs, dim=config.dim, window=config.window, seed=seed).vectors
+    test_i2v, test_svd = purity(grid[lr, t].vectors)["test"], purity(svd)["test"]
+    return {"chosen_lr": lr, "chosen_t": t, "val_tail_i2v": val[lr, t], "test_tail_i2v": test_i2v,
+            "test_tail_svd": test_svd, "test_tail_i2v_minus_svd": test_i2v - test_svd}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="ci")
@@ -84,12 +108,20 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--negatives", type=int, default=5)
+    p.add_argument("--choose", action="store_true",
+                   help="instead: choose item2vec's lr and t on half of the tail, score on the other half")
     args = p.parse_args()
     switches = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)}
     rows = []
     for seed in args.seeds:
         t0 = time.perf_counter()
-        rows.append(one_seed(world(args.preset, seed, switches), seed, args))
+        ds = world(args.preset, seed, switches)
+        if args.choose:
+            config = iv.SGNSConfig(dim=args.dim, window=args.window, epochs=args.epochs,
+                                   negatives=args.negatives, seed=seed)
+            rows.append(chosen_on_validation(ds, config, seed))
+        else:
+            rows.append(one_seed(ds, seed, args))
         seconds = round(time.perf_counter() - t0, 1)
         print(json.dumps({"seed": seed, **rows[-1], "seconds": seconds}), flush=True)
     summary = {k: mean_se([r[k] for r in rows]) for k in rows[0]}

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PRESET ?= small
+PRESET ?= ci
 
 .PHONY: help run test test-lane-python test-lane-notebooks test-browser lint unit faults notebook-tests lab \
         clean-notebooks lock clean

@@ -34,7 +34,8 @@ makes the others fail with :class:`DistributedJobFailed` within that time instea
 Rank 0 alone writes the checkpoint, through the pipeline (:func:`ytrec_lib.pipeline.candidate_model`,
 atomically); the cache key holds the number of processes.
 
-Layer: above the pipeline (uses it for the data and the checkpoint), beside ``studies``.
+Layer: above the pipeline (uses it for the data and the checkpoint), beside ``studies``; starting
+the processes is :mod:`ytrec_lib.processes`.
 """
 
 from __future__ import annotations
@@ -42,30 +43,34 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import os
-import signal
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from datetime import timedelta
-from pathlib import Path
+from dataclasses import asdict, dataclass, replace
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
 from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
-from torch.multiprocessing.spawn import ProcessException, ProcessExitedException
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from ytrec_lib.features import ExampleFeatures
 from ytrec_lib.models.candidate import CandidateModel, evaluate_recall
 from ytrec_lib.models.sampling import NegativeSampler
+from ytrec_lib.processes import (
+    BACKEND,
+    DEFAULT_TIMEOUT_S,
+    WHAT_TO_DO,
+    DistributedJobFailed,
+    World,
+    failure_message,
+    init_from_env,
+    launch,
+    launched_by_torchrun,
+)
 from ytrec_lib.studies import next_watch
 from ytrec_lib.train import (
     Optimizer,
@@ -77,40 +82,6 @@ from ytrec_lib.train import (
     run_epochs,
     training_inputs,
 )
-
-BACKEND = "gloo"
-"""The process-group backend: gloo all-reduces the sparse gradients of the embedding tables."""
-
-DEFAULT_TIMEOUT_S = 120.0
-"""Seconds a collective (all-reduce, barrier) waits for the other ranks before the job fails."""
-
-WHAT_TO_DO = ("rerun the command; if a rank keeps dying, run with --nproc 1 to see its own error, or "
-              "check that machine's memory and the network between the machines")
-"""The advice every failure of a distributed job ends with."""
-
-
-class DistributedJobFailed(RuntimeError):
-    """A distributed job stopped because a rank died, raised or stopped answering (the message names it)."""
-
-
-@dataclass(frozen=True)
-class World:
-    """This process's place in the job: ``rank`` in ``[0, size)``; rank 0 writes. ``group``: the process
-    group of the ``size`` ranks (None: the default group, every process of the job)."""
-
-    rank: int
-    size: int
-    group: Any = field(default=None, compare=False)
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.rank < self.size:
-            raise ValueError(f"World: rank must be in [0, {self.size}), got {self.rank}")
-
-    @property
-    def writes(self) -> bool:
-        """Whether this rank writes results (rank 0)."""
-        return self.rank == 0
-
 
 # ----------------------------------------------------------------------------------------------------
 # Batches, shards and random streams
@@ -331,86 +302,6 @@ def _is_comm_error(err: BaseException) -> bool:
     text = str(err).lower()
     return isinstance(err, dist.DistError) or any(w in text for w in (
         "connection", "timed out", "timeout", "peer", "gloo", "broken pipe", "socket"))
-
-
-# ----------------------------------------------------------------------------------------------------
-# Starting the processes
-# ----------------------------------------------------------------------------------------------------
-
-
-def init_from_env(timeout_s: float = DEFAULT_TIMEOUT_S) -> World:
-    """Join the process group torchrun describes (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``/``PORT``
-    in the environment), with ``timeout_s`` on every collective; returns this rank's :class:`World`."""
-    missing = [v for v in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if v not in os.environ]
-    if missing:
-        raise ValueError(f"init_from_env: {', '.join(missing)} not set; start this command with torchrun "
-                         "(see README, 'Training on several processes') or use --nproc N")
-    world = World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]))
-    dist.init_process_group(BACKEND, rank=world.rank, world_size=world.size,
-                            timeout=timedelta(seconds=float(timeout_s)))
-    return world
-
-
-def launched_by_torchrun() -> bool:
-    """Whether this process is a rank started by torchrun (its environment names the job)."""
-    return "TORCHELASTIC_RUN_ID" in os.environ or ("RANK" in os.environ and "WORLD_SIZE" in os.environ)
-
-
-def _entry(rank: int, size: int, folder: str, fn: Callable[..., Any], args: tuple[Any, ...],
-           timeout_s: float, threads: int) -> None:
-    """What each spawned process runs: join the group through a file store, run ``fn(world, *args)``;
-    rank 0 saves the result for :func:`launch`."""
-    torch.set_num_threads(int(threads))
-    world = World(rank, size)
-    store = dist.FileStore(str(Path(folder) / "store"), size)
-    dist.init_process_group(BACKEND, store=store, rank=rank, world_size=size,
-                            timeout=timedelta(seconds=float(timeout_s)))
-    try:
-        result = fn(world, *args)
-        if world.writes:
-            torch.save({"result": result}, Path(folder) / "result.pt")
-    finally:
-        dist.destroy_process_group()
-
-
-def launch(fn: Callable[..., Any], nproc: int, *args: Any, timeout_s: float = DEFAULT_TIMEOUT_S,
-           threads: int = 1) -> Any:
-    """Run ``fn(world, *args)`` on ``nproc`` new processes (spawned, ``threads`` torch threads each) in
-    one gloo process group; returns rank 0's result (tensors, numbers, strings, lists and dicts).
-
-    ``fn`` must be importable (a module-level function). When a process dies or raises, the others are
-    stopped and :class:`DistributedJobFailed` says which rank and how; collectives wait at most
-    ``timeout_s`` seconds for a silent rank.
-    """
-    if int(nproc) < 1:
-        raise ValueError(f"launch: nproc must be >= 1, got {nproc}")
-    with tempfile.TemporaryDirectory(prefix="ytrec-ddp-") as folder:
-        ctx = mp.start_processes(_entry, args=(int(nproc), folder, fn, args, timeout_s, threads),
-                                 nprocs=int(nproc), join=False, start_method="spawn")
-        try:
-            while not ctx.join():
-                pass
-        except ProcessException as err:
-            raise DistributedJobFailed(failure_message(err, [p.exitcode for p in ctx.processes])) from None
-        return torch.load(Path(folder) / "result.pt", weights_only=True)["result"]
-
-
-def failure_message(err: ProcessException, exitcodes: Sequence[int | None]) -> str:
-    """One message for a failed job: the rank that failed first and how (a signal, an exit status or
-    its exception's last line), the ranks killed by a signal, and what to do."""
-    rank = err.error_index
-    if isinstance(err, ProcessExitedException) and err.signal_name:
-        how = f"was killed by {err.signal_name}"
-    elif isinstance(err, ProcessExitedException):
-        how = f"exited with status {err.exit_code}"
-    else:
-        last = [ln for ln in str(err).strip().splitlines() if ln.strip()]
-        how = f"raised {last[-1].strip()[:300] if last else 'an exception'}"
-    killed = [f"rank {r} was killed by {signal.Signals(-code).name}" for r, code in enumerate(exitcodes)
-              if r != rank and code is not None and code < 0 and -code != signal.SIGTERM]
-    more = "".join(f"; {k}" for k in killed)
-    return (f"distributed job of {len(exitcodes)} processes failed: rank {rank} {how}{more}; the other ranks "
-            f"were stopped; {WHAT_TO_DO}")
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -621,6 +621,15 @@ def candidate_model(preset: str | datasets.Dataset = "ci", seed: int | None = No
     return run if run.from_cache == from_cache else replace(run, from_cache=from_cache)  # memo: a copy
 
 
+def untrained_candidate(run: CandidateRun, seed: int) -> C.CandidateModel:
+    """A fresh, untrained model of ``run``'s configuration, on its dataset and split, initialised with
+    ``seed`` (as :func:`candidate_model` with ``train_seed=seed`` would start it: item2vec tables of
+    that seed, when the configuration starts from item2vec). For studies that train it themselves
+    (``ytrec_lib.studies.softmax_convergence``)."""
+    cfg = replace(run.config, train_seed=int(seed))
+    return _new_candidate(run.dataset, run.model.spec, cfg, int(seed), run.split)
+
+
 def _has_occupations(ds: Any) -> bool:
     return bool(ds.meta.get("occupation_names")) and "occupation" in ds.users
 
@@ -943,7 +952,7 @@ __all__ = ["CandidateConfig", "CANDIDATE_SPLITS", "REAL_CANDIDATE_DEFAULTS", "is
            "PRETRAINED_SETTINGS", "stage_key",
            "clear_memo", "dataset", "save_item2vec", "load_item2vec", "item2vec_model",
            "pretrained_embeddings", "pretrained_video_vectors", "CandidateTrainer", "CandidateRun",
-           "candidate_model",
+           "candidate_model", "untrained_candidate",
            "save_candidate_checkpoint", "load_candidate_checkpoint", "embedding_store", "SCORER_THREADS",
            "candidate_scorer", "ranking_data", "leaky_ranking_data", "RANKER_FORMAT", "ranker",
            "SystemBundle", "system"]

@@ -32,7 +32,7 @@ __all__ = ["cjk_font", "cjk_title", "ann_bench_figures", "catalogue_growth_figur
            "nb05_norms", "nb05_real_pareto", "nb05_latency_vs_n", "nb05_trees_vs_dim", "nb05_lsh",
            "nb05_batch", "strategy_figure", "popularity_histogram_figure", "crossover_figure",
            "stream_figure", "quantile_normalisation_figure", "calibration_figure", "hidden_layers_figure",
-           "drop_one_figure", "nb09_allreduce", "nb09_cluster"]
+           "drop_one_figure", "nb09_allreduce", "nb09_cluster", "world_mechanisms_figure"]
 
 CJK_FONT_HINTS = re.compile(r"CJK|Source Han|WenQuanYi|Droid Sans Fallback|Hei|PingFang|Song|Ming|Kai",
                             re.IGNORECASE)
@@ -831,4 +831,90 @@ def nb09_cluster(hours: Mapping[int, Mapping[str, float]]) -> Figure:
     right.set(title="Communication share of a step", xlabel="machines K (log scale)",
               ylabel="share of step time", ylim=(0, 1))
     right.grid(alpha=0.3, which="both")
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------
+# world01: notebook 01's mechanisms behind the paper's lessons
+# ----------------------------------------------------------------------------------------------------
+
+
+def world_mechanisms_figure(bars: Mapping[str, Mapping[str, tuple[float, float]]], ylabels: Mapping[str, str],
+                            lines: Mapping[str, tuple[float, str] | None], n_seeds: int) -> Figure:
+    """One panel per mechanism of ``bars`` ({mechanism: {world: (mean, standard error)}}), a bar per
+    world with error bars of two standard errors over ``n_seeds`` seeds; ``ylabels`` names each panel's
+    statistic and ``lines`` a reference value of it with its legend label (a dashed line; None: none),
+    e.g. its value when the mechanism plays no part."""
+    fig = Figure(figsize=(3.2 * len(bars), 3.6), layout="constrained")
+    colours = {"default": "C7", "lessons": "C0"}
+    for ax, (mechanism, worlds) in zip(np.atleast_1d(fig.subplots(1, len(bars))), bars.items(), strict=True):
+        names = list(worlds)
+        mean = [worlds[w][0] for w in names]
+        err = [2 * worlds[w][1] for w in names]
+        ax.bar(range(len(names)), mean, yerr=err, capsize=4, color=[colours.get(w, "C1") for w in names])
+        if lines.get(mechanism) is not None:
+            value, label = lines[mechanism]
+            ax.axhline(value, color="k", ls="--", lw=0.8, label=label)
+            ax.legend(fontsize=7, loc="upper left")
+        ax.set_ylim(top=1.2 * ax.get_ylim()[1])  # headroom for the legend
+        ax.set_xticks(range(len(names)), [w.replace(" off", "\noff") for w in names], fontsize=8)
+        ax.set(title=mechanism, xlabel="world", ylabel=ylabels[mechanism])
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(f"Strength of each mechanism (mean of {n_seeds} seeds, bars: 2 standard errors)")
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------
+# branch softmax: full against sampled softmax at equal training time (notebook 03 §3)
+# ----------------------------------------------------------------------------------------------------
+
+
+def softmax_time_curves(curves: Mapping[str, Sequence[Sequence[Sequence[float]]]],
+                        means: Mapping[str, tuple[Sequence[float], Sequence[float]]], budget_s: float,
+                        clock: str = "cpu") -> Figure:
+    """Validation recall@100 against cumulative training seconds for each loss: ``curves`` = {loss: one
+    ``[[t, recall], ...]`` per seed} (thin lines, one point per epoch), ``means`` = {loss: (grid (G,),
+    mean best-so-far recall (G,))} (thick steps), and the equal-time budget (dashed line)."""
+    fig = Figure(figsize=(8, 4), layout="constrained")
+    ax = fig.add_subplot()
+    for i, (loss, runs) in enumerate(curves.items()):
+        color = f"C{i}"
+        for j, c in enumerate(runs):
+            t, r = np.asarray(c, dtype=float).T                                   # (E + 1,), (E + 1,)
+            ax.plot(t, r, marker="o", ms=3, lw=0.8, alpha=0.45, color=color,
+                    label=f"{loss} softmax, each seed (per epoch)" if j == 0 else None)
+        grid, mean = means[loss]
+        ax.plot(grid, mean, lw=2.2, color=color, drawstyle="steps-post",
+                label=f"{loss} softmax, best so far (mean over seeds)")
+    ax.axvline(budget_s, color="k", ls="--", lw=1, label=f"equal-time budget ({budget_s:.1f} s)")
+    ax.set(title=f"Validation recall@100 against training {clock.upper() if clock == 'cpu' else clock} time",
+           xlabel=f"cumulative training {'CPU ' if clock == 'cpu' else 'wall-clock '}seconds "
+                  "(validation passes excluded)", ylabel="validation recall@100")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+
+
+# Figures of notebook 03b (the paper's lessons) — branch lessons
+# ----------------------------------------------------------------------------------------------------
+
+
+def lessons_map_by_depth(depths: Sequence[int], mean: Sequence[float], se: Sequence[float],
+                         off: Mapping[int, tuple[float, float]] | None = None,
+                         off_label: str = "mechanism off") -> Figure:
+    """Test MAP@100 against tower depth with ± 1 standard-error bars over seeds (the paper's Figure 6):
+    ``mean``/``se`` (one per depth of ``depths``; an SE that is NaN draws no bar) in the lessons' world,
+    and ``off`` ({depth: (mean, se)}) in the world with the mechanism switched off (``off_label``)."""
+    fig = Figure(figsize=(7, 3.8), layout="tight")
+    ax = fig.add_subplot()
+    bars = np.nan_to_num(np.asarray(se, dtype=float))  # (n_depths,)
+    ax.errorbar(list(depths), list(mean), yerr=bars, marker="o", capsize=4, label="lessons' world")
+    if off:
+        ds = sorted(off)
+        ax.errorbar(ds, [off[d][0] for d in ds], yerr=[off[d][1] for d in ds], marker="s", capsize=4,
+                    linestyle="--", label=off_label)
+    ax.set(title="Test MAP@100 by tower depth, all features (cf. paper Fig. 6)",
+           xlabel="depth (ReLU layers)", ylabel="MAP@100 (mean ± SE over seeds)", xticks=list(depths))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     return fig

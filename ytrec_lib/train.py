@@ -108,8 +108,10 @@ class TrainConfig:
 
 @dataclass
 class TrainHistory:
-    """Per-epoch records (epoch, loss, val_recall, seconds, examples, examples_per_s) and the best epoch
-    (the last one when there is no validation set)."""
+    """Per-epoch records (epoch, loss, val_recall, seconds, cpu_seconds, examples, examples_per_s) and the
+    best epoch (the last one when there is no validation set). ``seconds`` is the wall-clock time of the
+    epoch's training pass, ``cpu_seconds`` the CPU time this process spent in it (every thread; robust
+    to other processes on a shared machine); neither includes the validation pass."""
 
     epochs: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = -1
@@ -402,12 +404,12 @@ def run_epochs(model: CandidateModel, config: TrainConfig, epochs: Iterable[int]
     in eval mode."""
     hist, best_state, stale = TrainHistory(), None, 0
     for epoch in epochs:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         loss, examples = train_epoch()
-        secs = time.perf_counter() - t0
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
         rec = float("nan") if evaluate is None else evaluate()
         hist.epochs.append({"epoch": epoch, "loss": loss, "val_recall": rec, "seconds": secs,
-                            "examples": examples, "examples_per_s": examples / secs})
+                            "cpu_seconds": cpu, "examples": examples, "examples_per_s": examples / secs})
         if hasattr(epochs, "set_postfix"):
             epochs.set_postfix(loss=f"{loss:.3f}", val_recall=f"{rec:.3f}")
         if evaluate is None or not rec <= hist.best_val_recall:  # first epoch, or an improvement

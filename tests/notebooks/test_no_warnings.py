@@ -102,6 +102,6 @@ def test_warning_outputs_names_cell_and_line(tmp_path):
 
 if __name__ == "__main__":
     folder = Path(sys.argv[1] if len(sys.argv) > 1 else "build/notebooks")
-    lines = [line for nb in sorted(folder.glob("[0-9][0-9]_*.ipynb")) for line in warning_outputs(nb)]
+    lines = [line for nb in runner.list_notebooks(folder) for line in warning_outputs(nb)]
     print("\n".join(lines) or f"no warnings in {folder}")
     sys.exit(1 if lines else 0)

@@ -205,7 +205,9 @@ def test_history_and_modes(task):
     hist = fit(m, feats, labels, TrainConfig(epochs=2, batch_size=64), progress=False)
     assert [e["epoch"] for e in hist.epochs] == [0, 1] and hist.best_epoch == 1
     assert np.isnan(hist.best_val_recall) and hist.examples_per_s > 0 and not m.training
-    assert set(hist.epochs[0]) == {"epoch", "loss", "val_recall", "seconds", "examples", "examples_per_s"}
+    assert set(hist.epochs[0]) == {"epoch", "loss", "val_recall", "seconds", "cpu_seconds", "examples",
+                                 "examples_per_s"}
+    assert all(e["cpu_seconds"] > 0 for e in hist.epochs)
 
 
 def test_optimizer_sparse_and_dense_groups():

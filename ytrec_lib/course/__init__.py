@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 PRESET_ENV = "YTREC_PRESET"
 """The environment variable that sets the default preset of every notebook (``make lab PRESET=ci``)."""
-DEFAULT_PRESET = "small"
+DEFAULT_PRESET = "ci"
 """The preset a notebook runs at when neither the runner nor ``$YTREC_PRESET`` says otherwise."""
 
 
 def default_preset() -> str:
-    """The ``PRESET`` default of every notebook's parameters cell: ``$YTREC_PRESET``, else ``"small"``.
+    """The ``PRESET`` default of every notebook's parameters cell: ``$YTREC_PRESET``, else ``"ci"``.
 
     The runner's (papermill's) injected parameters come after the parameters cell, so they still
     win. Raises ``ValueError``, in one line naming the known presets, for a name no loader knows.
@@ -54,6 +54,10 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter("03_candidate_generation", "The softmax candidate-generation model",
             "§3 Candidate generation (3.1–3.5)", "features, models.candidate, train, pipeline",
             "concat features -> 3 ReLU layers -> softmax over all videos"),
+    Chapter("03b_paper_lessons",
+            "The paper's lessons, measured honestly: depth, example age, next-watch labels",
+            "§3.3 (Fig. 4), §3.4, §3.5 (Fig. 6)", "studies.lessons, data.presets, data.describe",
+            "the paper's lessons (depth, example age, next-watch labels), each checked by ablation"),
     Chapter("04_video_embeddings", "Video embeddings from the m x n softmax matrix; the embedding store",
             "§3.2 Model architecture (serving), Figure 3",
             "models.candidate, models.embeddings, serving.store",

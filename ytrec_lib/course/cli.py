@@ -10,16 +10,20 @@ Commands:
   evaluate        baselines and models on the standard split: recall@10/50/100, NDCG@10 (± SE)
   train-speed     the candidate model's training speed against the machine's GEMM rate
   train-candidate train (or load) the pipeline's candidate model, on one process or N with DDP
+  lessons         one of the paper's lessons (depth, fresh, labels) over seeds in a chosen world
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from ytrec_lib import report
+from ytrec_lib.course import DEFAULT_PRESET
 
 
 def _run_notebooks(args: argparse.Namespace) -> int:
@@ -171,6 +175,43 @@ def _train_candidate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lessons(args: argparse.Namespace) -> int:
+    from ytrec_lib.studies import lessons as L
+
+    switches = dict(L.parse_switch(s) for s in args.set)
+    if args.mechanism_off:
+        switches = L.mechanism_off(switches, args.mechanism_off)
+    given = {"lrs": tuple(args.lrs) if args.lrs else None, "patience": args.patience, "epochs": args.epochs,
+             "n_next": args.n_next, "batch_size": args.batch_size}
+    protocol = L.Protocol(lr_per_seed=args.lr_per_seed, **{k: v for k, v in given.items() if v is not None})
+    options = {"depths": tuple(args.depths)} if args.lesson == "depth" else {}
+    torch_threads(args.threads)
+    result = L.run_lesson(args.lesson, args.preset, args.seeds, switches, protocol,
+                          progress=not args.json, **options)
+    result = {"lesson": args.lesson, "preset": args.preset, "switches": switches,
+              "protocol": dataclasses.asdict(protocol), **result}
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+        return 0
+    for row in result["rows"]:
+        print(json.dumps(row))
+    s = result["summary"]
+    for key in s["mean"]:
+        print(f"  {key:32s} {s['mean'][key]:.5g} ± {s['se'][key]:.3g}")
+    m, se = s["mean"]["effect"], s["se"]["effect"]
+    print(f"effect {m:.4g} ± {se:.3g}: {L.verdict(m, se, L.NULL[args.lesson])}")
+    return 0
+
+
+def torch_threads(n: int) -> None:
+    """Set torch's CPU threads (``n`` >= 1)."""
+    import torch
+
+    if n < 1:
+        raise ValueError(f"--threads must be >= 1, got {n}")
+    torch.set_num_threads(n)
+
+
 def _bench_ann(argv: list[str]) -> int:
     from ytrec_lib.studies import ann_bench
 
@@ -184,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run-notebooks", help="execute notebooks in order and write build/")
-    run.add_argument("--preset", default="small", help="data preset or dataset name (default: small)")
+    run.add_argument("--preset", default=DEFAULT_PRESET,
+                     help=f"data preset or dataset name (default: {DEFAULT_PRESET})")
     run.add_argument("--only", action="append", metavar="NN",
                      help="run only this notebook (number like 03, or its stem); repeatable")
     run.add_argument("--param", action="append", metavar="NAME=VALUE",
@@ -208,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     strip.set_defaults(func=_strip)
 
     gen = sub.add_parser("generate", help="generate or load a preset's dataset")
-    gen.add_argument("--preset", default="small")
+    gen.add_argument("--preset", default=DEFAULT_PRESET)
     gen.add_argument("--seed", type=int, default=0)
     gen.set_defaults(func=_generate)
 
@@ -246,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "epochs on a preset's next-watch examples and print examples/s, GFLOP/s "
                                     "as a fraction of a GEMM timed in the same run, and where a step's time "
                                     "goes (see ytrec_lib.studies.train_speed).")
-    ts.add_argument("--preset", default="small", help="simulator preset (default: small)")
+    ts.add_argument("--preset", default=DEFAULT_PRESET, help=f"simulator preset (default: {DEFAULT_PRESET})")
     ts.add_argument("--seed", type=int, default=0)
     ts.add_argument("--epochs", type=int, default=1, help="whole epochs timed (default 1)")
     ts.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (default 1)")
@@ -277,8 +319,43 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--json", action="store_true", help="print one JSON object")
     tc.set_defaults(func=_train_candidate)
 
+    _add_lessons_parser(sub)
     sub.add_parser("bench-ann", help="ANN benchmark; `bench-ann --help` for its options", add_help=False)
     return parser
+
+
+def _add_lessons_parser(sub: Any) -> None:
+    """The ``lessons`` command's options (see :mod:`ytrec_lib.studies.lessons`)."""
+    from ytrec_lib.data.presets import MECHANISM_OFF
+
+    ls = sub.add_parser(
+        "lessons", help="one of the paper's lessons over seeds in a chosen world (mean ± SE)",
+        description="Train the models one of the paper's lessons compares (depth: Fig. 6, depth 3 over depth "
+                    "0; fresh: Fig. 4, example age on over off; labels: §3.4, next-watch minus held-out "
+                    "labels) in the simulated world PRESET + --set switches, for each seed: random init, "
+                    "full softmax, early stopping and learning rate on validation. Prints each seed's row "
+                    "and the mean ± standard error over seeds (see ytrec_lib.studies.lessons).")
+    ls.add_argument("--lesson", required=True, help="depth, fresh or labels")
+    ls.add_argument("--preset", default="ci", help="simulator preset (default: ci)")
+    ls.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
+    ls.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a SimConfig switch of the world, e.g. interest_progression=4; repeatable")
+    ls.add_argument("--mechanism-off", metavar="NAME",
+                    help=f"switch this mechanism of the world off (the ablation): {', '.join(MECHANISM_OFF)}")
+    ls.add_argument("--depths", type=int, nargs="+", default=[0, 3], help="depth lesson: tower depths")
+    ls.add_argument("--lrs", type=float, nargs="+",
+                    help="learning rates each model chooses from on validation (default 1e-2 3e-3 1e-3)")
+    ls.add_argument("--lr-per-seed", action="store_true",
+                    help="choose the learning rate at every seed (default: at the first, reused later)")
+    ls.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 8)")
+    ls.add_argument("--epochs", type=int, help="epoch cap (default 40)")
+    ls.add_argument("--n-next", type=int,
+                    help="labels per validation/test user: their first N watches after the cutoff "
+                         "(default 5)")
+    ls.add_argument("--batch-size", type=int, help="examples per step (default 512)")
+    ls.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ls.add_argument("--json", action="store_true", help="print one JSON object (no progress bars)")
+    ls.set_defaults(func=_lessons)
 
 
 def main(argv: list[str] | None = None) -> int:

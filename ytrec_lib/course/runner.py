@@ -65,15 +65,17 @@ RUN_INFO_DIR = "run-info"
 """Sub-folder of a results folder holding one ``<stem>.json`` run record per published results file."""
 SWEEP_AGE_S = 3600.0
 """Temporary files and staging folders older than this (seconds) are an interrupted run's leftovers."""
-STAGING_RE = re.compile(r"^ytrec-[0-9][0-9]_.+")
+NOTEBOOK_RE = re.compile(r"^[0-9]{2}[a-z]?_.+\.ipynb$")
+"""A notebook of the collection: ``NN_name.ipynb``, or ``NNx_name.ipynb`` for one inserted after NN."""
+STAGING_RE = re.compile(r"^ytrec-[0-9]{2}[a-z]?_.+")
 OWNER_FILE = "owner.pid"
-DEFAULT_PRESET = "small"
+DEFAULT_PRESET = "ci"
 DEFAULT_TIMEOUT_S = 1800
 # Per-notebook wall-clock limits in seconds at the presets up to `small`; `large` gets 6 times more.
-# 03, 06 and 07 train many models (about 1,600 s, 620 s and 590 s at `small` in a fresh clone):
-# an hour leaves headroom for slower machines.
-TIMEOUT_S = {"00_overview": 300, "03_candidate_generation": 3600, "06_negative_sampling": 3600,
-             "07_ranking": 3600}
+# 03, 06 and 07 train many models (about 1,600 s, 620 s and 590 s at `small` in a fresh clone), 03b
+# dozens of them over three seeds: an hour leaves headroom for slower machines.
+TIMEOUT_S = {"00_overview": 300, "03_candidate_generation": 3600, "03b_paper_lessons": 3600,
+             "06_negative_sampling": 3600, "07_ranking": 3600}
 
 
 class RunError(Exception):
@@ -105,8 +107,10 @@ def notebook_dir() -> Path:
 
 
 def list_notebooks(folder: Path | None = None) -> list[Path]:
-    """The collection's notebooks in order: ``NN_name.ipynb`` files sorted by name."""
-    return sorted((folder or notebook_dir()).glob("[0-9][0-9]_*.ipynb"))
+    """The collection's notebooks in order: ``NN_name.ipynb`` (and ``NNx_name.ipynb``, after NN) files
+    sorted by name."""
+    found = (folder or notebook_dir()).glob("[0-9][0-9]*.ipynb")
+    return sorted(p for p in found if NOTEBOOK_RE.match(p.name))
 
 
 def select_notebooks(only: list[str] | None, folder: Path | None = None) -> list[Path]:

@@ -13,6 +13,7 @@ returns arrays or frames; nothing here draws (figures: :mod:`ytrec_lib.plots`) o
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,9 @@ import pandas as pd
 
 __all__ = ["AGE_BANDS", "AGE_EDGES", "tables_fingerprint", "view_counts", "category_interest",
            "age_bands", "consecutive_pairs", "young_shares", "by_clickbait_quintile", "fresh_watch_lift",
-           "topic_flow_asymmetry", "ring_flow", "ring_flow_gender_gap", "demographic_interaction_gain"]
+           "topic_flow_asymmetry", "ring_flow", "ring_flow_gender_gap", "demographic_interaction_gain",
+           "tail_watch_share", "sparse_video_share", "top_watch_share", "MECHANISM_STATISTICS",
+           "mechanism_statistics", "mechanism_strengths"]
 
 AGE_EDGES = (0, 18, 25, 35, 50, 100)
 """Edges of the age bands, right-closed: (0, 18], (18, 25], ..."""
@@ -202,3 +205,85 @@ def demographic_interaction_gain(ds: Any, seed: int = 0) -> dict[str, float]:
     folds = np.random.default_rng(seed).random(len(users)) < 0.5
     r2_add, r2_int = _heldout_r2(additive, y, folds), _heldout_r2(joint, y, folds)
     return {"r2_additive": r2_add, "r2_interaction": r2_int, "gain": r2_int - r2_add}
+
+
+def tail_watch_share(ds: Any, tail: float = 0.5) -> float:
+    """Share of all watches that go to the ``tail`` least-watched fraction of the catalogue (the tail
+    band of notebook 02, ``item2vec.popularity_bands``: the bottom ``round(tail * n_videos)`` videos by
+    watch count, default 50 %). ``tail`` itself when every video is watched equally, near 0 for a
+    sparse tail."""
+    if not 0.0 < tail <= 1.0:
+        raise ValueError(f"tail must be a fraction of the catalogue in (0, 1], got {tail!r}")
+    counts = np.sort(view_counts(ds))                                        # (n_videos,) ascending
+    return float(counts[: round(tail * counts.size)].sum() / max(counts.sum(), 1))
+
+
+def sparse_video_share(ds: Any, min_watches: int = 5) -> float:
+    """Share of the catalogue's videos watched fewer than ``min_watches`` times (default 5, word2vec's
+    default ``min_count``, under which it leaves a word out): the videos a co-watch model sees too
+    rarely to place well."""
+    if min_watches < 1:
+        raise ValueError(f"min_watches must be >= 1, got {min_watches!r}")
+    return float(np.mean(view_counts(ds) < min_watches))
+
+
+def top_watch_share(ds: Any, top: float = 0.1) -> float:
+    """Share of all watches that go to the ``top`` most-watched fraction of the catalogue (the
+    ``round(top * n_videos)`` most watched videos, at least one; default the top 10 %)."""
+    if not 0.0 < top <= 1.0:
+        raise ValueError(f"top must be a fraction of the catalogue in (0, 1], got {top!r}")
+    counts = np.sort(view_counts(ds))[::-1]                                  # (n_videos,) descending
+    return float(counts[: max(1, round(top * counts.size))].sum() / max(counts.sum(), 1))
+
+
+MECHANISM_STATISTICS: dict[str, tuple[str, ...]] = {
+    "freshness": ("fresh_watch_lift", "young_watch_share"),
+    "sequences": ("topic_flow_asymmetry", "ring_flow"),
+    "interactions": ("ring_flow_gender_gap",),
+    "tails": ("tail_watch_share", "sparse_video_share", "top10pct_watch_share"),
+}
+"""The statistics that measure each world mechanism behind the paper's lessons, its main one first
+(the keys of :func:`mechanism_statistics`): freshness (Figure 4), asymmetric sequences (§3.4), the
+history x demographics interaction (Figure 6) and the sparse tail (item2vec against SVD)."""
+
+
+def mechanism_statistics(ds: Any) -> dict[str, float]:
+    """Every statistic of :data:`MECHANISM_STATISTICS` for one simulated world, ``{name: float}``:
+    :func:`fresh_watch_lift`, ``young_watch_share`` (the watch share of :func:`young_shares` at 7 days),
+    :func:`topic_flow_asymmetry`, :func:`ring_flow` (everyone), :func:`ring_flow_gender_gap`,
+    :func:`tail_watch_share`, :func:`sparse_video_share` and ``top10pct_watch_share``
+    (:func:`top_watch_share` at 10 %). Needs the videos' upload times and topics and the users' gender."""
+    return {"fresh_watch_lift": fresh_watch_lift(ds), "young_watch_share": young_shares(ds, 7.0)[0],
+            "topic_flow_asymmetry": topic_flow_asymmetry(ds), "ring_flow": ring_flow(ds),
+            "ring_flow_gender_gap": ring_flow_gender_gap(ds), "tail_watch_share": tail_watch_share(ds),
+            "sparse_video_share": sparse_video_share(ds), "top10pct_watch_share": top_watch_share(ds, 0.1)}
+
+
+def mechanism_strengths(per_world: pd.DataFrame, off_world: Mapping[str, str]) -> pd.DataFrame:
+    """Mean and standard error over seeds of every statistic of :data:`MECHANISM_STATISTICS`, in the
+    worlds ``"default"``, ``"lessons"`` and each mechanism's own ``off_world[mechanism]``.
+
+    ``per_world``: one row per (world, seed, statistic) with columns ``world``, ``seed``, ``statistic``
+    (a name of :func:`mechanism_statistics`) and ``value`` (float). Returns a frame indexed by
+    (mechanism, statistic), in the order of :data:`MECHANISM_STATISTICS`, with float64 columns
+    ``default``, ``lessons``, ``off`` and their standard errors ``default_se``, ``lessons_se``,
+    ``off_se`` (NaN with one seed; ``off`` NaN for a mechanism missing from ``off_world``)."""
+    missing = sorted({"world", "seed", "statistic", "value"} - set(per_world.columns))
+    if missing:
+        raise ValueError(f"per_world needs the columns world, seed, statistic and value; {missing} missing")
+    agg = per_world.groupby(["statistic", "world"])["value"].agg(["mean", "sem"])  # (statistic, world)
+    rows = {}
+    for mechanism, names in MECHANISM_STATISTICS.items():
+        worlds = {"default": "default", "lessons": "lessons", "off": off_world.get(mechanism)}
+        for name in names:
+            row = {}
+            for column, world in worlds.items():
+                if world is not None and (name, world) not in agg.index:
+                    raise ValueError(f"no rows for statistic {name!r} in world {world!r}: measure every "
+                                     "world with mechanism_statistics before summarising")
+                mean, se = agg.loc[(name, world)] if world is not None else (np.nan, np.nan)
+                row[column], row[f"{column}_se"] = float(mean), float(se)
+            rows[(mechanism, name)] = row
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.names = ["mechanism", "statistic"]
+    return out[["default", "lessons", "off", "default_se", "lessons_se", "off_se"]]

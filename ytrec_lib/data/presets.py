@@ -38,6 +38,17 @@ MECHANISM_OFF: dict[str, dict[str, float | bool]] = {
     "sequences": dict(interest_progression=0.0, progression_by_gender=False),  # §3.4: no drift in time
     "interactions": dict(progression_by_gender=False),  # Fig. 6: the drift's direction ignores gender
 }
+# The lessons' world is smaller than its preset's (each lesson trains several models over three seeds):
+# these shares of the preset's users, videos and creators; at ci the study's 2,000 / 3,000 / 400.
+LESSON_SCALE: dict[str, float] = dict(n_users=2 / 3, n_videos=1 / 2, n_creators=1 / 2)
+
+
+def lesson_sizes(preset: str) -> dict[str, int]:
+    """The sizes of the lessons' world at ``preset`` (a key of :data:`PRESET_SIZES`): the preset's users,
+    videos and creators times :data:`LESSON_SCALE`, as SimConfig overrides."""
+    if preset not in PRESET_SIZES:
+        raise ValueError(f"unknown preset {preset!r}; known presets: {', '.join(PRESET_SIZES)}")
+    return {k: round(float(PRESET_SIZES[preset][k]) * share) for k, share in LESSON_SCALE.items()}
 
 
 @dataclass(frozen=True)

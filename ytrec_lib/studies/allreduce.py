@@ -3,60 +3,46 @@
 :func:`time_allreduce` starts ``nprocs`` processes and times the all-reduce (sum) of float32 tensors
 of a few sizes; :func:`measure_allreduce` then fits :func:`fit_latency_bandwidth`,
 ``seconds = latency + bytes * seconds_per_byte``: what one synchronous data-parallel step pays to
-average its gradients. The processes import only torch and this module (a few seconds each on a busy
-machine), not the rest of the package.
+average its gradients. The processes are started by :func:`ytrec_lib.processes.launch`; they import
+only torch, that module and this one (a few seconds each on a busy machine), not the rest of the package.
 """
 
 from __future__ import annotations
 
-import socket
 import time
-from datetime import timedelta
 from typing import Any
 
 import numpy as np
+
+from ytrec_lib import processes
 
 DEFAULT_SIZES: tuple[int, ...] = (4 * 2**10, 64 * 2**10, 2**20, 4 * 2**20, 16 * 2**20)
 """Bytes of the float32 tensors :func:`measure_allreduce` all-reduces: 4 KiB to 16 MiB."""
 
 
 # ----------------------------------------------------------------------------- all-reduce
-def _free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (the rendezvous of the process group)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _allreduce_worker(rank: int, nprocs: int, port: int, sizes: list[int], repeats: int, warmup: int,
-                      out: Any) -> None:
-    """One process of :func:`time_allreduce`: join the gloo group, time ``repeats`` all-reduces of each
-    size (after ``warmup`` untimed ones, a barrier before each), check every result is the sum over the
-    ranks, and rank 0 puts ``({bytes: [seconds]}, all_sums_correct)`` on ``out``."""
+def _allreduce_worker(world: processes.World, sizes: list[int], repeats: int,
+                      warmup: int) -> tuple[dict[int, list[float]], bool]:
+    """One process of :func:`time_allreduce` (run by :func:`ytrec_lib.processes.launch`): time
+    ``repeats`` all-reduces of each size (after ``warmup`` untimed ones, a barrier before each), check
+    every result is the sum over the ranks; returns ``({bytes: [seconds]}, all_sums_correct)``."""
     import torch
     import torch.distributed as dist
 
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=nprocs,
-                            timeout=timedelta(seconds=120))
-    try:
-        times: dict[int, list[float]] = {}
-        correct = True
-        for size in sizes:
-            t = torch.empty(size // 4, dtype=torch.float32)  # (size / 4,) float32
-            for i in range(warmup + repeats):
-                t.fill_(float(rank + 1))
-                dist.barrier()
-                t0 = time.perf_counter()
-                dist.all_reduce(t)
-                dt = time.perf_counter() - t0
-                correct &= bool((t == nprocs * (nprocs + 1) / 2).all())  # 1 + 2 + ... + nprocs
-                if i >= warmup:
-                    times.setdefault(size, []).append(dt)
-        if rank == 0:
-            out.put((times, correct))
-    finally:
-        dist.destroy_process_group()
+    times: dict[int, list[float]] = {}
+    correct = True
+    for size in sizes:
+        t = torch.empty(size // 4, dtype=torch.float32)  # (size / 4,) float32
+        for i in range(warmup + repeats):
+            t.fill_(float(world.rank + 1))
+            dist.barrier()
+            t0 = time.perf_counter()
+            dist.all_reduce(t)
+            dt = time.perf_counter() - t0
+            correct &= bool((t == world.size * (world.size + 1) / 2).all())  # 1 + 2 + ... + size
+            if i >= warmup:
+                times.setdefault(size, []).append(dt)
+    return times, correct
 
 
 def fit_latency_bandwidth(n_bytes: np.ndarray, seconds: np.ndarray) -> tuple[float, float]:
@@ -80,16 +66,15 @@ def fit_latency_bandwidth(n_bytes: np.ndarray, seconds: np.ndarray) -> tuple[flo
 
 def time_allreduce(sizes: tuple[int, ...] = DEFAULT_SIZES, nprocs: int = 2, repeats: int = 5,
                    warmup: int = 2) -> dict[str, Any]:
-    """Time ``torch.distributed.all_reduce`` (sum, gloo over TCP on 127.0.0.1) of float32 tensors of each
+    """Time ``torch.distributed.all_reduce`` (sum, gloo) of float32 tensors of each
     of ``sizes`` bytes between ``nprocs`` processes started here, ``repeats`` times each.
 
     Returns ``{"nprocs", "sizes_bytes": [...] (sorted), "times_s": [[...] per size], "median_s": [...],
     "sums_correct": bool}`` (every all-reduced tensor equalled the sum over the ranks). Raises
-    ``ValueError`` for bad arguments, ``RuntimeError`` when torch.distributed has no gloo backend or a
-    worker fails.
+    ``ValueError`` for bad arguments, ``RuntimeError`` when torch.distributed has no gloo backend,
+    :class:`~ytrec_lib.processes.DistributedJobFailed` when a worker fails.
     """
     import torch.distributed as dist
-    import torch.multiprocessing as mp
 
     sizes = sorted({int(s) for s in sizes})
     if len(sizes) < 2 or sizes[0] < 4 or any(s % 4 for s in sizes):
@@ -101,10 +86,7 @@ def time_allreduce(sizes: tuple[int, ...] = DEFAULT_SIZES, nprocs: int = 2, repe
     if not (dist.is_available() and dist.is_gloo_available()):
         raise RuntimeError("measure_allreduce: this torch build has no torch.distributed gloo backend; "
                            "install the CPU build pinned in requirements.lock")
-    out = mp.get_context("spawn").SimpleQueue()
-    mp.spawn(_allreduce_worker, args=(nprocs, _free_port(), sizes, repeats, warmup, out), nprocs=nprocs,
-             join=True)
-    times, correct = out.get()
+    times, correct = processes.launch(_allreduce_worker, nprocs, sizes, repeats, warmup)
     return {"nprocs": nprocs, "sizes_bytes": sizes, "times_s": [times[s] for s in sizes],
             "median_s": [float(np.median(times[s])) for s in sizes], "sums_correct": correct}
 

@@ -1,0 +1,118 @@
+"""The lessons' protocol (ytrec_lib.studies.lessons) and its command line, at the tiny preset."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ytrec_lib.course import cli
+from ytrec_lib.data.presets import LESSON_WORLD, MECHANISM_OFF, lesson_sizes, preset_config
+from ytrec_lib.studies import lessons as L
+
+FAST = L.Protocol(lrs=(3e-3, 1e-3), patience=1, epochs=2, n_next=2)
+
+
+@pytest.fixture(scope="module")
+def tiny_world():
+    ds = L.world("tiny", 0, LESSON_WORLD)
+    return ds, L.make_split(ds, "next_watch", 0, FAST.n_next)
+
+
+def test_mean_se_beyond_noise_and_verdict():
+    mean, se = L.mean_se([1.0, 2.0, 3.0])
+    assert mean == 2.0 and se == pytest.approx(1 / np.sqrt(3))
+    assert np.isnan(L.mean_se([5.0])[1])
+    assert L.beyond_noise(1.5, 0.2, 1.0) and not L.beyond_noise(1.3, 0.2, 1.0)
+    assert L.verdict(1.5, 0.2, 1.0).startswith("above 1 by 2.5 standard errors, beyond 2 standard errors")
+    assert L.verdict(-0.5, 0.2, 0.0).startswith("below 0 by 2.5")
+    assert L.verdict(1.3, 0.2, 1.0).startswith("within noise of 1")
+
+
+def test_bad_world_switch_mechanism_and_split_kind_are_named():
+    with pytest.raises(ValueError, match="unknown world switch.*'interest_drifts'"):
+        L.world("tiny", 0, {"interest_drifts": 1.0})
+    with pytest.raises(ValueError, match="unknown mechanism 'depth'; use one of freshness"):
+        L.mechanism_off({}, "depth")
+    with pytest.raises(ValueError, match="unknown split kind"):
+        L.make_split(None, "random", 0, 1)
+    with pytest.raises(ValueError, match="unknown lesson 'width'"):
+        L.run_lesson("width", "tiny", [0], {})
+    with pytest.raises(ValueError, match="lrs must be positive"):
+        L.Protocol(lrs=(0.0,))
+    with pytest.raises(ValueError, match="NAME=VALUE"):
+        L.parse_switch("freshness")
+
+
+def test_mechanism_off_switches_only_that_mechanism():
+    off = L.mechanism_off(LESSON_WORLD, "interactions")
+    assert off == {**LESSON_WORLD, **MECHANISM_OFF["interactions"]}
+    assert off["progression_by_gender"] is False and off["interest_progression"] == LESSON_WORLD[
+        "interest_progression"]
+    assert L.parse_switch("interest_progression=4") == ("interest_progression", 4)
+    assert L.parse_switch("progression_by_gender=true") == ("progression_by_gender", True)
+
+
+def test_lesson_sizes_scale_the_preset():
+    assert lesson_sizes("ci") == dict(n_users=2000, n_videos=3000, n_creators=400)
+    tiny = preset_config("tiny")
+    assert lesson_sizes("tiny")["n_users"] < tiny.n_users
+
+
+def test_train_selected_keeps_the_best_rate_on_validation(tiny_world):
+    """Trained over two rates it returns the one with the higher validation recall, the very model that
+    rate alone trains (same seed, deterministic)."""
+    ds, split = tiny_world
+    alone = {lr: L.train_selected(ds, split, "all", (16,), 0, FAST, lr=lr) for lr in FAST.lrs}
+    best = L.train_selected(ds, split, "all", (16,), 0, FAST)
+    expect = max(alone.values(), key=lambda r: r.val_recall)
+    assert best.lr == expect.lr and best.val_recall == expect.val_recall
+    assert 1 <= best.epochs <= FAST.epochs
+    q = L.quality_on_test(best, split)
+    assert q == L.quality_on_test(expect, split)
+    assert 0.0 <= q["MAP@100"] <= q["recall@100"] <= 1.0
+
+
+def test_run_lesson_reuses_the_first_seeds_rates_and_summarises_rows():
+    out = L.run_lesson("depth", "tiny", [0, 1], LESSON_WORLD, FAST, progress=False)
+    rows = out["rows"]
+    assert [r["seed"] for r in rows] == [0, 1]
+    assert rows[0]["lr"] == rows[1]["lr"] == out["lr"] and set(out["lr"]) == {"depth0", "depth3"}
+    for r in rows:
+        assert r["effect"] == r["map_depth3"] / r["map_depth0"]
+    mean, se = L.mean_se([r["effect"] for r in rows])
+    s = out["summary"]
+    assert s["mean"]["effect"] == mean and s["se"]["effect"] == se
+    assert s["beyond_2se"] == L.beyond_noise(mean, se, 1.0)
+    assert "lr" not in s["mean"] and "seed" not in s["mean"] and "interaction_gain" in s["mean"]
+
+
+def test_labels_lesson_trains_both_label_kinds():
+    row = L.lesson_labels(L.world("tiny", 1, {}), 1, FAST)
+    assert set(row["lr"]) == {"next_watch", "heldout"}
+    assert row["effect"] == row["recall_next"] - row["recall_heldout"]
+
+
+def test_cli_prints_json_and_refuses_bad_input(capsys):
+    args = ["lessons", "--lesson", "fresh", "--preset", "tiny", "--seeds", "0", "--epochs", "2", "--patience",
+            "1", "--lrs", "3e-3", "--n-next", "2", "--json"]
+    assert cli.main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["protocol"]["lrs"] == [3e-3] and out["rows"][0]["lr"] == {"with": 3e-3, "without": 3e-3}
+    assert out["summary"]["mean"]["effect"] == out["rows"][0]["lift_with"] / out["rows"][0]["lift_without"]
+    for bad, message in ((["--lesson", "width"], "unknown lesson 'width'"),
+                         (["--lesson", "depth", "--set", "nope=1"], "unknown world switch"),
+                         (["--lesson", "depth", "--mechanism-off", "gravity"], "unknown mechanism")):
+        assert cli.main(["lessons", "--preset", "tiny", *bad]) == 1
+        assert message in capsys.readouterr().err
+
+
+def test_rates_chosen_before_are_used_at_every_seed_and_summaries_keep_common_keys():
+    """run_lesson(lr=...) trains only at the given rates (no choice); summarize averages the keys every row
+    has (depths trained at one seed only are left out) and has no verdict without an effect."""
+    given = {"depth0": 1e-3, "depth3": 1e-2}
+    out = L.run_lesson("depth", "tiny", [2], {}, FAST, lr=given, progress=False)
+    assert out["lr"] == given and out["rows"][0]["lr"] == given
+    rows = [{"map_depth1": 0.1, "effect": 1.5}, {"effect": 1.1}]
+    s = L.summarize(rows, 1.0)
+    assert set(s["mean"]) == {"effect"} and s["mean"]["effect"] == pytest.approx(1.3)
+    assert L.summarize([{"map_depth1": 0.1}], 1.0)["beyond_2se"] is None

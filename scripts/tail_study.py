@@ -31,10 +31,10 @@ import time
 from typing import Any
 
 import numpy as np
-from world_study import mean_se, parse_value, world
 
 from ytrec_lib.models import item2vec as iv
 from ytrec_lib.models.cooccurrence_svd import cooccurrence_matrix, cooccurrence_svd
+from ytrec_lib.studies.lessons import beyond_noise, mean_se, parse_switch, world
 
 LRS = (0.025, 0.05, 0.1)  # item2vec learning rates tried by --choose
 SUBSAMPLES = (1e-3, 1e-4, 1e-5)  # subsampling thresholds tried by --choose
@@ -111,7 +111,7 @@ def main() -> None:
     p.add_argument("--choose", action="store_true",
                    help="instead: choose item2vec's lr and t on half of the tail, score on the other half")
     args = p.parse_args()
-    switches = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)}
+    switches = dict(parse_switch(s) for s in args.set)
     rows = []
     for seed in args.seeds:
         t0 = time.perf_counter()
@@ -125,7 +125,7 @@ def main() -> None:
         seconds = round(time.perf_counter() - t0, 1)
         print(json.dumps({"seed": seed, **rows[-1], "seconds": seconds}), flush=True)
     summary = {k: mean_se([r[k] for r in rows]) for k in rows[0]}
-    beyond = {k: abs(m) > 2 * s for k, (m, s) in summary.items() if k.endswith("_minus_svd")}
+    beyond = {k: beyond_noise(m, s, 0.0) for k, (m, s) in summary.items() if k.endswith("_minus_svd")}
     print(json.dumps({"preset": args.preset, "switches": switches, "seeds": args.seeds,
                       "mean_se": summary, "beyond_2se": beyond}))
 

@@ -44,9 +44,14 @@ notebook-tests: $(STAMP)
 # that a batch pays needs a quiet core (it failed beside a busy lane).
 NB05_WARNINGS := 'tests/notebooks/test_no_warnings.py::test_executed_notebook_has_no_warnings[05_ann_serving]' \
                  'tests/notebooks/test_no_warnings.py::test_executed_notebook_shows_figures_as_images[05_ann_serving]'
+# Notebook 03c (three seeds of the lessons' models, ~6 CPU-minutes) runs in the python lane, which has room.
+NB03C := tests/notebooks/test_nb03c_fresh_and_labels.py \
+         'tests/notebooks/test_no_warnings.py::test_executed_notebook_has_no_warnings[03c_fresh_and_labels]' \
+         'tests/notebooks/test_no_warnings.py::test_executed_notebook_shows_figures_as_images[03c_fresh_and_labels]'
 test: lint
-	@echo "make test: two lanes side by side (the unit, fault and real-format notebook tests; the notebook"
-	@echo "tests at ci but 05); each lane's output appears when it ends; then notebook 05's tests alone."
+	@echo "make test: two lanes side by side (the unit, fault and real-format notebook tests and notebook"
+	@echo "03c; the other notebook tests at ci but 05); each lane's output appears when it ends; then"
+	@echo "notebook 05's tests alone."
 	@$(MAKE) --no-print-directory -j2 --output-sync=target test-lane-python test-lane-notebooks
 	$(BIN)/python -m pytest tests/notebooks/test_nb05_ann_serving.py $(NB05_WARNINGS) -q
 
@@ -54,10 +59,12 @@ test-lane-python: $(STAMP)
 	$(BIN)/python -m pytest tests/unit -q
 	$(BIN)/python -m pytest tests/faults -q
 	$(BIN)/python -m pytest tests/notebooks/test_real_presets.py -q
+	$(BIN)/python -m pytest $(NB03C) -q
 
 test-lane-notebooks: $(STAMP)
 	$(BIN)/python -m pytest tests/notebooks -q --ignore=tests/notebooks/test_real_presets.py \
-	    --ignore=tests/notebooks/test_nb05_ann_serving.py $(addprefix --deselect ,$(NB05_WARNINGS))
+	    --ignore=tests/notebooks/test_nb05_ann_serving.py $(addprefix --deselect ,$(NB05_WARNINGS)) \
+	    --ignore=tests/notebooks/test_nb03c_fresh_and_labels.py $(addprefix --deselect ,$(wordlist 2,3,$(NB03C)))
 
 # Notebooks 05 and 08 in JupyterLab, driven by headless Chromium (needs the chromium package;
 # skipped without it). Screenshots in build/browser/.

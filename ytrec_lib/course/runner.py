@@ -72,9 +72,10 @@ OWNER_FILE = "owner.pid"
 DEFAULT_PRESET = "ci"
 DEFAULT_TIMEOUT_S = 1800
 # Per-notebook wall-clock limits in seconds at the presets up to `small`; `large` gets 6 times more.
-# 03, 06 and 07 train many models (about 1,600 s, 620 s and 590 s at `small` in a fresh clone), 03b
-# dozens of them over three seeds: an hour leaves headroom for slower machines.
+# 03, 06 and 07 train many models (about 1,600 s, 620 s and 590 s at `small` in a fresh clone), 03b and
+# 03c dozens of them over three seeds: an hour leaves headroom for slower machines.
 TIMEOUT_S = {"00_overview": 300, "03_candidate_generation": 3600, "03b_paper_lessons": 3600,
+             "03c_fresh_and_labels": 3600,
              "06_negative_sampling": 3600, "07_ranking": 3600}
 
 

@@ -1,4 +1,4 @@
-"""Notebook 03b (the paper's lessons), Figure 4 and §3.4 at the ci preset over three seeds: example age lets
+"""Notebook 03c (lessons II), Figure 4 and §3.4 at the ci preset over three seeds: example age lets
 the model follow fresh videos and serve them, next-watch labels beat randomly held-out ones, and each effect
 goes when the world's mechanism behind it (freshness, sequences) is switched off."""
 
@@ -7,7 +7,7 @@ import pytest
 
 from ytrec_lib.studies.lessons import verdict
 
-STEM = "03b_paper_lessons"
+STEM = "03c_fresh_and_labels"
 FIG4_KEYS = ("fresh_lift_empirical", "fresh_lift_with_example_age", "fresh_lift_without_example_age",
              "fresh_share_top100_with_example_age", "fresh_share_top100_without_example_age",
              "fresh_share_next_watch")

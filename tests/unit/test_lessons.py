@@ -37,6 +37,10 @@ def test_bad_world_switch_mechanism_and_split_kind_are_named():
         L.make_split(None, "random", 0, 1)
     with pytest.raises(ValueError, match="unknown lesson 'width'"):
         L.run_lesson("width", "tiny", [0], {})
+    with pytest.raises(ValueError, match="unknown preset 'huge'"):
+        L.run_lesson("depth", "huge", [0], {}, progress=False)
+    with pytest.raises(ValueError, match="freshness must be >= 0"):
+        L.run_lesson("depth", "tiny", [0], {"freshness": -1.0}, progress=False)
     with pytest.raises(ValueError, match="lrs must be positive"):
         L.Protocol(lrs=(0.0,))
     with pytest.raises(ValueError, match="NAME=VALUE"):

@@ -353,6 +353,7 @@ def run_lesson(lesson: str, preset: str, seeds: Sequence[int], switches: Mapping
     if not seeds:
         raise ValueError("seeds must name at least one seed")
     check_switches(switches)
+    preset_config(preset, **switches)  # an unknown preset or a bad value fails here, before any work
     rows: list[dict[str, Any]] = []
     chosen: dict[str, float] | None = dict(lr) if lr is not None else None
     for seed in tqdm(list(seeds), desc=f"lesson {lesson}", disable=not progress):

@@ -35,7 +35,8 @@ def test_records_the_keys_with_their_standard_errors(r):
     assert r["fresh_lift_empirical"] > 1.0 and r["fig4_example_age_by_day"] is True
     assert set(r["fig4_lr"]) == {"with", "without"} and set(r["labels_lr"]) == {"next_watch", "heldout"}
     assert len(r["fig4_epochs"]) == len(r["labels_epochs"]) == 6  # 3 seeds, world on and off
-    for mechanism in ("freshness", "sequences", "interactions"):  # ours beside the Fig. 6 entry
+    assert set(r["ablation"]) == set(r["ablation_se"]) == {"freshness", "sequences"}  # 03b: interactions
+    for mechanism in ("freshness", "sequences"):
         assert set(r["ablation"][mechanism]) == set(r["ablation_se"][mechanism]) == {"world on", "world off"}
     assert r["ablation"]["freshness"]["world on"] == r["fresh_lift_ratio"]
     assert r["ablation"]["sequences"]["world on"] == r["recall@100_next_minus_heldout"]

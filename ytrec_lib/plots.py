@@ -893,8 +893,10 @@ def softmax_time_curves(curves: Mapping[str, Sequence[Sequence[Sequence[float]]]
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
+    return fig
 
 
+# ----------------------------------------------------------------------------------------------------
 # Figures of notebook 03b (the paper's lessons) — branch lessons
 # ----------------------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ By hand, on any folder of executed notebooks::
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 from pathlib import Path
@@ -58,10 +59,46 @@ def text_only_figures(executed: Path) -> list[str]:
     return found
 
 
+def _plot_call(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and ast.unparse(node.func).startswith("plots.")
+
+
+def _shows_a_plot(source: str) -> bool:
+    """Whether a cell means to show a figure: a top-level ``display(plots.f(...))`` anywhere, or a last
+    statement ``plots.f(...)``."""
+    code = "\n".join(ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!")))
+    try:
+        body = ast.parse(code).body
+    except SyntaxError:
+        return False
+    calls = [s.value for s in body if isinstance(s, ast.Expr) and isinstance(s.value, ast.Call)]
+    displayed = any(ast.unparse(c.func) == "display" and c.args and _plot_call(c.args[0]) for c in calls)
+    last = body[-1] if body else None
+    return displayed or (isinstance(last, ast.Expr) and _plot_call(last.value))
+
+
+def figures_not_shown(executed: Path) -> list[str]:
+    """One line per code cell of ``executed`` that ends in a call of a ``plots`` function yet shows no
+    image (a figure function that returned None, e.g.): ``<notebook> cell In [n] (<first source line>)``."""
+    nb = nbformat.read(executed, as_version=4)
+    found = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or not _shows_a_plot(cell.source):
+            continue
+        if not any("image/png" in out.get("data", {}) for out in cell.get("outputs", [])):
+            source = next((ln.strip() for ln in cell.source.splitlines() if ln.strip()), "")
+            found.append(f"{executed.stem} cell In [{cell.get('execution_count') or f'#{index}'}] "
+                         f"({source[:60]!r})")
+    return found
+
+
 @pytest.mark.parametrize("path", runner.list_notebooks(), ids=lambda p: p.stem)
 def test_executed_notebook_shows_figures_as_images(path, notebook_results, notebook_build):
     notebook_results(path.stem)  # runs it at the ci preset unless this session already has
-    found = text_only_figures(notebook_build / "notebooks" / f"{path.stem}.ipynb")
+    executed = notebook_build / "notebooks" / f"{path.stem}.ipynb"
+    lost = figures_not_shown(executed)
+    assert not lost, "cells that call a plots function show no image:\n" + "\n".join(lost)
+    found = text_only_figures(executed)
     assert not found, "figures shown as text, not images (add %matplotlib inline?):\n" + "\n".join(found)
 
 
@@ -75,6 +112,21 @@ def test_text_only_figures_finds_a_figure_without_an_image(tmp_path):
     nb.cells = [shown, lost]
     nbformat.write(nb, tmp_path / "06_demo.ipynb")
     assert text_only_figures(tmp_path / "06_demo.ipynb") == ["06_demo cell In [3] ('display(fig2)')"]
+
+
+def test_figures_not_shown_finds_a_plot_call_without_an_image(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    shown = nbformat.v4.new_code_cell("%matplotlib inline\nx = 1\ndisplay(plots.curve(x))", execution_count=1)
+    shown.outputs = [nbformat.v4.new_output("display_data", data={"image/png": "iV"})]
+    lost = nbformat.v4.new_code_cell("curves = {}\nplots.softmax_time_curves(curves)", execution_count=2)
+    mid = nbformat.v4.new_code_cell("display(plots.curve(2))\nprint('then text')", execution_count=4)
+    mid.outputs = [nbformat.v4.new_output("stream", name="stdout", text="then text\n")]
+    lost.outputs = [nbformat.v4.new_output("stream", name="stdout", text="a line\n")]
+    no_plot = nbformat.v4.new_code_cell("fig = plots.curve(1)\nprint('saved')", execution_count=3)
+    nb.cells = [shown, lost, no_plot, mid]
+    nbformat.write(nb, tmp_path / "03_demo.ipynb")
+    assert figures_not_shown(tmp_path / "03_demo.ipynb") == [
+        "03_demo cell In [2] ('curves = {}')", "03_demo cell In [4] ('display(plots.curve(2))')"]
 
 
 @pytest.mark.parametrize("path", runner.list_notebooks(), ids=lambda p: p.stem)

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from ytrec_lib import metrics
 from ytrec_lib.data import splits
 from ytrec_lib.models import baselines as B
+from ytrec_lib.stats import standard_error
 
 __all__ = ["MODELS", "CLASSICAL", "GRIDS", "Queries", "Task", "evaluate", "evaluation_task", "format_table",
            "parse_models", "parse_params", "rank_model", "run_model", "score_ranking", "standing",
@@ -336,7 +337,7 @@ def _summarise(per_user: dict[str, np.ndarray]) -> dict[str, float]:
     out: dict[str, float] = {}
     for metric, values in per_user.items():
         out[metric] = float(values.mean())
-        out[f"{metric}_se"] = float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else 0.0
+        out[f"{metric}_se"] = standard_error(values)
     return out
 
 
@@ -408,7 +409,7 @@ def _combine(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
         same = bool((vals == vals[0]).all())  # a model fitted once: exactly its value, SE exactly 0
         out[key] = float(vals[0] if same else vals.mean())
         if key != "seconds":
-            out[f"{key}_se"] = 0.0 if same else float(vals.std(ddof=1) / np.sqrt(vals.size))
+            out[f"{key}_se"] = 0.0 if same else standard_error(vals)
     out["params"] = [r["params"] for r in per_seed]
     return out
 
@@ -422,9 +423,8 @@ def _difference(a: list[np.ndarray], b: list[np.ndarray]) -> dict[str, float | N
     ``se``: both combined, ``sqrt(se_seeds² + se_users²)``; ``z``: ``difference / se`` (None when se is 0).
     """
     per_seed = np.array([x.mean() - y.mean() for x, y in zip(a, b, strict=True)])  # (S,)
-    se_seeds = float(per_seed.std(ddof=1) / np.sqrt(per_seed.size)) if per_seed.size > 1 else 0.0
-    se_users = float(np.mean([(x - y).std(ddof=1) / np.sqrt(x.size) if x.size > 1 else 0.0
-                              for x, y in zip(a, b, strict=True)]))
+    se_seeds = standard_error(per_seed)
+    se_users = float(np.mean([standard_error(x - y) for x, y in zip(a, b, strict=True)]))
     diff, se = float(per_seed.mean()), float(np.hypot(se_seeds, se_users))
     return {"difference": diff, "se": se, "se_seeds": se_seeds, "se_users": se_users,
             "z": diff / se if se > 0 else None}

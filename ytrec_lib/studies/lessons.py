@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ytrec_lib import stats
 from ytrec_lib.data import datasets, describe, splits
 from ytrec_lib.data.presets import MECHANISM_OFF, SimConfig, preset_config
 from ytrec_lib.features import FeatureBuilder, feature_set
@@ -163,10 +164,9 @@ def quality_on_test(run: Trained, split: splits.Split) -> dict[str, float]:
 
 
 def mean_se(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and standard error (ddof 1; NaN for one value) of ``values``."""
-    a = np.asarray(values, dtype=float)
-    se = float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else float("nan")
-    return float(a.mean()), se
+    """Mean and standard error (ddof 1; NaN for one value) of ``values`` (n,):
+    :func:`ytrec_lib.stats.mean_se` with ``single=nan``."""
+    return stats.mean_se(values, single=float("nan"))
 
 
 def beyond_noise(mean: float, se: float, null: float) -> bool:
@@ -333,9 +333,9 @@ def summarize(rows: Sequence[Mapping[str, Any]], null: float) -> dict[str, Any]:
     {...}, "se": {...}, "beyond_2se": bool or None}``."""
     keys = [k for k, v in rows[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)
             and k != "seed" and all(k in r for r in rows)]
-    stats = {k: mean_se([r[k] for r in rows]) for k in keys}
-    beyond = beyond_noise(*stats["effect"], null) if "effect" in stats else None
-    return {"mean": {k: m for k, (m, _) in stats.items()}, "se": {k: s for k, (_, s) in stats.items()},
+    by_key = {k: mean_se([r[k] for r in rows]) for k in keys}
+    beyond = beyond_noise(*by_key["effect"], null) if "effect" in by_key else None
+    return {"mean": {k: m for k, (m, _) in by_key.items()}, "se": {k: s for k, (_, s) in by_key.items()},
             "beyond_2se": beyond}
 
 

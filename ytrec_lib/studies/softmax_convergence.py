@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from ytrec_lib import stats
 from ytrec_lib.features import ExampleFeatures
 from ytrec_lib.models.candidate import CandidateModel, evaluate_recall
 from ytrec_lib.train import LOSSES, TrainConfig, fit
@@ -69,11 +70,9 @@ def mean_curve(curves: Sequence[Sequence[Sequence[float]]], grid: Sequence[float
 
 
 def mean_se(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and standard error (sample standard deviation / sqrt(n); 0 for one value) of ``values``."""
-    v = np.asarray(values, dtype=np.float64)
-    if v.ndim != 1 or not len(v):
-        raise ValueError("mean_se: need a non-empty 1-D list of numbers")
-    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0
+    """Mean and standard error (sample standard deviation / sqrt(n); 0 for one value) of ``values`` (n,):
+    :func:`ytrec_lib.stats.mean_se`. ``ValueError`` for an empty or non-1-D ``values``."""
+    return stats.mean_se(values, single=0.0)
 
 
 def beyond_two_se(a: float, se_a: float, b: float, se_b: float) -> dict[str, float | bool]:

@@ -29,14 +29,25 @@ STYLES = ("ugc", "studio")
 
 # The world where the paper's lessons are measured: the default world with three mechanisms turned up
 # (each a SimConfig switch; notebook 01 measures their strengths). Starting strengths from a study over 3
-# seeds at 2,000 users / 3,000 videos; MECHANISM_OFF names the overrides that switch each one off for the
-# ablations (the rest of the world unchanged).
+# seeds at 2,000 users / 3,000 videos. MECHANISM_OFF names, for each lesson's ablation, the overrides that
+# switch off every property of the world the lesson's effect can come from (the rest unchanged):
+# * freshness (Fig. 4): a video's age plays no part in clicks;
+# * sequences (§3.4): no order in time at all -- no drift round the topic ring, no series or up-next, no
+#   momentum from the last watch, no freshness (the next watch is newer than the history). Measured at ci
+#   over 3 seeds, switching any one of these off leaves next-watch labels ahead of held-out ones;
+# * interactions (Fig. 6): the two products of inputs a ReLU tower can learn and a linear model of them
+#   cannot -- history x gender (the drift's direction) and example age x upload time (freshness: whether
+#   a video is wanted depends on when the example happened). Measured the same way, switching only the
+#   gender product off leaves depth 3 ahead of depth 0.
+_NO_ORDER: dict[str, float | bool] = dict(interest_progression=0.0, progression_by_gender=False, w_series=0.0,
+                                          p_up_next=0.0, w_topic_momentum=0.0, w_creator_momentum=0.0,
+                                          freshness=0.0)
 LESSON_WORLD: dict[str, float | bool] = dict(freshness=3.0, interest_progression=4.0,
                                              progression_by_gender=True)
 MECHANISM_OFF: dict[str, dict[str, float | bool]] = {
-    "freshness": dict(freshness=0.0),  # Fig. 4: a video's age plays no part in clicks
-    "sequences": dict(interest_progression=0.0, progression_by_gender=False),  # §3.4: no drift in time
-    "interactions": dict(progression_by_gender=False),  # Fig. 6: the drift's direction ignores gender
+    "freshness": dict(freshness=0.0),
+    "sequences": _NO_ORDER,
+    "interactions": dict(progression_by_gender=False, freshness=0.0),
 }
 # The lessons' world is smaller than its preset's (each lesson trains several models over three seeds):
 # these shares of the preset's users, videos and creators; at ci the study's 2,000 / 3,000 / 400.

@@ -1,7 +1,8 @@
 """Summary statistics over repeated measurements (seeds, users, rows): the mean and its standard error.
 
-Every "mean ± SE" the notebooks and studies report comes from here, so they share one convention: the
-sample standard deviation (``ddof=1``) over ``sqrt(n)``. Only the value for a single measurement
+The studies' "mean ± SE" comes from here, so they share one convention: the sample standard deviation
+(``ddof=1``) over ``sqrt(n)`` (the same as pandas' ``sem``, which ``data.describe.mechanism_strengths``
+uses on its grouped frame). Only the value for a single measurement
 differs between callers (no spread to estimate from), so it is a parameter, ``single``. NaN values are
 not filtered: they propagate into the mean and the SE, as in NumPy.
 """

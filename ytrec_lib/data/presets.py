@@ -39,14 +39,12 @@ STYLES = ("ugc", "studio")
 #   cannot -- history x gender (the drift's direction) and example age x upload time (freshness: whether
 #   a video is wanted depends on when the example happened). Measured the same way, switching only the
 #   gender product off leaves depth 3 ahead of depth 0.
-_NO_ORDER: dict[str, float | bool] = dict(interest_progression=0.0, progression_by_gender=False, w_series=0.0,
-                                          p_up_next=0.0, w_topic_momentum=0.0, w_creator_momentum=0.0,
-                                          freshness=0.0)
 LESSON_WORLD: dict[str, float | bool] = dict(freshness=3.0, interest_progression=4.0,
                                              progression_by_gender=True)
 MECHANISM_OFF: dict[str, dict[str, float | bool]] = {
     "freshness": dict(freshness=0.0),
-    "sequences": _NO_ORDER,
+    "sequences": dict(interest_progression=0.0, progression_by_gender=False, w_series=0.0, p_up_next=0.0,
+                      w_topic_momentum=0.0, w_creator_momentum=0.0, freshness=0.0),
     "interactions": dict(progression_by_gender=False, freshness=0.0),
 }
 # The lessons' world is smaller than its preset's (each lesson trains several models over three seeds):

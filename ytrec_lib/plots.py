@@ -920,3 +920,29 @@ def lessons_map_by_depth(depths: Sequence[int], mean: Sequence[float], se: Seque
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
+
+
+# ----------------------------------------------------------------------------------------------------
+# the deep model against the tuned classical models in two worlds (notebook 03 §2c)
+# ----------------------------------------------------------------------------------------------------
+
+
+def model_vs_classical_worlds(worlds: Mapping[str, Mapping[str, tuple[float, float]]],
+                              labels: Mapping[str, str], n_seeds: int) -> Figure:
+    """Grouped bars of test recall@100: one group per model of ``labels`` (key -> name, in that order;
+    a model missing from a world is left out), one bar per world of ``worlds`` ({world: {key: (mean,
+    standard error over ``n_seeds`` seeds)}}), error bars of two standard errors."""
+    keys = [k for k in labels if all(k in values for values in worlds.values())]
+    fig = Figure(figsize=(7.5, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    width = 0.8 / len(worlds)
+    for i, (world, values) in enumerate(worlds.items()):
+        x = np.arange(len(keys)) + (i - (len(worlds) - 1) / 2) * width  # (n_models,)
+        ax.bar(x, [values[k][0] for k in keys], width, yerr=[2 * values[k][1] for k in keys], capsize=3,
+               label=world)
+    ax.set_xticks(range(len(keys)), [labels[k] for k in keys], fontsize=8)
+    ax.set(ylabel="test recall@100", title=f"The deep model against tuned classical models "
+                                           f"(mean of {n_seeds} seeds, bars: 2 standard errors)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    return fig

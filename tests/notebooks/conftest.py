@@ -37,3 +37,18 @@ def notebook_results(notebook_build: Path) -> Callable[[str], dict[str, Any]]:
         return done[stem]
 
     return run
+
+
+@pytest.fixture(scope="session")
+def notebook_printed(notebook_results: Callable[[str], dict[str, Any]], notebook_build: Path
+                     ) -> Callable[[str], list[str]]:
+    """``notebook_printed("03c_fresh_and_labels")``: every line the notebook printed (run as above)."""
+    import nbformat
+
+    def lines(stem: str) -> list[str]:
+        notebook_results(stem)
+        nb = nbformat.read(notebook_build / "notebooks" / f"{stem}.ipynb", as_version=4)
+        return [line for cell in nb.cells for out in cell.get("outputs", [])
+                for line in out.get("text", "").splitlines()]
+
+    return lines

@@ -4,7 +4,6 @@ goes when the world's mechanism behind it (freshness, order in time) is switched
 
 import math
 
-import nbformat
 import pytest
 
 from ytrec_lib.studies.lessons import verdict
@@ -22,11 +21,9 @@ def r(notebook_results):
 
 
 @pytest.fixture(scope="module")
-def printed(r, notebook_build):
+def printed(notebook_printed):
     """Every line the executed notebook printed."""
-    nb = nbformat.read(notebook_build / "notebooks" / f"{STEM}.ipynb", as_version=4)
-    return [line for cell in nb.cells for out in cell.get("outputs", [])
-            for line in out.get("text", "").splitlines()]
+    return notebook_printed(STEM)
 
 
 def test_records_the_keys_with_their_standard_errors(r):

@@ -120,3 +120,21 @@ def test_rates_chosen_before_are_used_at_every_seed_and_summaries_keep_common_ke
     s = L.summarize(rows, 1.0)
     assert set(s["mean"]) == {"effect"} and s["mean"]["effect"] == pytest.approx(1.3)
     assert L.summarize([{"map_depth1": 0.1}], 1.0)["beyond_2se"] is None
+
+
+def test_baselines_lesson_scores_every_classical_model_the_oracle_and_the_model(monkeypatch):
+    """One row: recall@100 of most popular, each tuned classical model, the oracle and the model on the
+    standard split's test users; the effect is the model over this seed's best classical model. Where
+    EASE does not fit, it is left out and the best is taken over the rest."""
+    ds = L.world("tiny", 0, LESSON_WORLD)
+    row = L.lesson_baselines(ds, 0, FAST, depth=1)
+    names = ("popularity", *L.CLASSICAL, "oracle", "model")
+    assert all(0.0 <= row[f"recall100_{m}"] <= 1.0 for m in names)
+    classical = {m: row[f"recall100_{m}"] for m in L.CLASSICAL}
+    assert row["best_classical"] == max(classical, key=classical.get)
+    assert row["effect"] == row["recall100_model"] / max(classical.values())
+    assert set(row["lr"]) == {"model"} and row["lr"]["model"] in FAST.lrs
+    monkeypatch.setattr(L.evaluation, "ease_skip_reason", lambda task: "too big for this test")
+    without = L.lesson_baselines(ds, 0, FAST, lr={"model": 3e-3}, depth=0)
+    assert "recall100_ease" not in without and without["best_classical"] in ("itemknn", "rp3b")
+    assert without["lr"] == {"model": 3e-3}

@@ -22,3 +22,15 @@ def test_map_by_depth_with_error_bars_and_the_ablation():
     fig.canvas.draw()  # renders (the NaN standard errors draw no bar)
     without = plots.lessons_map_by_depth([0, 3], [0.02, 0.03], [0.001, 0.002])
     assert len(without.axes[0].get_legend().get_texts()) == 1
+
+
+def test_model_vs_classical_worlds_draws_a_bar_per_model_and_world():
+    worlds = {"world on": {"model": (0.17, 0.02), "itemknn": (0.10, 0.02), "ease": (0.09, 0.01)},
+              "world off": {"model": (0.16, 0.03), "itemknn": (0.14, 0.01)}}
+    labels = {"itemknn": "item-kNN", "ease": "EASE", "model": "model"}
+    fig = plots.model_vs_classical_worlds(worlds, labels, 3)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["item-kNN", "model"]  # EASE: one world only
+    assert len(ax.patches) == 4 and [t.get_text() for t in ax.get_legend().get_texts()] == list(worlds)
+    assert "3 seeds" in ax.get_title() and "recall@100" in ax.get_ylabel()
+    fig.canvas.draw()

@@ -10,7 +10,7 @@ Commands:
   evaluate        baselines and models on the standard split: recall@10/50/100, NDCG@10 (± SE)
   train-speed     the candidate model's training speed against the machine's GEMM rate
   train-candidate train (or load) the pipeline's candidate model, on one process or N with DDP
-  lessons         one of the paper's lessons (depth, fresh, labels) over seeds in a chosen world
+  lessons         one of the paper's lessons (depth, fresh, labels, baselines) over seeds in a world
 """
 
 from __future__ import annotations
@@ -332,10 +332,10 @@ def _add_lessons_parser(sub: Any) -> None:
         "lessons", help="one of the paper's lessons over seeds in a chosen world (mean ± SE)",
         description="Train the models one of the paper's lessons compares (depth: Fig. 6, depth 3 over depth "
                     "0; fresh: Fig. 4, example age on over off; labels: §3.4, next-watch minus held-out "
-                    "labels) in the simulated world PRESET + --set switches, for each seed: random init, "
+                    "labels; baselines: the depth-3 model over the best tuned classical model) in the simulated world PRESET + --set switches, for each seed: random init, "
                     "full softmax, early stopping and learning rate on validation. Prints each seed's row "
                     "and the mean ± standard error over seeds (see ytrec_lib.studies.lessons).")
-    ls.add_argument("--lesson", required=True, help="depth, fresh or labels")
+    ls.add_argument("--lesson", required=True, help="depth, fresh, labels or baselines")
     ls.add_argument("--preset", default="ci", help="simulator preset (default: ci)")
     ls.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
     ls.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",

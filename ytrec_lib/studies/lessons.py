@@ -9,7 +9,9 @@ and seeds, each lesson trains the models it compares and returns one row of metr
 * ``fresh``  (Fig. 4, :func:`lesson_fresh`): the fresh lift (first two days over second week) with the
   example-age feature over without it, the labels' own lift, and the served share of young videos;
 * ``labels`` (§3.4, :func:`lesson_labels`): recall@100 on the next watch after the cutoff, trained on
-  next-watch labels minus trained on randomly held-out labels.
+  next-watch labels minus trained on randomly held-out labels;
+* ``baselines`` (:func:`lesson_baselines`): recall@100 of the deep model over the best tuned classical
+  model (item-kNN, RP3β, EASE) on the standard next-watch split, with most popular and the oracle beside.
 
 Every model (:func:`train_selected`): random init, full softmax, early stopping on the validation users'
 recall@100, learning rate chosen on validation from :attr:`Protocol.lrs`. With ``Protocol.lr_per_seed``
@@ -36,7 +38,9 @@ from ytrec_lib import stats
 from ytrec_lib.data import datasets, describe, splits
 from ytrec_lib.data.presets import MECHANISM_OFF, SimConfig, preset_config
 from ytrec_lib.features import FeatureBuilder, feature_set
+from ytrec_lib.models import baselines as B
 from ytrec_lib.models import candidate as C
+from ytrec_lib.studies import evaluation
 from ytrec_lib.train import TrainConfig, fit
 
 TOWERS: dict[int, tuple[int, ...]] = {0: (), 1: (64,), 2: (128, 64), 3: (256, 128, 64),
@@ -44,7 +48,7 @@ TOWERS: dict[int, tuple[int, ...]] = {0: (), 1: (64,), 2: (128, 64), 3: (256, 12
 """Tower widths by depth (the paper's Figure 6: depth 0 feeds the concatenated input to the softmax)."""
 AGE_DAYS = 14
 """Days of a video's life the fresh-lift curve covers."""
-NULL: dict[str, float] = {"depth": 1.0, "fresh": 1.0, "labels": 0.0}
+NULL: dict[str, float] = {"depth": 1.0, "fresh": 1.0, "labels": 0.0, "baselines": 1.0}
 """The effect of each lesson when the lesson does not hold: a ratio of 1, a difference of 0."""
 
 
@@ -315,8 +319,40 @@ def lesson_labels(ds: datasets.Dataset, seed: int, protocol: Protocol, lr: Mappi
             "effect": rec["next_watch"] - rec["heldout"], **_run_info(runs)}
 
 
+CLASSICAL: tuple[str, ...] = ("itemknn", "rp3b", "ease")
+"""The tuned classical models of :func:`lesson_baselines` (names of :data:`evaluation.MODELS`)."""
+
+
+def lesson_baselines(ds: datasets.Dataset, seed: int, protocol: Protocol,
+                     lr: Mapping[str, float] | None = None, depth: int = 3) -> dict[str, Any]:
+    """The deep model against strong classical ones, on the standard next-watch split of ``ds``
+    (:func:`evaluation.evaluation_task`, one label per test user, watched videos excluded): test
+    ``recall100_{name}`` of the all-features model with the ``depth`` tower (``model``), of most popular,
+    of each of :data:`CLASSICAL` tuned on the validation users over :data:`evaluation.GRIDS` (EASE left
+    out where :func:`evaluation.ease_skip_reason` says the catalogue does not fit) and of the oracle (the
+    simulator's true next-watch probabilities); ``effect`` = the model over the best classical model of
+    this seed (``best_classical``)."""
+    task = evaluation.evaluation_task(ds, seed)
+    split, labels = task.split, task.test.labels  # labels (n_test,) int64
+    classical = [m for m in CLASSICAL if m != "ease" or evaluation.ease_skip_reason(task) is None]
+    row: dict[str, Any] = {}
+    for name in ("popularity", *classical):
+        ranked, _ = evaluation.rank_model(name, task, seed=seed)  # (n_test, K) int64
+        row[f"recall100_{name}"] = evaluation.score_ranking(ranked, labels)["recall@100"]
+    oracle = B.Oracle.from_dataset(ds, cutoff=split.train_cutoff)
+    ranked = oracle.recommend(task.test.users, 100, histories=task.test.histories,
+                              times=split.test["time"].to_numpy())  # (n_test, 100) int64
+    row["recall100_oracle"] = evaluation.score_ranking(ranked, labels)["recall@100"]
+    run = train_selected(ds, split, "all", TOWERS[depth], seed, protocol, lr=_chosen("model", lr))
+    ranked = C.rank_videos(run.model, C.split_examples(run.builder, split, "test"), 100)  # (n_test, 100)
+    row["recall100_model"] = evaluation.score_ranking(ranked, labels)["recall@100"]
+    best = max(classical, key=lambda m: row[f"recall100_{m}"])
+    row["effect"] = row["recall100_model"] / row[f"recall100_{best}"]
+    return {**row, "best_classical": best, **_run_info({"model": run})}
+
+
 LESSONS: dict[str, Callable[..., dict[str, Any]]] = {"depth": lesson_depth, "fresh": lesson_fresh,
-                                                     "labels": lesson_labels}
+                                                     "labels": lesson_labels, "baselines": lesson_baselines}
 
 
 def world_stats(ds: datasets.Dataset) -> dict[str, float]:
@@ -380,4 +416,5 @@ def parse_switch(text: str) -> tuple[str, Any]:
 __all__ = ["TOWERS", "NULL", "Protocol", "Trained", "world", "mechanism_off", "make_split", "train_selected",
            "quality_on_test", "mean_se", "beyond_noise", "verdict", "topic_mass", "ring_direction_gap",
            "lesson_depth", "fresh_curves", "fresh_lifts", "lesson_fresh", "lesson_labels", "LESSONS",
+           "CLASSICAL", "lesson_baselines",
            "world_stats", "summarize", "run_lesson", "parse_switch", "check_switches", "SPLIT_KINDS"]

@@ -332,8 +332,9 @@ def _add_lessons_parser(sub: Any) -> None:
         "lessons", help="one of the paper's lessons over seeds in a chosen world (mean ± SE)",
         description="Train the models one of the paper's lessons compares (depth: Fig. 6, depth 3 over depth "
                     "0; fresh: Fig. 4, example age on over off; labels: §3.4, next-watch minus held-out "
-                    "labels; baselines: the depth-3 model over the best tuned classical model) in the simulated world PRESET + --set switches, for each seed: random init, "
-                    "full softmax, early stopping and learning rate on validation. Prints each seed's row "
+                    "labels; baselines: the depth-3 model over the best tuned classical model) in the "
+                    "simulated world PRESET + --set switches, for each seed: random init, full softmax, "
+                    "early stopping and learning rate on validation. Prints each seed's row "
                     "and the mean ± standard error over seeds (see ytrec_lib.studies.lessons).")
     ls.add_argument("--lesson", required=True, help="depth, fresh, labels or baselines")
     ls.add_argument("--preset", default="ci", help="simulator preset (default: ci)")

@@ -56,7 +56,7 @@ from typing import Any
 
 import nbformat
 
-from ytrec_lib import report
+from ytrec_lib import progress, report
 from ytrec_lib.data.cache import atomic_path, atomic_write_text, file_sha256, load_json, sweep_stale_temps
 
 NOTEBOOK_DIR = report.REPO_ROOT / "notebooks"
@@ -637,6 +637,24 @@ def recorded_preset(results: Path, stem: str) -> tuple[str | None, str]:
     return (preset, "") if isinstance(preset, str) and preset else (None, f"missing from {info_path}")
 
 
+def settle_progress_bars(executed: Path) -> int:
+    """Keep only the final frame of every text progress bar in the stream outputs of ``executed``.
+
+    Text bars redraw their line with carriage returns; the kernel stores every frame. Rewrites the
+    file in place only when something changed; returns the number of stream outputs changed.
+    """
+    nb = nbformat.read(executed, as_version=4)
+    changed = 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if out.get("output_type") == "stream" and "\r" in out.get("text", ""):
+                out["text"] = progress.final_frames(out["text"])
+                changed += 1
+    if changed:
+        nbformat.write(nb, executed)
+    return changed
+
+
 def run_one(path: Path, params: dict[str, Any], preset: str, build: Path) -> Outcome:
     """Execute one notebook in a staging folder and publish it into ``build`` if it finished."""
     stem = path.stem
@@ -645,7 +663,7 @@ def run_one(path: Path, params: dict[str, Any], preset: str, build: Path) -> Out
     with staging_folder(stem) as staging:
         executed = staging / f"{stem}.ipynb"
         env = {**os.environ, "YTREC_NOTEBOOK": stem, "YTREC_RESULTS_DIR": str(staging / "results"),
-               "YTREC_BUILD_DIR": str(build), "PYTHONUNBUFFERED": "1",
+               "YTREC_BUILD_DIR": str(build), "PYTHONUNBUFFERED": "1", progress.TEXT_ENV: "1",
                "MPLBACKEND": "module://matplotlib_inline.backend_inline"}  # figures into the outputs
         problem = _papermill(path, executed, params, env, timeout_for(stem, preset))
         seconds = time.perf_counter() - start
@@ -656,6 +674,7 @@ def run_one(path: Path, params: dict[str, Any], preset: str, build: Path) -> Out
                 problem += f" — executed copy kept at {kept}"
             return Outcome(stem, False, seconds, problem)
         results = staging / "results" / f"{stem}.json"
+        settle_progress_bars(executed)
         _install(executed, build / "notebooks" / f"{stem}.ipynb")
         if results.exists():
             _install(results, build / "results" / f"{stem}.json")

@@ -58,21 +58,26 @@ def test_final_frames_keeps_the_last_frame_of_a_real_text_bar():
     assert progress.final_frames("a\rb\r\nc\n") == "b\r\nc\n"
 
 
-def test_settle_progress_bars_rewrites_only_the_bar_frames(tmp_path):
+def test_settle_progress_bars_keeps_each_bars_final_frame_and_the_order(tmp_path):
+    frames = ["\r" + f for f in _text_bar_output(3).split("\r") if f]  # one stream output a redraw
+    stderr = [nbformat.v4.new_output("stream", name="stderr", text=f) for f in frames]
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("run()", execution_count=1)
-    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="seed 0 done\n"),
-                    nbformat.v4.new_output("stream", name="stderr", text=_text_bar_output(3)),
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="seed 0 done\n"), *stderr,
+                    nbformat.v4.new_output("display_data", data={"text/plain": "table"}),
                     nbformat.v4.new_output("stream", name="stdout", text="mean 0.42\n")]
     nb.cells = [nbformat.v4.new_markdown_cell("a\rb"), cell]
     path = tmp_path / "03_demo.ipynb"
     nbformat.write(nb, path)
-    assert runner.settle_progress_bars(path) == 1
+    assert len(frames) >= 4
+    assert runner.settle_progress_bars(path) > 0
     settled = nbformat.read(path, as_version=4)
     outs = settled.cells[1].outputs
-    assert [o.text for o in outs[::2]] == ["seed 0 done\n", "mean 0.42\n"]
-    assert outs[1].text.startswith("lesson baselines: 100%|") and "3/3 [" in outs[1].text
-    assert "\r" not in outs[1].text and settled.cells[0].source == "a\rb"
+    assert [o.get("name", o.output_type) for o in outs] == ["stdout", "stderr", "display_data", "stdout"]
+    assert outs[1].text.startswith("lesson baselines: 100%|") and "| 3/3 [" in outs[1].text
+    assert "\r" not in outs[1].text and "0/3" not in outs[1].text and outs[1].text.count("\n") == 1
+    assert outs[0].text == "seed 0 done\n" and outs[3].text == "mean 0.42\n"
+    assert settled.cells[0].source == "a\rb"
     assert runner.settle_progress_bars(path) == 0  # nothing left to settle
 
 

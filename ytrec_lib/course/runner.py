@@ -640,16 +640,32 @@ def recorded_preset(results: Path, stem: str) -> tuple[str | None, str]:
 def settle_progress_bars(executed: Path) -> int:
     """Keep only the final frame of every text progress bar in the stream outputs of ``executed``.
 
-    Text bars redraw their line with carriage returns; the kernel stores every frame. Rewrites the
-    file in place only when something changed; returns the number of stream outputs changed.
+    A text bar redraws its line with a carriage return, and the kernel stores each redraw as a
+    stream output of its own: runs of adjacent stream outputs of one stream (stdout or stderr) are
+    joined, as JupyterLab joins them, and each line keeps what follows its last ``\\r``
+    (:func:`ytrec_lib.progress.final_frames`). Outputs keep their order. Rewrites the file only when
+    something changed; returns the number of outputs removed or shortened.
     """
     nb = nbformat.read(executed, as_version=4)
     changed = 0
     for cell in nb.cells:
-        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
-            if out.get("output_type") == "stream" and "\r" in out.get("text", ""):
-                out["text"] = progress.final_frames(out["text"])
+        if cell.cell_type != "code":
+            continue
+        kept: list[Any] = []
+        for out in cell.get("outputs", []):
+            last = kept[-1] if kept else None
+            if (out.get("output_type") == "stream" and last is not None
+                    and last.get("output_type") == "stream" and last.get("name") == out.get("name")):
+                last["text"] += out.get("text", "")
                 changed += 1
+            else:
+                kept.append(out)
+        for out in kept:
+            if out.get("output_type") == "stream" and "\r" in out.get("text", ""):
+                settled = progress.final_frames(out["text"])
+                changed += settled != out["text"]
+                out["text"] = settled
+        cell["outputs"] = kept
     if changed:
         nbformat.write(nb, executed)
     return changed

@@ -55,7 +55,6 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
 
 from ytrec_lib.features import ExampleFeatures
 from ytrec_lib.models.candidate import CandidateModel, evaluate_recall
@@ -71,6 +70,7 @@ from ytrec_lib.processes import (
     launch,
     launched_by_torchrun,
 )
+from ytrec_lib.progress import tqdm
 from ytrec_lib.studies import next_watch
 from ytrec_lib.train import (
     Optimizer,

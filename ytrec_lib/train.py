@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ytrec_lib.features import ExampleFeatures
 from ytrec_lib.models.candidate import (
@@ -53,6 +52,7 @@ from ytrec_lib.models.sampling import (
     positive_in_draws,
     sampled_softmax_loss,
 )
+from ytrec_lib.progress import tqdm
 
 LOSSES: tuple[str, ...] = ("full", "sampled")
 PROPOSALS: tuple[str, ...] = ("uniform", "popularity")

@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from ytrec_lib import progress
 from ytrec_lib.course import runner
 
 WARNING_RE = re.compile(r"warning", re.IGNORECASE)
@@ -25,7 +26,10 @@ WARNING_RE = re.compile(r"warning", re.IGNORECASE)
 
 def warning_outputs(executed: Path) -> list[str]:
     """One line per stderr stream of ``executed`` that mentions a warning:
-    ``<notebook> cell In [n] (<first source line>): <first warning line>``."""
+    ``<notebook> cell In [n] (<first source line>): <first warning line>``.
+
+    Progress bar lines (text bars write to stderr) are not warnings, whatever their description says.
+    """
     nb = nbformat.read(executed, as_version=4)
     found = []
     for index, cell in enumerate(nb.cells):
@@ -34,9 +38,11 @@ def warning_outputs(executed: Path) -> list[str]:
         for out in cell.get("outputs", []):
             is_stderr = out.get("output_type") == "stream" and out.get("name") == "stderr"
             text = out.get("text", "") if is_stderr else ""
-            if not WARNING_RE.search(text):
+            warned = [ln for ln in text.splitlines()
+                      if WARNING_RE.search(ln) and not progress.is_progress_line(ln)]
+            if not warned:
                 continue
-            line = next(ln for ln in text.splitlines() if WARNING_RE.search(ln))
+            line = warned[0]
             source = next((ln.strip() for ln in cell.source.splitlines() if ln.strip()), "")
             count = cell.get("execution_count") or f"#{index}"
             found.append(f"{executed.stem} cell In [{count}] ({source[:60]!r}): {line.strip()[:200]}")
@@ -150,6 +156,23 @@ def test_warning_outputs_names_cell_and_line(tmp_path):
     assert warning_outputs(path) == [
         "06_demo cell In [7] ('x = torch.from_numpy(a)'): "
         "/x/y.py:3: UserWarning: The given NumPy array is not writable"]
+
+
+def test_warning_outputs_skips_progress_bars_but_not_warnings_beside_them(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    bars = nbformat.v4.new_code_cell("fit()", execution_count=1)
+    bars.outputs = [nbformat.v4.new_output("stream", name="stderr", text=(
+        "warmup warnings: 100%|##########| 3/3 [00:42<00:00, 14.00s/it]\n"
+        "warning-free epochs: 5it [00:01, 3.21it/s]\n"))]
+    both = nbformat.v4.new_code_cell("fit(lr=9)", execution_count=2)
+    both.outputs = [nbformat.v4.new_output("stream", name="stderr", text=(
+        "skip warnings: 100%|##########| 2/2 [00:01<00:00, 1.90it/s]\n"
+        "/x/train.py:8: RuntimeWarning: overflow encountered in exp\n"))]
+    nb.cells = [bars, both]
+    path = tmp_path / "03_demo.ipynb"
+    nbformat.write(nb, path)
+    assert warning_outputs(path) == [
+        "03_demo cell In [2] ('fit(lr=9)'): /x/train.py:8: RuntimeWarning: overflow encountered in exp"]
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ from typing import Any
 
 import nbformat
 
-from ytrec_lib import report
+from ytrec_lib import progress, report
 from ytrec_lib.data.cache import atomic_path, atomic_write_text, file_sha256, load_json, sweep_stale_temps
 
 NOTEBOOK_DIR = report.REPO_ROOT / "notebooks"
@@ -637,6 +637,40 @@ def recorded_preset(results: Path, stem: str) -> tuple[str | None, str]:
     return (preset, "") if isinstance(preset, str) and preset else (None, f"missing from {info_path}")
 
 
+def settle_progress_bars(executed: Path) -> int:
+    """Keep only the final frame of every text progress bar in the stream outputs of ``executed``.
+
+    A text bar redraws its line with a carriage return, and the kernel stores each redraw as a
+    stream output of its own: runs of adjacent stream outputs of one stream (stdout or stderr) are
+    joined, as JupyterLab joins them, and each line keeps what follows its last ``\\r``
+    (:func:`ytrec_lib.progress.final_frames`). Outputs keep their order. Rewrites the file only when
+    something changed; returns the number of outputs removed or shortened.
+    """
+    nb = nbformat.read(executed, as_version=4)
+    changed = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept: list[Any] = []
+        for out in cell.get("outputs", []):
+            last = kept[-1] if kept else None
+            if (out.get("output_type") == "stream" and last is not None
+                    and last.get("output_type") == "stream" and last.get("name") == out.get("name")):
+                last["text"] += out.get("text", "")
+                changed += 1
+            else:
+                kept.append(out)
+        for out in kept:
+            if out.get("output_type") == "stream" and "\r" in out.get("text", ""):
+                settled = progress.final_frames(out["text"])
+                changed += settled != out["text"]
+                out["text"] = settled
+        cell["outputs"] = kept
+    if changed:
+        nbformat.write(nb, executed)
+    return changed
+
+
 def run_one(path: Path, params: dict[str, Any], preset: str, build: Path) -> Outcome:
     """Execute one notebook in a staging folder and publish it into ``build`` if it finished."""
     stem = path.stem
@@ -645,7 +679,7 @@ def run_one(path: Path, params: dict[str, Any], preset: str, build: Path) -> Out
     with staging_folder(stem) as staging:
         executed = staging / f"{stem}.ipynb"
         env = {**os.environ, "YTREC_NOTEBOOK": stem, "YTREC_RESULTS_DIR": str(staging / "results"),
-               "YTREC_BUILD_DIR": str(build), "PYTHONUNBUFFERED": "1",
+               "YTREC_BUILD_DIR": str(build), "PYTHONUNBUFFERED": "1", progress.TEXT_ENV: "1",
                "MPLBACKEND": "module://matplotlib_inline.backend_inline"}  # figures into the outputs
         problem = _papermill(path, executed, params, env, timeout_for(stem, preset))
         seconds = time.perf_counter() - start
@@ -656,6 +690,7 @@ def run_one(path: Path, params: dict[str, Any], preset: str, build: Path) -> Out
                 problem += f" — executed copy kept at {kept}"
             return Outcome(stem, False, seconds, problem)
         results = staging / "results" / f"{stem}.json"
+        settle_progress_bars(executed)
         _install(executed, build / "notebooks" / f"{stem}.ipynb")
         if results.exists():
             _install(results, build / "results" / f"{stem}.json")

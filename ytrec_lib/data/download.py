@@ -51,7 +51,7 @@ class ChecksumError(DownloadError):
 
 def _fetch(url: str, dest: Path, timeout: float, progress: bool, s: RealSpec, target: Path) -> None:
     """Stream ``url`` into ``dest`` (a progress bar when the size is known)."""
-    from tqdm.auto import tqdm
+    from ytrec_lib.progress import tqdm
 
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp, open(dest, "wb") as out:

@@ -212,7 +212,7 @@ def load_kuairand(folder: str | Path, name: str = "kuairand-pure", *, variant: s
     ``include_random`` adds the randomly exposed rows of ``log_random_4_22_to_5_08_<variant>.csv``
     (marked ``is_rand``); by default only the two standard logs are read.
     """
-    from tqdm.auto import tqdm
+    from ytrec_lib.progress import tqdm
 
     folder = Path(folder)
     files = kuairand_files(variant, include_random)

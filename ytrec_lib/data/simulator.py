@@ -599,7 +599,7 @@ def _cdf(p: np.ndarray) -> np.ndarray:
 
 def simulate(cfg: SimConfig, seed: int = 0, *, name: str = "custom", progress: bool = True) -> SimOutput:
     """Generate the world and its behaviour log for ``cfg`` and ``seed`` (deterministic)."""
-    from tqdm.auto import tqdm
+    from ytrec_lib.progress import tqdm
 
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")

@@ -33,9 +33,9 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from tqdm.auto import tqdm
 
 from ytrec_lib.metrics import recall_at_k, top_k
+from ytrec_lib.progress import tqdm
 
 __all__ = [
     "EASE",

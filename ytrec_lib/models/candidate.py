@@ -33,10 +33,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ytrec_lib.features import ExampleFeatures, FeatureSpec
 from ytrec_lib.metrics import top_k
+from ytrec_lib.progress import tqdm
 
 CHECKPOINT_FORMAT = "ytrec-candidate-v1"
 DEFAULT_TOWER: tuple[int, ...] = (256, 128, 64)

@@ -41,8 +41,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
+from ytrec_lib.progress import tqdm
 from ytrec_lib.threads import limit_threads
 
 BANDS = ("head", "torso", "tail")

@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ytrec_lib.models import item2vec as iv
+from ytrec_lib.progress import tqdm
 
 INSTALL_HINT = "pip install -e .[scale]"
 

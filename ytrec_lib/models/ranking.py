@@ -46,11 +46,11 @@ import scipy.sparse as sp
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ytrec_lib import metrics
 from ytrec_lib.data.splits import RankingSplit
 from ytrec_lib.features import EventLog
+from ytrec_lib.progress import tqdm
 from ytrec_lib.threads import limit_threads
 
 NEVER_DAYS = 10_000.0

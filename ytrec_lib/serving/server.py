@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from ytrec_lib.progress import tqdm
 from ytrec_lib.serving.retrieval import ExactIndex, InvalidIdError, ordered_inner_products
 from ytrec_lib.serving.store import EmbeddingStore
 

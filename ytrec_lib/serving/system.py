@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ytrec_lib import metrics
 from ytrec_lib.data.cache import (
@@ -45,6 +44,7 @@ from ytrec_lib.data.cache import (
     atomic_write_text,
     file_sha256,
 )
+from ytrec_lib.progress import tqdm
 from ytrec_lib.serving import retrieval
 from ytrec_lib.serving.server import check_id, check_ids
 from ytrec_lib.serving.store import EmbeddingStore

@@ -40,10 +40,10 @@ import faiss
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
-from tqdm.auto import tqdm
 
 from ytrec_lib import report
 from ytrec_lib.data.cache import atomic_path, load_json
+from ytrec_lib.progress import tqdm
 from ytrec_lib.serving import retrieval
 from ytrec_lib.threads import limit_threads
 

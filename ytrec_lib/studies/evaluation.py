@@ -25,11 +25,11 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ytrec_lib import metrics
 from ytrec_lib.data import splits
 from ytrec_lib.models import baselines as B
+from ytrec_lib.progress import tqdm
 from ytrec_lib.stats import standard_error
 
 __all__ = ["MODELS", "CLASSICAL", "GRIDS", "Queries", "Task", "evaluate", "evaluation_task", "format_table",

@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ytrec_lib import stats
 from ytrec_lib.data import datasets, describe, splits
@@ -40,6 +39,7 @@ from ytrec_lib.data.presets import MECHANISM_OFF, SimConfig, preset_config
 from ytrec_lib.features import FeatureBuilder, feature_set
 from ytrec_lib.models import baselines as B
 from ytrec_lib.models import candidate as C
+from ytrec_lib.progress import tqdm
 from ytrec_lib.studies import evaluation
 from ytrec_lib.train import TrainConfig, fit
 

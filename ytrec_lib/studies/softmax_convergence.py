@@ -24,11 +24,11 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ytrec_lib import stats
 from ytrec_lib.features import ExampleFeatures
 from ytrec_lib.models.candidate import CandidateModel, evaluate_recall
+from ytrec_lib.progress import tqdm
 from ytrec_lib.train import LOSSES, TrainConfig, fit
 
 CLOCKS: dict[str, str] = {"cpu": "cpu_seconds", "wall": "seconds"}

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ytrec_lib.features import FeatureSpec
 from ytrec_lib.models.candidate import DEFAULT_TOWER, CandidateModel, synthetic_batch
+from ytrec_lib.progress import tqdm
 from ytrec_lib.train import Optimizer, TrainConfig, batch_loss, make_sampler
 
 

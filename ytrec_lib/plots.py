@@ -26,13 +26,13 @@ __all__ = ["cjk_font", "cjk_title", "ann_bench_figures", "catalogue_growth_figur
            "interest_by_age_figure", "watch_timelines_figure", "search_figure", "impression_log_figure",
            "split_timeline_figure", "recall_bars_figure", "item2vec_noise_figure", "item2vec_loss_figure",
            "item2vec_purity_figure", "item2vec_map_figure", "item2vec_sweep_figure", "candidate_recall_at_k",
-           "candidate_step_times", "candidate_map_by_depth", "candidate_freshness", "candidate_label_recall",
+           "candidate_step_times", "candidate_map_by_depth", "candidate_freshness",
            "candidate_age_transforms", "candidate_fresh_share", "softmax_matrix_figure", "serve_steps_figure",
            "purity_figure",
            "nb05_norms", "nb05_real_pareto", "nb05_latency_vs_n", "nb05_trees_vs_dim", "nb05_lsh",
            "nb05_batch", "strategy_figure", "popularity_histogram_figure", "crossover_figure",
            "stream_figure", "quantile_normalisation_figure", "calibration_figure", "hidden_layers_figure",
-           "drop_one_figure", "nb09_allreduce", "nb09_cluster", "world_mechanisms_figure"]
+           "drop_one_figure", "nb09_allreduce", "nb09_cluster", "world_mechanisms_figure", "recall_by_world"]
 
 CJK_FONT_HINTS = re.compile(r"CJK|Source Han|WenQuanYi|Droid Sans Fallback|Hei|PingFang|Song|Ming|Kai",
                             re.IGNORECASE)
@@ -428,12 +428,6 @@ def candidate_freshness(curves: dict[str, Any]) -> Figure:
            ylabel="class probability (per video)")
     ax.legend(fontsize=8)
     return fig
-
-
-def candidate_label_recall(label_recall: dict[str, float]) -> Figure:
-    """Recall@100 on the next watch of models trained on different labels (``{label: recall}``), as bars."""
-    return _candidate_bars(label_recall, "Trained on which label? Both evaluated on the next watch",
-                           "recall@100", (7, 2.4))
 
 
 def candidate_age_transforms(map_by_transform: dict[str, float]) -> Figure:
@@ -923,15 +917,15 @@ def lessons_map_by_depth(depths: Sequence[int], mean: Sequence[float], se: Seque
 
 
 # ----------------------------------------------------------------------------------------------------
-# the deep model against the tuned classical models in two worlds (notebook 03 §2c)
+# recall@100 of models in two worlds, mean and 2 SE over seeds (notebook 03 §2c, notebook 03c §3)
 # ----------------------------------------------------------------------------------------------------
 
 
-def model_vs_classical_worlds(worlds: Mapping[str, Mapping[str, tuple[float, float]]],
-                              labels: Mapping[str, str], n_seeds: int) -> Figure:
+def recall_by_world(worlds: Mapping[str, Mapping[str, tuple[float, float]]], labels: Mapping[str, str],
+                    n_seeds: int, title: str) -> Figure:
     """Grouped bars of test recall@100: one group per model of ``labels`` (key -> name, in that order;
     a model missing from a world is left out), one bar per world of ``worlds`` ({world: {key: (mean,
-    standard error over ``n_seeds`` seeds)}}), error bars of two standard errors."""
+    standard error over ``n_seeds`` seeds)}}), error bars of two standard errors; ``title`` on top."""
     keys = [k for k in labels if all(k in values for values in worlds.values())]
     fig = Figure(figsize=(7.5, 3.8), layout="constrained")
     ax = fig.add_subplot()
@@ -941,8 +935,7 @@ def model_vs_classical_worlds(worlds: Mapping[str, Mapping[str, tuple[float, flo
         ax.bar(x, [values[k][0] for k in keys], width, yerr=[2 * values[k][1] for k in keys], capsize=3,
                label=world)
     ax.set_xticks(range(len(keys)), [labels[k] for k in keys], fontsize=8)
-    ax.set(ylabel="test recall@100", title=f"The deep model against tuned classical models "
-                                           f"(mean of {n_seeds} seeds, bars: 2 standard errors)")
+    ax.set(ylabel="test recall@100", title=f"{title}\n(mean of {n_seeds} seeds, bars: 2 standard errors)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")
     return fig

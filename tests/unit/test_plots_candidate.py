@@ -44,8 +44,7 @@ def test_map_by_depth_and_freshness():
     assert fig.axes[0].get_ylabel() and fig.axes[0].get_lines()[1].get_color() == "k"
 
 
-@pytest.mark.parametrize("draw", [plots.candidate_label_recall, plots.candidate_age_transforms,
-                                  plots.candidate_fresh_share])
+@pytest.mark.parametrize("draw", [plots.candidate_age_transforms, plots.candidate_fresh_share])
 def test_bar_charts(draw):
     fig = draw({"one": 0.2, "two": 0.3})
     _check(fig)

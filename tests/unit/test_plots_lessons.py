@@ -24,13 +24,14 @@ def test_map_by_depth_with_error_bars_and_the_ablation():
     assert len(without.axes[0].get_legend().get_texts()) == 1
 
 
-def test_model_vs_classical_worlds_draws_a_bar_per_model_and_world():
+def test_recall_by_world_draws_a_bar_per_model_and_world():
     worlds = {"world on": {"model": (0.17, 0.02), "itemknn": (0.10, 0.02), "ease": (0.09, 0.01)},
               "world off": {"model": (0.16, 0.03), "itemknn": (0.14, 0.01)}}
     labels = {"itemknn": "item-kNN", "ease": "EASE", "model": "model"}
-    fig = plots.model_vs_classical_worlds(worlds, labels, 3)
+    fig = plots.recall_by_world(worlds, labels, 3, "Against the baselines")
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["item-kNN", "model"]  # EASE: one world only
     assert len(ax.patches) == 4 and [t.get_text() for t in ax.get_legend().get_texts()] == list(worlds)
-    assert "3 seeds" in ax.get_title() and "recall@100" in ax.get_ylabel()
+    assert ax.get_title().startswith("Against the baselines\n") and "3 seeds" in ax.get_title()
+    assert "recall@100" in ax.get_ylabel()
     fig.canvas.draw()

@@ -921,20 +921,22 @@ def lessons_map_by_depth(depths: Sequence[int], mean: Sequence[float], se: Seque
 # ----------------------------------------------------------------------------------------------------
 
 
-def recall_by_world(worlds: Mapping[str, Mapping[str, tuple[float, float]]], labels: Mapping[str, str],
+def recall_by_world(series: Mapping[str, Mapping[str, tuple[float, float]]], groups: Mapping[str, str],
                     n_seeds: int, title: str) -> Figure:
-    """Grouped bars of test recall@100: one group per model of ``labels`` (key -> name, in that order;
-    a model missing from a world is left out), one bar per world of ``worlds`` ({world: {key: (mean,
-    standard error over ``n_seeds`` seeds)}}), error bars of two standard errors; ``title`` on top."""
-    keys = [k for k in labels if all(k in values for values in worlds.values())]
+    """Grouped bars of test recall@100 with error bars of two standard errors: one group on the x axis
+    per key of ``groups`` (key -> its label, in that order; a key missing from a series is left out),
+    one bar per entry of ``series`` ({legend entry: {key: (mean, standard error over ``n_seeds``
+    seeds)}}) in each group; ``title`` on top. 03 §2c groups models and has a bar per world; 03c §3
+    groups worlds and has a bar per kind of label, so the bars compared stand side by side."""
+    keys = [k for k in groups if all(k in values for values in series.values())]
     fig = Figure(figsize=(7.5, 3.8), layout="constrained")
     ax = fig.add_subplot()
-    width = 0.8 / len(worlds)
-    for i, (world, values) in enumerate(worlds.items()):
-        x = np.arange(len(keys)) + (i - (len(worlds) - 1) / 2) * width  # (n_models,)
+    width = 0.8 / len(series)
+    for i, (name, values) in enumerate(series.items()):
+        x = np.arange(len(keys)) + (i - (len(series) - 1) / 2) * width  # (n_groups,)
         ax.bar(x, [values[k][0] for k in keys], width, yerr=[2 * values[k][1] for k in keys], capsize=3,
-               label=world)
-    ax.set_xticks(range(len(keys)), [labels[k] for k in keys], fontsize=8)
+               label=name)
+    ax.set_xticks(range(len(keys)), [groups[k] for k in keys], fontsize=8)
     ax.set(ylabel="test recall@100", title=f"{title}\n(mean of {n_seeds} seeds, bars: 2 standard errors)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")

@@ -138,3 +138,5 @@ def test_baselines_lesson_scores_every_classical_model_the_oracle_and_the_model(
     without = L.lesson_baselines(ds, 0, FAST, lr={"model": 3e-3}, depth=0)
     assert "recall100_ease" not in without and without["best_classical"] in ("itemknn", "rp3b")
     assert without["lr"] == {"model": 3e-3}
+    with pytest.raises(ValueError, match="depth must be one of"):
+        L.lesson_baselines(ds, 0, FAST, depth=7)

@@ -331,7 +331,9 @@ def lesson_baselines(ds: datasets.Dataset, seed: int, protocol: Protocol,
     of each of :data:`CLASSICAL` tuned on the validation users over :data:`evaluation.GRIDS` (EASE left
     out where :func:`evaluation.ease_skip_reason` says the catalogue does not fit) and of the oracle (the
     simulator's true next-watch probabilities); ``effect`` = the model over the best classical model of
-    this seed (``best_classical``)."""
+    this seed (``best_classical``; NaN where every classical model finds no test label)."""
+    if depth not in TOWERS:
+        raise ValueError(f"depth must be one of {sorted(TOWERS)}, got {depth!r}")
     task = evaluation.evaluation_task(ds, seed)
     split, labels = task.split, task.test.labels  # labels (n_test,) int64
     classical = [m for m in CLASSICAL if m != "ease" or evaluation.ease_skip_reason(task) is None]
@@ -347,7 +349,8 @@ def lesson_baselines(ds: datasets.Dataset, seed: int, protocol: Protocol,
     ranked = C.rank_videos(run.model, C.split_examples(run.builder, split, "test"), 100)  # (n_test, 100)
     row["recall100_model"] = evaluation.score_ranking(ranked, labels)["recall@100"]
     best = max(classical, key=lambda m: row[f"recall100_{m}"])
-    row["effect"] = row["recall100_model"] / row[f"recall100_{best}"]
+    top = row[f"recall100_{best}"]
+    row["effect"] = row["recall100_model"] / top if top > 0 else float("nan")
     return {**row, "best_classical": best, **_run_info({"model": run})}
 
 

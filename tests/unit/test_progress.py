@@ -81,6 +81,23 @@ def test_settle_progress_bars_keeps_each_bars_final_frame_and_the_order(tmp_path
     assert runner.settle_progress_bars(path) == 0  # nothing left to settle
 
 
+def test_settle_progress_bars_drops_a_bars_closing_newline_flushed_after_a_print(tmp_path):
+    """As stored by a kernel: the bar, the cell's print, then the bar's own newline on stderr."""
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("run()", execution_count=1)
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text="fit: 100%|##| 3/3 [00:42<00:00]"),
+                    nbformat.v4.new_output("stream", name="stdout", text="chosen: 0.01\n"),
+                    nbformat.v4.new_output("stream", name="stderr", text="\n"),
+                    nbformat.v4.new_output("stream", name="stdout", text="\n")]
+    nb.cells = [cell]
+    path = tmp_path / "03_demo.ipynb"
+    nbformat.write(nb, path)
+    assert runner.settle_progress_bars(path) == 2  # the blank stderr dropped, then the stdouts joined
+    outs = nbformat.read(path, as_version=4).cells[0].outputs
+    assert [(o.name, o.text) for o in outs] == [("stderr", "fit: 100%|##| 3/3 [00:42<00:00]"),
+                                                ("stdout", "chosen: 0.01\n\n")]
+
+
 def test_is_progress_line_tells_bars_from_text():
     assert progress.is_progress_line("fit: 100%|##########| 3/3 [00:42<00:00, 14.00s/it]")
     assert progress.is_progress_line("epochs: 5it [00:01, 3.21it/s]")

@@ -643,7 +643,8 @@ def settle_progress_bars(executed: Path) -> int:
     A text bar redraws its line with a carriage return, and the kernel stores each redraw as a
     stream output of its own: runs of adjacent stream outputs of one stream (stdout or stderr) are
     joined, as JupyterLab joins them, and each line keeps what follows its last ``\\r``
-    (:func:`ytrec_lib.progress.final_frames`). Outputs keep their order. Rewrites the file only when
+    (:func:`ytrec_lib.progress.final_frames`); a stderr output left blank (a bar's closing newline,
+    flushed after a print) is dropped. Outputs keep their order. Rewrites the file only when
     something changed; returns the number of outputs removed or shortened.
     """
     nb = nbformat.read(executed, as_version=4)
@@ -651,24 +652,33 @@ def settle_progress_bars(executed: Path) -> int:
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        kept: list[Any] = []
-        for out in cell.get("outputs", []):
-            last = kept[-1] if kept else None
-            if (out.get("output_type") == "stream" and last is not None
-                    and last.get("output_type") == "stream" and last.get("name") == out.get("name")):
-                last["text"] += out.get("text", "")
-                changed += 1
-            else:
-                kept.append(out)
+        kept, joined = _join_streams(cell.get("outputs", []))
         for out in kept:
             if out.get("output_type") == "stream" and "\r" in out.get("text", ""):
                 settled = progress.final_frames(out["text"])
                 changed += settled != out["text"]
                 out["text"] = settled
-        cell["outputs"] = kept
+        shown = [o for o in kept if not (o.get("output_type") == "stream" and o.get("name") == "stderr"
+                                         and not o.get("text", "").strip())]  # blank: a bar's late newline
+        cell["outputs"], joined_again = _join_streams(shown)
+        changed += joined + len(kept) - len(shown) + joined_again
     if changed:
         nbformat.write(nb, executed)
     return changed
+
+
+def _join_streams(outputs: list[Any]) -> tuple[list[Any], int]:
+    """``outputs`` with each run of adjacent stream outputs of one stream joined into its first (in
+    place), and the number of outputs joined away."""
+    kept: list[Any] = []
+    for out in outputs:
+        last = kept[-1] if kept else None
+        if (out.get("output_type") == "stream" and last is not None
+                and last.get("output_type") == "stream" and last.get("name") == out.get("name")):
+            last["text"] += out.get("text", "")
+        else:
+            kept.append(out)
+    return kept, len(outputs) - len(kept)
 
 
 def run_one(path: Path, params: dict[str, Any], preset: str, build: Path) -> Outcome:

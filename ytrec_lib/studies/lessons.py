@@ -101,10 +101,11 @@ def check_switches(switches: Mapping[str, Any]) -> None:
 
 
 def world(preset: str, seed: int, switches: Mapping[str, Any]) -> datasets.Dataset:
-    """The simulated dataset of ``preset`` and ``seed`` with the SimConfig ``switches`` (generated each
-    call, not cached)."""
+    """The simulated dataset of ``preset`` and ``seed`` with the SimConfig ``switches``: the preset's own
+    world (cached, shared with the notebooks) when there are none, else generated each call."""
     check_switches(switches)
-    return datasets.load(preset, seed, config=preset_config(preset, **switches), progress=False)
+    config = preset_config(preset, **switches) if switches else None
+    return datasets.load(preset, seed, config=config, progress=False)
 
 
 def mechanism_off(switches: Mapping[str, Any], mechanism: str) -> dict[str, Any]:

@@ -73,6 +73,17 @@ def test_the_model_reaches_three_tenths_of_the_oracle(r):
     assert recall["model"] >= 0.3 * recall["oracle"], recall
 
 
+def test_the_trending_list_is_recorded_paired_by_seed(r, notebook_printed):
+    """Most popular over the last 7 days, beside the model at each seed: the recorded difference is the
+    mean and SE over seeds of model minus it, and the printed verdict is the one those imply."""
+    rows = r["model_over_best_classical_rows"]["world on"]
+    mean, se = mean_se([row["recall100_model"] - row["recall100_popularity_recent"] for row in rows])
+    assert math.isclose(r["model_minus_popularity_recent"], mean, rel_tol=1e-12, abs_tol=1e-15)
+    assert math.isclose(r["model_minus_popularity_recent_se"], se, rel_tol=1e-12) and se > 0
+    lines = [line for line in notebook_printed(STEM) if line.startswith("Most popular over the last 7 days")]
+    assert len(lines) == 1 and verdict(mean, se, 0.0) in lines[0], lines
+
+
 def test_the_sentences_state_the_measured_verdicts(r, notebook_printed):
     printed = notebook_printed(STEM)
     starts = {"With every mechanism on (fresh videos": "world on",

@@ -54,8 +54,9 @@ def test_values_are_in_range(r):
 
 
 STRONG = ("itemknn_tuned", "rp3b", "ease")
-CLASSICAL = ("popularity", "itemknn", *STRONG, "item2vec_avg")
-TABLE_ROWS = {"model": "candidate model", "popularity": "most popular", "itemknn": "item-kNN",
+CLASSICAL = ("popularity", "popularity_recent", "itemknn", *STRONG, "item2vec_avg")
+TABLE_ROWS = {"model": "candidate model", "popularity": "most popular",
+              "popularity_recent": "most popular, last 7 days", "itemknn": "item-kNN",
               "itemknn_tuned": "item-kNN (tuned)", "rp3b": "RP3β", "ease": "EASE",
               "item2vec_avg": "item2vec average", "oracle": "oracle"}
 

@@ -131,7 +131,7 @@ def test_baselines_lesson_scores_every_classical_model_the_oracle_and_the_model(
     EASE does not fit, it is left out and the best is taken over the rest."""
     ds = L.world("tiny", 0, {})
     row = L.lesson_baselines(ds, 0, FAST, depth=1)
-    names = ("popularity", *L.CLASSICAL, "oracle", "model")
+    names = ("popularity", "popularity_recent", *L.CLASSICAL, "oracle", "model")
     assert all(0.0 <= row[f"recall100_{m}"] <= 1.0 for m in names)
     classical = {m: row[f"recall100_{m}"] for m in L.CLASSICAL}
     assert row["best_classical"] == max(classical, key=classical.get)

@@ -840,7 +840,7 @@ def world_mechanisms_figure(bars: Mapping[str, Mapping[str, tuple[float, float]]
     statistic and ``lines`` a reference value of it with its legend label (a dashed line; None: none),
     e.g. its value when the mechanism plays no part."""
     fig = Figure(figsize=(3.2 * len(bars), 3.6), layout="constrained")
-    colours = {"default": "C7", "lessons": "C0"}
+    colours = {"plain": "C7", "default": "C0"}
     for ax, (mechanism, worlds) in zip(np.atleast_1d(fig.subplots(1, len(bars))), bars.items(), strict=True):
         names = list(worlds)
         mean = [worlds[w][0] for w in names]
@@ -899,12 +899,12 @@ def lessons_map_by_depth(depths: Sequence[int], mean: Sequence[float], se: Seque
                          off: Mapping[int, tuple[float, float]] | None = None,
                          off_label: str = "mechanism off") -> Figure:
     """Test MAP@100 against tower depth with ± 1 standard-error bars over seeds (the paper's Figure 6):
-    ``mean``/``se`` (one per depth of ``depths``; an SE that is NaN draws no bar) in the lessons' world,
-    and ``off`` ({depth: (mean, se)}) in the world with the mechanism switched off (``off_label``)."""
+    ``mean``/``se`` (one per depth of ``depths``; an SE that is NaN draws no bar) in the world with every
+    mechanism on, and ``off`` ({depth: (mean, se)}) in the world with one switched off (``off_label``)."""
     fig = Figure(figsize=(7, 3.8), layout="tight")
     ax = fig.add_subplot()
     bars = np.nan_to_num(np.asarray(se, dtype=float))  # (n_depths,)
-    ax.errorbar(list(depths), list(mean), yerr=bars, marker="o", capsize=4, label="lessons' world")
+    ax.errorbar(list(depths), list(mean), yerr=bars, marker="o", capsize=4, label="every mechanism on")
     if off:
         ds = sorted(off)
         ax.errorbar(ds, [off[d][0] for d in ds], yerr=[off[d][1] for d in ds], marker="s", capsize=4,

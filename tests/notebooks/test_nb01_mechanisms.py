@@ -1,5 +1,6 @@
-"""Notebook 01, section 10 at the ci preset: the lessons' world carries each mechanism the paper's lessons
-need, and switching a mechanism off (presets.MECHANISM_OFF) removes its statistic.
+"""Notebook 01, section 10 at the ci preset: the default world carries each mechanism the paper's lessons
+need, more strongly than the plain world (presets.PLAIN_WORLD), and switching a mechanism off
+(presets.MECHANISM_OFF) removes its statistic.
 
 "Clearly larger" is the project's rule for a claim: the difference of the means over the notebook's seeds
 exceeds two standard errors of the difference. Where tests/unit/test_world_switches.py already bounds a
@@ -12,7 +13,7 @@ import math
 import pytest
 
 from ytrec_lib.data.describe import MECHANISM_STATISTICS
-from ytrec_lib.data.presets import LESSON_WORLD, MECHANISM_OFF
+from ytrec_lib.data.presets import MECHANISM_OFF, PLAIN_WORLD, SimConfig
 
 
 @pytest.fixture(scope="module")
@@ -30,24 +31,25 @@ def beyond_two_se(r, mechanism: str, high: str, low: str) -> tuple[bool, str]:
 
 
 def test_records_each_mechanism_with_its_main_statistic_and_the_switches(r):
-    assert r["lesson_world_switches"] == LESSON_WORLD
+    assert r["world_switches"] == {"default": {k: getattr(SimConfig(), k) for k in PLAIN_WORLD},
+                                   "plain": PLAIN_WORLD}
     assert r["world_mechanism_seeds"] >= 2, "a standard error needs two seeds or more"
     assert set(r["world_mechanisms"]) == set(MECHANISM_STATISTICS)
     for mechanism, rec in r["world_mechanisms"].items():
         assert rec["statistic"] == MECHANISM_STATISTICS[mechanism][0]
-        assert set(rec) == {"statistic", "default", "lessons", "off"}
+        assert set(rec) == {"statistic", "plain", "default", "off"}
         assert (rec["off"] is None) == (mechanism not in MECHANISM_OFF), mechanism  # the tail has no switch
 
 
 @pytest.mark.parametrize("mechanism", list(MECHANISM_OFF))
-def test_each_mechanism_is_clearly_stronger_in_the_lessons_world_than_switched_off(r, mechanism):
-    holds, numbers = beyond_two_se(r, mechanism, "lessons", "off")
+def test_each_mechanism_is_clearly_stronger_in_the_default_world_than_switched_off(r, mechanism):
+    holds, numbers = beyond_two_se(r, mechanism, "default", "off")
     assert holds, numbers
 
 
 @pytest.mark.parametrize("mechanism", list(MECHANISM_OFF))
-def test_the_lessons_world_turns_each_mechanism_up_from_the_default(r, mechanism):
-    holds, numbers = beyond_two_se(r, mechanism, "lessons", "default")
+def test_the_default_world_turns_each_mechanism_up_from_the_plain_world(r, mechanism):
+    holds, numbers = beyond_two_se(r, mechanism, "default", "plain")
     assert holds, numbers
 
 
@@ -56,12 +58,12 @@ def test_switched_off_each_statistic_is_at_its_no_effect_bound(r):
     assert stats["fresh_watch_lift"]["off"] < 2.0, stats["fresh_watch_lift"]
     assert abs(stats["ring_flow_gender_gap"]["off"]) < 0.05, stats["ring_flow_gender_gap"]
     assert abs(stats["ring_flow"]["off"]) < 0.05, stats["ring_flow"]  # no progression: no direction
-    # and without freshness the watches' share of young videos drops below the default world's
+    # and without freshness the watches' share of young videos drops below the plain world's
     young = stats["young_watch_share"]
-    assert young["off"] < young["default"], young
+    assert young["off"] < young["plain"], young
 
 
 def test_the_tail_is_sparse_in_both_worlds(r):
     # by definition the least-watched half holds half the watches only when every video is watched alike
     tail = r["world_mechanism_statistics"]["tail_watch_share"]
-    assert tail["default"] < 0.5 and tail["lessons"] < 0.5, tail
+    assert tail["plain"] < 0.5 and tail["default"] < 0.5, tail

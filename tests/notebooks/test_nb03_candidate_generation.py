@@ -28,6 +28,21 @@ def test_model_beats_every_baseline_on_recall_at_100(r):
     assert r["recall@100_model"] < r["recall@100_oracle"]
 
 
+def test_model_beats_the_best_tuned_classical_model_by_1_3x(r):
+    """The default model of §1 against tuned item-kNN, RP3β and EASE on the same test users (seed 0; §2c
+    repeats it over three seeds with the freshness ablation)."""
+    best = max(r[f"recall@100_{k}"] for k in ("itemknn_tuned", "rp3b", "ease") if f"recall@100_{k}" in r)
+    assert r["recall@100_model"] >= 1.3 * best, (r["recall@100_model"], best)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "measured at ci, seed 0: recall@100 0.194 against the oracle's 0.943 (0.21x); the oracle knows each "
+    "user's hidden interests and where they drift round the topic ring"))
+def test_model_reaches_three_tenths_of_the_oracle(r):
+    assert r["recall@100_model"] >= 0.3 * r["recall@100_oracle"], (r["recall@100_model"],
+                                                                    r["recall@100_oracle"])
+
+
 def test_sampled_softmax_is_at_least_ten_times_faster_at_100k(r):
     assert r["sampled_speedup_at_100k"] >= 10
 
@@ -39,8 +54,9 @@ def test_values_are_in_range(r):
 
 
 STRONG = ("itemknn_tuned", "rp3b", "ease")
-CLASSICAL = ("popularity", "itemknn", *STRONG, "item2vec_avg")
-TABLE_ROWS = {"model": "candidate model", "popularity": "most popular", "itemknn": "item-kNN",
+CLASSICAL = ("popularity", "popularity_recent", "itemknn", *STRONG, "item2vec_avg")
+TABLE_ROWS = {"model": "candidate model", "popularity": "most popular",
+              "popularity_recent": "most popular, last 7 days", "itemknn": "item-kNN",
               "itemknn_tuned": "item-kNN (tuned)", "rp3b": "RP3β", "ease": "EASE",
               "item2vec_avg": "item2vec average", "oracle": "oracle"}
 

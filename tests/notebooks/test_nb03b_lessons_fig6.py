@@ -1,4 +1,4 @@
-"""Notebook 03b (the paper's lessons), Figure 6 at the ci preset: depth 3 beats depth 0 in the lessons'
+"""Notebook 03b (the paper's lessons), Figure 6 at the ci preset: depth 3 beats depth 0 in the default
 world beyond two standard errors over three seeds, and the gain goes with the interactions."""
 
 import nbformat
@@ -48,7 +48,7 @@ def test_the_printed_verdict_is_the_one_the_numbers_give(r, notebook_build):
     lines = [line for cell in nb.cells for out in cell.get("outputs", [])
              for line in out.get("text", "").splitlines()]
     ratio, se = r["map_depth3_over_depth0_all"], r["map_depth3_over_depth0_all_se"]
-    claim = [ln for ln in lines if ln.startswith("In the lessons' world depth 3 reaches")]
+    claim = [ln for ln in lines if ln.startswith("In the default world depth 3 reaches")]
     assert len(claim) == 1, claim
     assert f"{ratio:.2f} ± {se:.2f}" in claim[0] and lessons.verdict(ratio, se, 1.0) in claim[0]
     assert ("beyond 2 standard errors" in claim[0]) == (abs(ratio - 1.0) > 2 * se)

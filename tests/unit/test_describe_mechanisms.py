@@ -12,7 +12,7 @@ import pytest
 
 from ytrec_lib import plots
 from ytrec_lib.data import datasets, describe
-from ytrec_lib.data.presets import LESSON_WORLD, MECHANISM_OFF, preset_config
+from ytrec_lib.data.presets import MECHANISM_OFF, preset_config
 from ytrec_lib.data.simulator import simulate
 
 
@@ -25,7 +25,7 @@ def counted(counts: list[int]) -> SimpleNamespace:
 @pytest.fixture(scope="module")
 def tiny():
     # 28 days: tiny's 14 leave no video uploaded in the log that lived 7 to 14 days in it (lift NaN)
-    return datasets.from_simulation(simulate(preset_config("tiny", n_days=28, **LESSON_WORLD), 0, name="tiny",
+    return datasets.from_simulation(simulate(preset_config("tiny", n_days=28), 0, name="tiny",
                                              progress=False))
 
 
@@ -66,7 +66,7 @@ def test_mechanism_statistics_are_the_single_functions(tiny):
 
 def test_mechanism_strengths_means_and_standard_errors():
     rng = np.random.default_rng(0)
-    worlds = ["default", "lessons", *(f"{m} off" for m in MECHANISM_OFF)]
+    worlds = ["plain", "default", *(f"{m} off" for m in MECHANISM_OFF)]
     names = [s for group in describe.MECHANISM_STATISTICS.values() for s in group]
     rows = pd.DataFrame([{"world": w, "seed": s, "statistic": n, "value": rng.normal()}
                          for w in worlds for s in range(3) for n in names])
@@ -76,21 +76,21 @@ def test_mechanism_strengths_means_and_standard_errors():
     assert out.loc[("freshness", "fresh_watch_lift"), "off"] == pytest.approx(one.mean())
     assert out.loc[("freshness", "fresh_watch_lift"), "off_se"] == pytest.approx(one.std(ddof=1) / np.sqrt(3))
     assert out.loc[("tails", "tail_watch_share"), ["off", "off_se"]].isna().all()  # no off world given
-    assert out[["default", "lessons", "default_se", "lessons_se"]].notna().all().all()
+    assert out[["plain", "default", "plain_se", "default_se"]].notna().all().all()
 
 
 def test_mechanism_strengths_names_a_world_that_was_not_measured():
-    rows = pd.DataFrame({"world": ["default"], "seed": [0], "statistic": ["fresh_watch_lift"],
+    rows = pd.DataFrame({"world": ["plain"], "seed": [0], "statistic": ["fresh_watch_lift"],
                          "value": [1.0]})
-    with pytest.raises(ValueError, match="no rows for statistic 'fresh_watch_lift' in world 'lessons'"):
+    with pytest.raises(ValueError, match="no rows for statistic 'fresh_watch_lift' in world 'default'"):
         describe.mechanism_strengths(rows, {})
     with pytest.raises(ValueError, match="columns world, seed, statistic and value"):
         describe.mechanism_strengths(rows.drop(columns="seed"), {})
 
 
 def test_world_mechanisms_figure_has_a_labelled_panel_per_mechanism():
-    bars = {"freshness": {"default": (3.0, 0.1), "lessons": (14.0, 0.5), "freshness off": (1.2, 0.05)},
-            "tails": {"default": (0.1, 0.01), "lessons": (0.05, 0.01)}}
+    bars = {"freshness": {"plain": (3.0, 0.1), "default": (14.0, 0.5), "freshness off": (1.2, 0.05)},
+            "tails": {"plain": (0.1, 0.01), "default": (0.05, 0.01)}}
     fig = plots.world_mechanisms_figure(bars, {"freshness": "lift", "tails": "share"},
                                         {"freshness": (1.0, "no effect"), "tails": None}, n_seeds=3)
     assert len(fig.axes) == 2

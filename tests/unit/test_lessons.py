@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from ytrec_lib.course import cli
-from ytrec_lib.data.presets import LESSON_WORLD, MECHANISM_OFF, lesson_sizes, preset_config
+from ytrec_lib.data import datasets, describe
+from ytrec_lib.data.presets import MECHANISM_OFF
 from ytrec_lib.studies import lessons as L
 
 FAST = L.Protocol(lrs=(3e-3, 1e-3), patience=1, epochs=2, n_next=2)
@@ -14,7 +15,7 @@ FAST = L.Protocol(lrs=(3e-3, 1e-3), patience=1, epochs=2, n_next=2)
 
 @pytest.fixture(scope="module")
 def tiny_world():
-    ds = L.world("tiny", 0, LESSON_WORLD)
+    ds = L.world("tiny", 0, {})
     return ds, L.make_split(ds, "next_watch", 0, FAST.n_next)
 
 
@@ -48,18 +49,20 @@ def test_bad_world_switch_mechanism_and_split_kind_are_named():
 
 
 def test_mechanism_off_switches_only_that_mechanism():
-    off = L.mechanism_off(LESSON_WORLD, "interactions")
-    assert off == {**LESSON_WORLD, **MECHANISM_OFF["interactions"]}
-    assert off["progression_by_gender"] is False and off["interest_progression"] == LESSON_WORLD[
-        "interest_progression"]
+    switches = {"interest_progression": 2.0, "p_search": 0.1}
+    off = L.mechanism_off(switches, "interactions")
+    assert off == {**switches, **MECHANISM_OFF["interactions"]}
+    assert off["progression_by_gender"] is False and off["interest_progression"] == 2.0
+    assert L.mechanism_off({}, "freshness") == MECHANISM_OFF["freshness"]
     assert L.parse_switch("interest_progression=4") == ("interest_progression", 4)
     assert L.parse_switch("progression_by_gender=true") == ("progression_by_gender", True)
 
 
-def test_lesson_sizes_scale_the_preset():
-    assert lesson_sizes("ci") == dict(n_users=2000, n_videos=3000, n_creators=400)
-    tiny = preset_config("tiny")
-    assert lesson_sizes("tiny")["n_users"] < tiny.n_users
+def test_world_without_switches_is_the_presets_own_world_and_switches_change_it(tiny_world):
+    ds, _ = tiny_world
+    plain = describe.tables_fingerprint(datasets.load("tiny", 0, progress=False))
+    assert describe.tables_fingerprint(ds) == plain  # the cached preset, the world the notebooks load
+    assert describe.tables_fingerprint(L.world("tiny", 0, MECHANISM_OFF["freshness"])) != plain
 
 
 def test_train_selected_keeps_the_best_rate_on_validation(tiny_world):
@@ -77,7 +80,7 @@ def test_train_selected_keeps_the_best_rate_on_validation(tiny_world):
 
 
 def test_run_lesson_reuses_the_first_seeds_rates_and_summarises_rows():
-    out = L.run_lesson("depth", "tiny", [0, 1], LESSON_WORLD, FAST, progress=False)
+    out = L.run_lesson("depth", "tiny", [0, 1], {}, FAST, progress=False)
     rows = out["rows"]
     assert [r["seed"] for r in rows] == [0, 1]
     assert rows[0]["lr"] == rows[1]["lr"] == out["lr"] and set(out["lr"]) == {"depth0", "depth3"}
@@ -126,9 +129,9 @@ def test_baselines_lesson_scores_every_classical_model_the_oracle_and_the_model(
     """One row: recall@100 of most popular, each tuned classical model, the oracle and the model on the
     standard split's test users; the effect is the model over this seed's best classical model. Where
     EASE does not fit, it is left out and the best is taken over the rest."""
-    ds = L.world("tiny", 0, LESSON_WORLD)
+    ds = L.world("tiny", 0, {})
     row = L.lesson_baselines(ds, 0, FAST, depth=1)
-    names = ("popularity", *L.CLASSICAL, "oracle", "model")
+    names = ("popularity", "popularity_recent", *L.CLASSICAL, "oracle", "model")
     assert all(0.0 <= row[f"recall100_{m}"] <= 1.0 for m in names)
     classical = {m: row[f"recall100_{m}"] for m in L.CLASSICAL}
     assert row["best_classical"] == max(classical, key=classical.get)

@@ -4,7 +4,6 @@ curves behind its lifts, at the tiny preset."""
 import numpy as np
 import pytest
 
-from ytrec_lib.data.presets import LESSON_WORLD
 from ytrec_lib.models import candidate as C
 from ytrec_lib.studies import lessons as L
 
@@ -13,7 +12,7 @@ FAST = L.Protocol(lrs=(3e-3,), patience=1, epochs=2, n_next=2)
 
 @pytest.fixture(scope="module")
 def tiny_world():
-    ds = L.world("tiny", 0, LESSON_WORLD)
+    ds = L.world("tiny", 0, {})
     return ds, L.make_split(ds, "next_watch", 0, FAST.n_next)
 
 

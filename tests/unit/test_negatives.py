@@ -5,6 +5,7 @@ the shifting stream for the frequency estimator."""
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -393,6 +394,11 @@ def test_recall_by_popularity_band_against_a_loop():
     assert list(halves) == ["low", "high"]
     with pytest.raises(ValueError, match="ranked"):
         N.recall_by_popularity_band(ranked[:, 0], labels, pct)
+    tied = np.where(pct < 60, 0.0, pct)  # over a third of the labels at the lowest percentile
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "mean of empty slice"
+        got = N.recall_by_popularity_band(ranked, labels, tied)
+    assert np.isnan(got["tail"]) and np.isfinite(got["torso"]) and np.isfinite(got["head"]), got
 
 
 def _click_log(n_imp: int = 4000, seed: int = 0):

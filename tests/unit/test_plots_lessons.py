@@ -16,7 +16,7 @@ def test_map_by_depth_with_error_bars_and_the_ablation():
     assert isinstance(fig, Figure) and len(fig.axes) == 1
     ax = fig.axes[0]
     assert ax.get_title() and ax.get_xlabel() and "MAP@100" in ax.get_ylabel()
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["lessons' world", "interactions off"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["every mechanism on", "interactions off"]
     on_line = ax.get_lines()[0]
     assert list(on_line.get_xdata()) == [0, 1, 2, 3, 4]
     fig.canvas.draw()  # renders (the NaN standard errors draw no bar)

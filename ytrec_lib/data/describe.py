@@ -261,20 +261,20 @@ def mechanism_statistics(ds: Any) -> dict[str, float]:
 
 def mechanism_strengths(per_world: pd.DataFrame, off_world: Mapping[str, str]) -> pd.DataFrame:
     """Mean and standard error over seeds of every statistic of :data:`MECHANISM_STATISTICS`, in the
-    worlds ``"default"``, ``"lessons"`` and each mechanism's own ``off_world[mechanism]``.
+    worlds ``"plain"`` (:data:`~ytrec_lib.data.presets.PLAIN_WORLD`), ``"default"`` (the preset's own) and
+    each mechanism's own ``off_world[mechanism]``.
 
     ``per_world``: one row per (world, seed, statistic) with columns ``world``, ``seed``, ``statistic``
     (a name of :func:`mechanism_statistics`) and ``value`` (float). Returns a frame indexed by
     (mechanism, statistic), in the order of :data:`MECHANISM_STATISTICS`, with float64 columns
-    ``default``, ``lessons``, ``off`` and their standard errors ``default_se``, ``lessons_se``,
-    ``off_se`` (NaN with one seed; ``off`` NaN for a mechanism missing from ``off_world``)."""
+    ``plain``, ``default``, ``off`` and their standard errors ``plain_se``, ``default_se``, ``off_se`` (NaN with one seed; ``off`` NaN for a mechanism missing from ``off_world``)."""
     missing = sorted({"world", "seed", "statistic", "value"} - set(per_world.columns))
     if missing:
         raise ValueError(f"per_world needs the columns world, seed, statistic and value; {missing} missing")
     agg = per_world.groupby(["statistic", "world"])["value"].agg(["mean", "sem"])  # (statistic, world)
     rows = {}
     for mechanism, names in MECHANISM_STATISTICS.items():
-        worlds = {"default": "default", "lessons": "lessons", "off": off_world.get(mechanism)}
+        worlds = {"plain": "plain", "default": "default", "off": off_world.get(mechanism)}
         for name in names:
             row = {}
             for column, world in worlds.items():
@@ -286,4 +286,4 @@ def mechanism_strengths(per_world: pd.DataFrame, off_world: Mapping[str, str]) -
             rows[(mechanism, name)] = row
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.names = ["mechanism", "statistic"]
-    return out[["default", "lessons", "off", "default_se", "lessons_se", "off_se"]]
+    return out[["plain", "default", "off", "plain_se", "default_se", "off_se"]]

@@ -15,9 +15,10 @@ PRESET_SIZES: dict[str, dict[str, int | float]] = {
     # unit tests: generates in well under two seconds
     "tiny": dict(n_users=300, n_videos=600, n_creators=80, n_topics=12, n_categories=4, n_days=14,
                  n_regions=6, n_languages=3),
-    # notebook tests: every later notebook trains on it in minutes; the effects already show
-    "ci": dict(n_users=3000, n_videos=6000, n_creators=800, n_topics=40, n_categories=8, n_days=40),
-    # the default of `make run`
+    # the default of `make run` and `make test`: the smallest world where every lesson of the paper holds
+    # over 3 seeds (each notebook a few minutes on 2 cores)
+    "ci": dict(n_users=2000, n_videos=3000, n_creators=400, n_topics=40, n_categories=8, n_days=40),
+    # a bigger world for a classroom machine (`make run PRESET=small`)
     "small": dict(n_users=20000, n_videos=50000, n_creators=6000, n_topics=100, n_categories=12,
                   n_days=60),
     # classroom machines and the million-item scale studies
@@ -27,10 +28,12 @@ PRESET_SIZES: dict[str, dict[str, int | float]] = {
 
 STYLES = ("ugc", "studio")
 
-# The world where the paper's lessons are measured: the default world with three mechanisms turned up
-# (each a SimConfig switch; notebook 01 measures their strengths). Starting strengths from a study over 3
-# seeds at 2,000 users / 3,000 videos. MECHANISM_OFF names, for each lesson's ablation, the overrides that
-# switch off every property of the world the lesson's effect can come from (the rest unchanged):
+# Every preset's world carries the mechanisms the paper's lessons need, at strengths notebook 01 measures
+# (SimConfig's defaults: freshness 3, interests progressing round the topic ring in a direction set by
+# gender). PLAIN_WORLD is the same world with those three switches at their mild values -- fresh videos
+# only slightly favoured, interests standing still -- the reference notebook 01 sets each strength beside.
+# MECHANISM_OFF names, for each lesson's ablation, the overrides that switch off every property of the
+# world the lesson's effect can come from (the rest unchanged):
 # * freshness (Fig. 4): a video's age plays no part in clicks;
 # * sequences (§3.4): no order in time at all -- no drift round the topic ring, no series or up-next, no
 #   momentum from the last watch, no freshness (the next watch is newer than the history). Measured at ci
@@ -39,25 +42,14 @@ STYLES = ("ugc", "studio")
 #   cannot -- history x gender (the drift's direction) and example age x upload time (freshness: whether
 #   a video is wanted depends on when the example happened). Measured the same way, switching only the
 #   gender product off leaves depth 3 ahead of depth 0.
-LESSON_WORLD: dict[str, float | bool] = dict(freshness=3.0, interest_progression=4.0,
-                                             progression_by_gender=True)
+PLAIN_WORLD: dict[str, float | bool] = dict(freshness=1.0, interest_progression=0.0,
+                                            progression_by_gender=False)
 MECHANISM_OFF: dict[str, dict[str, float | bool]] = {
     "freshness": dict(freshness=0.0),
     "sequences": dict(interest_progression=0.0, progression_by_gender=False, w_series=0.0, p_up_next=0.0,
                       w_topic_momentum=0.0, w_creator_momentum=0.0, freshness=0.0),
     "interactions": dict(progression_by_gender=False, freshness=0.0),
 }
-# The lessons' world is smaller than its preset's (each lesson trains several models over three seeds):
-# these shares of the preset's users, videos and creators; at ci the study's 2,000 / 3,000 / 400.
-LESSON_SCALE: dict[str, float] = dict(n_users=2 / 3, n_videos=1 / 2, n_creators=1 / 2)
-
-
-def lesson_sizes(preset: str) -> dict[str, int]:
-    """The sizes of the lessons' world at ``preset`` (a key of :data:`PRESET_SIZES`): the preset's users,
-    videos and creators times :data:`LESSON_SCALE`, as SimConfig overrides."""
-    if preset not in PRESET_SIZES:
-        raise ValueError(f"unknown preset {preset!r}; known presets: {', '.join(PRESET_SIZES)}")
-    return {k: round(float(PRESET_SIZES[preset][k]) * share) for k, share in LESSON_SCALE.items()}
 
 
 @dataclass(frozen=True)
@@ -97,11 +89,12 @@ class SimConfig:
     interest_temp: float = 1.4          # interests = softmax(temp * affinity)
     interest_drift: float = 0.0         # interests drift: affinity += drift * N(0, 1) * (phase of the log)
     # interests progress along the topic ring over the log: a user's interest in topic j moves towards
-    # what they felt for topic j - 1 (a shared direction of time, an asymmetric sequence); 0: none
-    interest_progression: float = 0.0
+    # what they felt for topic j - 1 (a shared direction of time, an asymmetric sequence); 0: none, as in
+    # PLAIN_WORLD
+    interest_progression: float = 4.0
     # the progression runs one way round the ring for gender 1 (towards topic j - 1) and the other way for
     # gender 0 (towards j + 1), so the next topic is a product of the history and the gender; False: one way
-    progression_by_gender: bool = False
+    progression_by_gender: bool = True
     # share of the demographic effect on interests that depends on gender x (region, age) jointly, so
     # no sum of a region, an age and a gender term expresses it; 0: additive (as before)
     demo_interaction: float = 0.0
@@ -126,7 +119,8 @@ class SimConfig:
     w_clickbait: float = 1.0
     w_fresh: float = 1.0                # times exp(-age / fresh_days)
     fresh_days: float = 5.0
-    freshness: float = 1.0              # scales w_fresh and pop_decay_power; 0: a video's age plays no part
+    # scales w_fresh and pop_decay_power; 0: a video's age plays no part; 1: mild (PLAIN_WORLD)
+    freshness: float = 3.0
     w_topic_momentum: float = 1.5       # same topic as the last watch (decays with time since it)
     w_creator_momentum: float = 0.5
     w_series: float = 3.5               # the next episode of the last watched video

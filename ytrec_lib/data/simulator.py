@@ -684,8 +684,9 @@ def _assemble(w: World, log: _Log, qlog: _Log, name: str, seed: int) -> SimOutpu
 
 KEY_OPTIONAL: dict[str, float | bool] = {"freshness": 1.0, "interest_progression": 0.0, "demo_interaction": 0.0,
                                          "progression_by_gender": False}
-"""Settings added after world keys were in use: left out of :func:`world_key` at these defaults (which
-never change the world), so the models cached for today's worlds keep their keys."""
+"""Settings added after world keys were in use: left out of :func:`world_key` at these values (their plain
+values, ``presets.PLAIN_WORLD``'s, which leave the world as it was), so a world that was cached before
+the settings existed keeps its key."""
 
 
 def world_key(cfg: SimConfig) -> str:

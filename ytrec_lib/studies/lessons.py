@@ -101,10 +101,11 @@ def check_switches(switches: Mapping[str, Any]) -> None:
 
 
 def world(preset: str, seed: int, switches: Mapping[str, Any]) -> datasets.Dataset:
-    """The simulated dataset of ``preset`` and ``seed`` with the SimConfig ``switches`` (generated each
-    call, not cached)."""
+    """The simulated dataset of ``preset`` and ``seed`` with the SimConfig ``switches``: the preset's own
+    world (cached, shared with the notebooks) when there are none, else generated each call."""
     check_switches(switches)
-    return datasets.load(preset, seed, config=preset_config(preset, **switches), progress=False)
+    config = preset_config(preset, **switches) if switches else None
+    return datasets.load(preset, seed, config=config, progress=False)
 
 
 def mechanism_off(switches: Mapping[str, Any], mechanism: str) -> dict[str, Any]:
@@ -321,6 +322,8 @@ def lesson_labels(ds: datasets.Dataset, seed: int, protocol: Protocol, lr: Mappi
 
 CLASSICAL: tuple[str, ...] = ("itemknn", "rp3b", "ease")
 """The tuned classical models of :func:`lesson_baselines` (names of :data:`evaluation.MODELS`)."""
+RECENT_DAYS = 7.0
+"""The trailing window of the trending baseline of :func:`lesson_baselines` (days of watches counted)."""
 
 
 def lesson_baselines(ds: datasets.Dataset, seed: int, protocol: Protocol,
@@ -329,8 +332,9 @@ def lesson_baselines(ds: datasets.Dataset, seed: int, protocol: Protocol,
     (:func:`evaluation.evaluation_task`, one label per test user, watched videos excluded): test
     ``recall100_{name}`` of the all-features model with the ``depth`` tower (``model``), of most popular,
     of each of :data:`CLASSICAL` tuned on the validation users over :data:`evaluation.GRIDS` (EASE left
-    out where :func:`evaluation.ease_skip_reason` says the catalogue does not fit) and of the oracle (the
-    simulator's true next-watch probabilities); ``effect`` = the model over the best classical model of
+    out where :func:`evaluation.ease_skip_reason` says the catalogue does not fit), of most popular over
+    the :data:`RECENT_DAYS` before the cutoff (``popularity_recent``, a trending list) and of the oracle
+    (the simulator's true next-watch probabilities); ``effect`` = the model over the best classical model of
     this seed (``best_classical``; NaN where every classical model finds no test label)."""
     if depth not in TOWERS:
         raise ValueError(f"depth must be one of {sorted(TOWERS)}, got {depth!r}")
@@ -341,10 +345,11 @@ def lesson_baselines(ds: datasets.Dataset, seed: int, protocol: Protocol,
     for name in ("popularity", *classical):
         ranked, _ = evaluation.rank_model(name, task, seed=seed)  # (n_test, K) int64
         row[f"recall100_{name}"] = evaluation.score_ranking(ranked, labels)["recall@100"]
-    oracle = B.Oracle.from_dataset(ds, cutoff=split.train_cutoff)
-    ranked = oracle.recommend(task.test.users, 100, histories=task.test.histories,
-                              times=split.test["time"].to_numpy())  # (n_test, 100) int64
-    row["recall100_oracle"] = evaluation.score_ranking(ranked, labels)["recall@100"]
+    times, cutoff = split.test["time"].to_numpy(), split.train_cutoff  # (n_test,) float64
+    for name, ranker in (("popularity_recent", B.MostPopular(window=RECENT_DAYS).fit_dataset(ds, cutoff)),
+                         ("oracle", B.Oracle.from_dataset(ds, cutoff=cutoff))):
+        ranked = ranker.recommend(task.test.users, 100, histories=task.test.histories, times=times)
+        row[f"recall100_{name}"] = evaluation.score_ranking(ranked, labels)["recall@100"]
     run = train_selected(ds, split, "all", TOWERS[depth], seed, protocol, lr=_chosen("model", lr))
     ranked = C.rank_videos(run.model, C.split_examples(run.builder, split, "test"), 100)  # (n_test, 100)
     row["recall100_model"] = evaluation.score_ranking(ranked, labels)["recall@100"]
@@ -419,5 +424,5 @@ def parse_switch(text: str) -> tuple[str, Any]:
 __all__ = ["TOWERS", "NULL", "Protocol", "Trained", "world", "mechanism_off", "make_split", "train_selected",
            "quality_on_test", "mean_se", "beyond_noise", "verdict", "topic_mass", "ring_direction_gap",
            "lesson_depth", "fresh_curves", "fresh_lifts", "lesson_fresh", "lesson_labels", "LESSONS",
-           "CLASSICAL", "lesson_baselines",
+           "CLASSICAL", "RECENT_DAYS", "lesson_baselines",
            "world_stats", "summarize", "run_lesson", "parse_switch", "check_switches", "SPLIT_KINDS"]

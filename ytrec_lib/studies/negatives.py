@@ -97,7 +97,9 @@ def recall_by_popularity_band(ranked: np.ndarray, labels: Any, pct: np.ndarray,
                               bands: Sequence[str] = ("tail", "torso", "head")) -> dict[str, float]:
     """recall@k by the popularity of the label: the labels (n,) are split into ``len(bands)`` equal
     groups (quantiles of their popularity percentile ``pct[labels]``, least popular first), and each
-    band's share of examples whose label is in ``ranked`` (n, k) is returned as ``{band: recall}``."""
+    band's share of examples whose label is in ``ranked`` (n, k) is returned as ``{band: recall}``: NaN
+    for a band no label falls in (ties: more labels than a band's share at the lowest percentile, such as
+    videos nobody watched before the cutoff, all go to the band above)."""
     y = np.asarray(labels, dtype=np.int64)
     ranked = np.asarray(ranked)
     if ranked.ndim != 2 or len(ranked) != len(y) or len(y) == 0 or len(bands) < 1:
@@ -105,7 +107,8 @@ def recall_by_popularity_band(ranked: np.ndarray, labels: Any, pct: np.ndarray,
     edges = np.quantile(pct[y], [b / len(bands) for b in range(1, len(bands))])  # (n_bands - 1,)
     band = np.digitize(pct[y], edges)                                              # (n,) band index
     hit = (ranked == y[:, None]).any(axis=1)                                       # (n,)
-    return {name: hit[band == b].mean() for b, name in enumerate(bands)}
+    return {name: float(hit[band == b].mean()) if (band == b).any() else float("nan")
+            for b, name in enumerate(bands)}
 
 
 def evaluate_retrieval(model: CandidateModel, feats: ExampleFeatures, labels: Any, pct: np.ndarray,

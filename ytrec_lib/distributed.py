@@ -69,6 +69,7 @@ from ytrec_lib.processes import (
     init_from_env,
     launch,
     launched_by_torchrun,
+    leave_group,
 )
 from ytrec_lib.progress import tqdm
 from ytrec_lib.studies import next_watch
@@ -490,5 +491,5 @@ def scaling(preset: str, nprocs: Sequence[int], seed: int = 0, max_train: int | 
 
 __all__ = ["BACKEND", "DEFAULT_TIMEOUT_S", "COMPARE_ATOL", "DistributedJobFailed", "World", "global_batches",
            "shard", "negatives_rng", "TrainingLoss", "gradient_layout", "wrap", "CommTimer", "fit_ddp",
-           "sharded_recall", "init_from_env", "launched_by_torchrun", "launch", "failure_message",
-           "DDPTrainer", "train_candidate", "run_summary", "compare_single", "scaling"]
+           "sharded_recall", "init_from_env", "launched_by_torchrun", "leave_group", "launch",
+           "failure_message", "DDPTrainer", "train_candidate", "run_summary", "compare_single", "scaling"]

@@ -13,8 +13,10 @@ Used by :mod:`ytrec_lib.distributed` (the candidate model on N processes) and
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -79,10 +81,19 @@ def launched_by_torchrun() -> bool:
     return "TORCHELASTIC_RUN_ID" in os.environ or ("RANK" in os.environ and "WORLD_SIZE" in os.environ)
 
 
+def leave_group() -> None:
+    """Leave the process group: first free what ``fn`` left in reference cycles (a DDP reducer keeps
+    gloo's worker threads), so that they are not torn down at interpreter exit, where a rank could
+    abort with "terminate called without an active exception" (SIGABRT) after finishing its work."""
+    gc.collect()
+    dist.destroy_process_group()
+
+
 def _entry(rank: int, size: int, folder: str, fn: Callable[..., Any], args: tuple[Any, ...],
            timeout_s: float, threads: int) -> None:
     """What each spawned process runs: join the group through a file store, run ``fn(world, *args)``;
-    rank 0 saves the result for :func:`launch`."""
+    rank 0 saves the result for :func:`launch`. A rank that finished ends at once (``os._exit(0)``),
+    skipping the interpreter's teardown of gloo's threads; one that raised ends as spawn reports it."""
     torch.set_num_threads(int(threads))
     world = World(rank, size)
     store = dist.FileStore(str(Path(folder) / "store"), size)
@@ -93,7 +104,10 @@ def _entry(rank: int, size: int, folder: str, fn: Callable[..., Any], args: tupl
         if world.writes:
             torch.save({"result": result}, Path(folder) / "result.pt")
     finally:
-        dist.destroy_process_group()
+        leave_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def launch(fn: Callable[..., Any], nproc: int, *args: Any, timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -137,4 +151,4 @@ def failure_message(err: ProcessException, exitcodes: Sequence[int | None]) -> s
 
 
 __all__ = ["BACKEND", "DEFAULT_TIMEOUT_S", "WHAT_TO_DO", "DistributedJobFailed", "World", "init_from_env",
-           "launched_by_torchrun", "launch", "failure_message"]
+           "launched_by_torchrun", "leave_group", "launch", "failure_message"]

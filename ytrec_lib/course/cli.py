@@ -152,7 +152,7 @@ def _train_candidate(args: argparse.Namespace) -> int:
             try:
                 summary = D.train_candidate(world, args.preset, args.seed, overrides)
             finally:
-                D.dist.destroy_process_group()
+                D.leave_group()
             if not world.writes:
                 return 0
         elif args.nproc == 1:  # the one-process trainer, in this process

@@ -14,6 +14,7 @@ in markdown and tables, which the browser renders with its own fonts.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -936,7 +937,7 @@ def recall_by_world(series: Mapping[str, Mapping[str, tuple[float, float]]], gro
         x = np.arange(len(keys)) + (i - (len(series) - 1) / 2) * width  # (n_groups,)
         ax.bar(x, [values[k][0] for k in keys], width, yerr=[2 * values[k][1] for k in keys], capsize=3,
                label=name)
-    ax.set_xticks(range(len(keys)), [groups[k] for k in keys], fontsize=8)
+    ax.set_xticks(range(len(keys)), [textwrap.fill(groups[k], 16) for k in keys], fontsize=8)  # no overlap
     ax.set(ylabel="test recall@100", title=f"{title}\n(mean of {n_seeds} seeds, bars: 2 standard errors)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")

@@ -35,3 +35,5 @@ def test_recall_by_world_draws_a_bar_per_model_and_world():
     assert ax.get_title().startswith("Against the baselines\n") and "3 seeds" in ax.get_title()
     assert "recall@100" in ax.get_ylabel()
     fig.canvas.draw()
+    long = plots.recall_by_world(worlds, {"model": "most popular, last 7 days"}, 3, "t")
+    assert long.axes[0].get_xticklabels()[0].get_text() == "most popular,\nlast 7 days"  # wrapped

@@ -82,8 +82,8 @@ def launched_by_torchrun() -> bool:
 
 
 def leave_group() -> None:
-    """Leave the process group: first free what ``fn`` left in reference cycles (a DDP reducer keeps
-    gloo's worker threads), so that they are not torn down at interpreter exit, where a rank could
+    """Leave the process group: first free what the rank's work left in reference cycles (a DDP reducer
+    keeps gloo's worker threads), so that they are not torn down at interpreter exit, where a rank could
     abort with "terminate called without an active exception" (SIGABRT) after finishing its work."""
     gc.collect()
     dist.destroy_process_group()

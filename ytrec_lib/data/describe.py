@@ -267,7 +267,8 @@ def mechanism_strengths(per_world: pd.DataFrame, off_world: Mapping[str, str]) -
     ``per_world``: one row per (world, seed, statistic) with columns ``world``, ``seed``, ``statistic``
     (a name of :func:`mechanism_statistics`) and ``value`` (float). Returns a frame indexed by
     (mechanism, statistic), in the order of :data:`MECHANISM_STATISTICS`, with float64 columns
-    ``plain``, ``default``, ``off`` and their standard errors ``plain_se``, ``default_se``, ``off_se`` (NaN with one seed; ``off`` NaN for a mechanism missing from ``off_world``)."""
+    ``plain``, ``default``, ``off`` and their standard errors ``plain_se``, ``default_se``, ``off_se``
+    (NaN with one seed; ``off`` NaN for a mechanism missing from ``off_world``)."""
     missing = sorted({"world", "seed", "statistic", "value"} - set(per_world.columns))
     if missing:
         raise ValueError(f"per_world needs the columns world, seed, statistic and value; {missing} missing")

@@ -25,25 +25,41 @@ def test_records_the_issue_keys(notebook_results) -> None:
     assert r["ndcg_gain"] == "true expected watch time"
 
 
-def test_weighted_beats_plain_on_weighted_per_user_loss(notebook_results) -> None:
+def test_every_ranker_is_trained_to_convergence_over_three_worlds(notebook_results) -> None:
     r = notebook_results(STEM)
-    assert r["wpul_weighted_lr"] < r["wpul_plain_lr"], (r["wpul_weighted_lr"], r["wpul_plain_lr"])
+    assert r["ranking_seeds"] == 3
+    assert set(r["ranker_lr"]) == {"weighted", "plain"} and all(v > 0 for v in r["ranker_lr"].values())
+    assert all(1 <= e < 30 for e in r["ranker_epochs"].values()), r["ranker_epochs"]  # stopped early
+
+
+def test_weighted_beats_plain_on_weighted_per_user_loss(notebook_results) -> None:
+    """Paired by world, beyond two standard errors."""
+    r = notebook_results(STEM)
+    gap, se = r["wpul_plain_minus_weighted"], r["wpul_plain_minus_weighted_se"]
+    assert gap > 2 * se > 0, (gap, se)
+    assert r["wpul_weighted_lr"] < r["wpul_plain_lr"]
 
 
 def test_weighted_beats_plain_on_watch_time_ndcg(notebook_results) -> None:
+    """Paired by world, beyond two standard errors."""
     r = notebook_results(STEM)
-    assert r["ndcg@10_watch_weighted_lr"] > r["ndcg@10_watch_plain_lr"], (
-        r["ndcg@10_watch_weighted_lr"], r["ndcg@10_watch_plain_lr"])
+    gap, se = r["ndcg@10_weighted_minus_plain"], r["ndcg@10_weighted_minus_plain_se"]
+    assert gap > 2 * se > 0, (gap, se)
+    assert r["ndcg@10_watch_weighted_lr"] > r["ndcg@10_watch_plain_lr"]
 
 
 PROGRESSION_XFAIL = (
-    "measured at ci, seed 0 (07 run with each world as the default): Spearman's rho of the true expected "
-    "watch time with the weighted model's exp(logit) / the plain click LR's logit is 0.386 / 0.389 in the "
-    "default world, 0.598 / 0.530 in the plain world (presets.PLAIN_WORLD), 0.576 / 0.513 with only the "
-    "progression of interests off, 0.446 / 0.450 with only freshness back at 1: the interests moving round "
-    "the topic ring (in a direction set by gender) take it: the ranker has no gender feature and none of "
-    "when the impression happened to follow them. The weighted model still beats plain click LR on the "
-    "weighted per-user loss and on watch-time NDCG@10 in every one of these worlds")
+    "measured at ci, seed 0: Spearman's rho of the true expected watch time with the weighted model's "
+    "exp(logit) / the plain click LR's logit is 0.388 / 0.411 with every ranker early-stopped on validation "
+    "(0.386 / 0.389 after a fixed 3 epochs). After 3 epochs, with each world as the default: 0.598 / 0.530 "
+    "in the plain world (presets.PLAIN_WORLD), 0.576 / 0.513 with only the progression of interests off, "
+    "0.446 / 0.450 with only freshness back at 1: the interests moving round the topic ring (in a direction "
+    "set by gender) take it. Tried in the default world, not enough (3 epochs): a gender embedding in the "
+    "ranker 0.392 / 0.371; the watch bag cut to the last 5 watches 0.390 / 0.378; 8 epochs 0.356 / 0.360; "
+    "without both video-embedding groups (video, watches) rho stays 0.381: the ranker orders by the "
+    "continuous features and the candidate score, not by matching the history to the video. The weighted "
+    "model still beats plain click LR on the weighted per-user loss and on watch-time NDCG@10 in every one "
+    "of these worlds")
 
 
 @pytest.mark.xfail(strict=True, reason=PROGRESSION_XFAIL)
@@ -59,9 +75,14 @@ def test_weighted_model_is_the_better_watch_time_estimator_than_plain_odds(noteb
 
 
 def test_hidden_layers_beat_no_hidden_layer(notebook_results) -> None:
+    """By more than the training noise: 2 sqrt(2) standard deviations of the default ranker's loss over
+    training seeds (two single runs of one ranker differ by more than that less than 5% of the time)."""
     r = notebook_results(STEM)
     layers = r["wpul_by_layers"]
-    assert min(v for k, v in layers.items() if k != "none") < layers["none"], layers
+    assert r["wpul_noise"] == pytest.approx(2 * math.sqrt(2) * r["wpul_train_seed_sd"])
+    assert r["wpul_noise"] > 0
+    gain = layers["none"] - min(v for k, v in layers.items() if k != "none")
+    assert gain > r["wpul_noise"], (layers, r["wpul_noise"])
 
 
 def test_the_leaky_candidate_score_shows_its_leak(notebook_results) -> None:

@@ -562,3 +562,94 @@ def test_leaky_candidate_score_replaces_only_the_score(tiny_ranking_data):
     x = np.nan_to_num(leaky.train.continuous[:5])
     refit = R.fit_normalizer(leaky.train, 50)
     np.testing.assert_array_equal(leaky.normalizer.transform(x), refit.transform(x))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Training to convergence: the validation period, early stopping, the learning rate chosen on validation
+# ----------------------------------------------------------------------------------------------------
+
+
+def planted_inputs(n_fit: int = 3000, n_valid: int = 1000):
+    """The planted task's first ``n_fit`` impressions to fit on and the next ``n_valid`` to validate on."""
+    users, videos, imp, _ = planted()
+    f = R.RankingFeatureBuilder(users, videos, imp, 2).build(imp)
+    tr, va = f.subset(np.arange(n_fit)), f.subset(np.arange(n_fit, n_fit + n_valid))
+    norm = R.fit_normalizer(tr, n_bins=100)
+    return R.RankingInputs.make(tr, norm, SPEC), R.RankingInputs.make(va, norm, SPEC)
+
+
+def test_split_by_time_holds_out_the_latest_impressions(tiny_ranking_data):
+    _, data = tiny_ranking_data
+    fit, valid = R.split_by_time(data.train, 0.1)
+    assert len(fit) + len(valid) == len(data.train) and not set(fit) & set(valid)
+    assert data.train.times[fit].max() <= data.train.times[valid].min()  # validation follows fitting
+    assert len(valid) == pytest.approx(0.1 * len(data.train), rel=0.2)
+    for bad in (0.0, 1.0, -0.5):
+        with pytest.raises(ValueError, match="valid_frac must be in"):
+            R.split_by_time(data.train, bad)
+    same_time = data.train.subset(np.arange(10))
+    same_time.times = np.zeros(10)
+    with pytest.raises(ValueError, match="do not split"):
+        R.split_by_time(same_time, 0.5)
+
+
+def test_validation_loss_is_the_weighted_loss_of_the_logits():
+    train, valid = planted_inputs()
+    model = R.RankingModel(40, 2, SPEC, hidden=(8,), dim=4, seed=0)
+    z = R.predict_logits(model, valid)  # (n,)
+    f = valid.features
+    w = np.where(f.clicked, f.watch_time, 1.0) / 7.0
+    p = 1 / (1 + np.exp(-z))
+    naive = np.mean(w * -(f.clicked * np.log(p) + (~f.clicked) * np.log(1 - p)))
+    assert R.validation_loss(model, valid, "weighted", 7.0) == pytest.approx(naive, rel=1e-5)
+    plain = np.mean(-(f.clicked * np.log(p) + (~f.clicked) * np.log(1 - p)))
+    assert R.validation_loss(model, valid, "plain", 1.0) == pytest.approx(plain, rel=1e-5)
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    """A high rate without weight decay overfits the 300 fitting impressions: validation loss rises,
+    training stops ``patience`` epochs after its lowest point, and the kept weights give that loss."""
+    train, valid = planted_inputs(n_fit=300)
+    model = R.RankingModel(40, 2, SPEC, hidden=(64,), dim=4, seed=0)
+    cfg = R.RankTrainConfig(epochs=60, batch_size=32, lr=3e-2, weight_decay=0.0, patience=2)
+    hist = R.train_ranker(model, train, cfg, progress=False, valid=valid)
+    losses = [e["val_loss"] for e in hist.epochs]
+    assert hist.best_epoch == int(np.argmin(losses)) and hist.best_val_loss == min(losses)
+    assert len(losses) == hist.best_epoch + 3 < 60  # stopped two epochs after the best one
+    w_mean = float(np.where(train.features.clicked, train.features.watch_time, 1.0).mean())
+    assert R.validation_loss(model, valid, "weighted", w_mean) == pytest.approx(min(losses), rel=1e-6)
+
+
+def test_without_patience_every_epoch_runs_and_the_last_weights_stay():
+    train, valid = planted_inputs(n_fit=300)
+    model = R.RankingModel(40, 2, SPEC, hidden=(8,), dim=4, seed=0)
+    hist = R.train_ranker(model, train, R.RankTrainConfig(epochs=4), progress=False, valid=valid)
+    assert len(hist.epochs) == 4 and hist.best_epoch == 3 and all("val_loss" in e for e in hist.epochs)
+    assert np.isnan(R.RankHistory().best_val_loss)
+
+
+def test_early_stopping_needs_validation_impressions():
+    train, valid = planted_inputs(n_fit=300)
+    model = R.RankingModel(40, 2, SPEC, hidden=(8,), dim=4, seed=0)
+    with pytest.raises(ValueError, match="needs validation impressions"):
+        R.train_ranker(model, train, R.RankTrainConfig(patience=2), progress=False)
+    other = R.RankingInputs.make(valid.features, valid.normalizer, R.RankingSpec(groups=("duration",)))
+    with pytest.raises(ValueError, match="validation inputs were made with another"):
+        R.train_ranker(model, train, R.RankTrainConfig(patience=2), progress=False, valid=other)
+    with pytest.raises(ValueError, match="patience must be >= 0"):
+        R.RankTrainConfig(patience=-1)
+
+
+def test_fit_converged_chooses_the_rate_with_the_lowest_validation_loss(tiny_ranking_data):
+    _, data = tiny_ranking_data
+    ranker, losses = R.fit_converged(data, "weighted", lrs=(1e-1, 1e-3), hidden=(8,), dim=4, max_epochs=6,
+                                     patience=2, seed=0)
+    assert set(losses) == {1e-1, 1e-3} and ranker.lr == min(losses, key=losses.get)
+    assert ranker.history.best_val_loss == losses[ranker.lr] and len(ranker.history.epochs) <= 6
+    again = R.train_and_evaluate(data, "weighted", hidden=(8,), dim=4, epochs=6, lrs=(1e-1, 1e-3), patience=2)
+    assert again[0].lr == ranker.lr
+    np.testing.assert_array_equal(again[1], ranker.predict(data.test))  # seeded: the same ranker
+    with pytest.raises(ValueError, match="at least one learning rate"):
+        R.fit_converged(data, lrs=())
+    with pytest.raises(ValueError, match="patience must be >= 1"):
+        R.fit_converged(data, patience=0)

@@ -35,6 +35,7 @@ Evaluation (:func:`evaluate_scores`): AUC, grouped AUC per user, the paper's wei
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -656,7 +657,9 @@ class RankTrainConfig:
     ``weight_decay``: Adam's L2 penalty on every parameter (it steadies the weighted objective, whose
     few long watches otherwise dominate the per-video embeddings). ``threads``: torch threads while
     training (1 is fastest for these small layers, and on a shared, loaded machine; the setting is
-    restored afterwards)."""
+    restored afterwards). ``patience``: 0 trains ``epochs`` epochs; k > 0 needs validation impressions
+    (:func:`train_ranker`'s ``valid``), stops after k epochs without a lower validation loss and keeps
+    the best epoch's weights (``epochs`` is then the cap)."""
 
     objective: str = "weighted"
     epochs: int = 3
@@ -665,10 +668,13 @@ class RankTrainConfig:
     weight_decay: float = 1e-4
     seed: int = 0
     threads: int = 1
+    patience: int = 0
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"RankTrainConfig: objective must be in {OBJECTIVES}, not {self.objective!r}")
+        if int(self.patience) < 0:
+            raise ValueError(f"RankTrainConfig: patience must be >= 0 (0: none), got {self.patience}")
         for name in ("epochs", "batch_size", "threads"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"RankTrainConfig: {name} must be >= 1, got {getattr(self, name)}")
@@ -711,17 +717,28 @@ def weighted_logistic_loss(
 
 @dataclass
 class RankHistory:
-    """Per-epoch records (epoch, loss, seconds, examples_per_s)."""
+    """Per-epoch records (epoch, loss, seconds, examples_per_s, and ``val_loss`` with validation
+    impressions); ``best_epoch``: the epoch whose weights the model kept (the last without early stopping)."""
 
     epochs: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+
+    @property
+    def best_val_loss(self) -> float:
+        """The lowest validation loss of any epoch (NaN when there was no validation)."""
+        losses = [e["val_loss"] for e in self.epochs if "val_loss" in e]
+        return float(min(losses)) if losses else float("nan")
 
 
 def train_ranker(model: RankingModel, inputs: RankingInputs, config: RankTrainConfig = RankTrainConfig(),
-                 progress: bool = True) -> RankHistory:
+                 progress: bool = True, valid: RankingInputs | None = None) -> RankHistory:
     """Train ``model`` in place on the impressions of ``inputs`` with ``config.objective``.
 
     The output bias starts at the log of the weighted odds (sum of positive weights / sum of negative
     weights), the model's answer before it has learnt anything. Deterministic for ``config.seed``.
+    ``valid``: impressions on which the objective's loss is measured after every epoch (weights divided
+    by the training mean, as in training); with ``config.patience`` > 0 training stops early on it and
+    the best epoch's weights are kept.
     """
     f = inputs.features
     if len(f) == 0:
@@ -733,6 +750,10 @@ def train_ranker(model: RankingModel, inputs: RankingInputs, config: RankTrainCo
     w = example_weights(f.clicked, f.watch_time, config.objective)
     if w[f.clicked].sum() <= 0:
         raise ValueError("train_ranker: the clicked impressions carry no watch time; use objective='plain'")
+    if config.patience and (valid is None or len(valid) == 0):
+        raise ValueError("train_ranker: early stopping (patience > 0) needs validation impressions (valid=)")
+    if valid is not None and valid.spec != model.spec:
+        raise ValueError("train_ranker: the validation inputs were made with another RankingSpec")
     with torch.no_grad():
         model.head.bias.fill_(float(np.log(w[f.clicked].sum() / w[~f.clicked].sum())))
     w_t = torch.from_numpy((w / w.mean()).astype(np.float32))
@@ -742,12 +763,42 @@ def train_ranker(model: RankingModel, inputs: RankingInputs, config: RankTrainCo
     hist = RankHistory()
     model.train()
     bar = tqdm(range(config.epochs), desc=f"train ranker ({config.objective})", disable=not progress)
+    best, best_state = np.inf, None
     with limit_threads(config.threads, blas=False):
         for epoch in bar:
-            hist.epochs.append(_train_epoch(model, inputs, y_t, w_t, opts, rng, config, epoch))
-            bar.set_postfix(loss=f"{hist.epochs[-1]['loss']:.4f}")
+            record = _train_epoch(model, inputs, y_t, w_t, opts, rng, config, epoch)
+            hist.epochs.append(record)
+            hist.best_epoch = epoch
+            if valid is not None:
+                record["val_loss"] = validation_loss(model, valid, config.objective, float(w.mean()))
+                model.train()
+                if record["val_loss"] < best:
+                    best, best_state = record["val_loss"], copy.deepcopy(model.state_dict())
+                hist.best_epoch = int(np.argmin([e["val_loss"] for e in hist.epochs]))
+                bar.set_postfix(loss=f"{record['loss']:.4f}", val=f"{record['val_loss']:.4f}")
+                if config.patience and epoch - hist.best_epoch >= config.patience:
+                    break
+            else:
+                bar.set_postfix(loss=f"{record['loss']:.4f}")
+    if config.patience and best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        hist.best_epoch = len(hist.epochs) - 1
     model.eval()
     return hist
+
+
+@torch.no_grad()
+def validation_loss(model: RankingModel, valid: RankingInputs, objective: str, weight_scale: float,
+                    batch_size: int = 8192) -> float:
+    """The ``objective``'s weighted logistic loss over the impressions of ``valid``, each weight divided by
+    ``weight_scale`` (the training mean weight): a float, lower is better."""
+    f = valid.features
+    w = example_weights(f.clicked, f.watch_time, objective) / weight_scale  # (n,)
+    z = torch.from_numpy(predict_logits(model, valid, batch_size).astype(np.float32))  # (n,)
+    loss = weighted_logistic_loss(z, torch.from_numpy(np.asarray(f.clicked, dtype=bool).copy()),
+                                  torch.from_numpy(w.astype(np.float32)))
+    return float(loss)
 
 
 def _train_epoch(model: RankingModel, inputs: RankingInputs, y_t: torch.Tensor, w_t: torch.Tensor,
@@ -973,6 +1024,7 @@ class Ranker:
     objective: str
     history: RankHistory | None = None
     candidate: tuple[Any, Any] | None = None  # (CandidateModel, FeatureBuilder) of candidate_score
+    lr: float | None = None  # the learning rate it was trained at
 
     @property
     def spec(self) -> RankingSpec:
@@ -999,16 +1051,60 @@ def candidate_scores_of(candidate: tuple[Any, Any], frame: pd.DataFrame) -> np.n
     return candidate_scores(*candidate, frame["user_id"], frame["video_id"], frame["time"])
 
 
+def split_by_time(features: ImpressionFeatures, valid_frac: float) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices ``(fit, valid)`` (int64) of ``features``: ``valid`` holds the latest ``valid_frac`` of
+    the impressions in time (those at or after the time quantile 1 - ``valid_frac``), ``fit`` the rest:
+    the validation period follows the fitting period, as the test period follows the training one."""
+    if not 0.0 < valid_frac < 1.0:
+        raise ValueError(f"split_by_time: valid_frac must be in (0, 1), got {valid_frac}")
+    cut = np.quantile(features.times, 1.0 - valid_frac)
+    valid = features.times >= cut  # (n,)
+    if valid.all() or not valid.any():
+        raise ValueError("split_by_time: the impressions' times do not split into two periods "
+                         f"at valid_frac={valid_frac}")
+    return np.flatnonzero(~valid), np.flatnonzero(valid)
+
+
 def fit_ranker(data: RankingData, objective: str = "weighted", spec: RankingSpec | None = None,
                hidden: Sequence[int] = (64, 32), dim: int = 16, config: RankTrainConfig | None = None,
-               progress: bool = True) -> Ranker:
-    """Train a ranker on ``data.train`` (``spec`` default: :meth:`RankingData.default_spec`)."""
+               progress: bool = True, valid_frac: float = 0.0) -> Ranker:
+    """Train a ranker on ``data.train`` (``spec`` default: :meth:`RankingData.default_spec`).
+
+    ``valid_frac`` > 0 holds out the latest share of the training impressions
+    (:func:`split_by_time`): the ranker fits on the rest and measures its validation loss on them every
+    epoch (early stopping when ``config.patience`` > 0)."""
     spec = spec or data.default_spec()
     config = replace(config or RankTrainConfig(), objective=objective)
-    tr = data.train
+    tr, valid = data.train, None
+    if valid_frac > 0:
+        fit_rows, valid_rows = split_by_time(tr, valid_frac)
+        tr, valid = tr.subset(fit_rows), RankingInputs.make(tr.subset(valid_rows), data.normalizer, spec)
     model = RankingModel(tr.n_videos, tr.n_languages, spec, hidden=hidden, dim=dim, seed=config.seed)
-    hist = train_ranker(model, RankingInputs.make(tr, data.normalizer, spec), config, progress=progress)
-    return Ranker(model, data.normalizer, data.builder, objective, hist, data.candidate)
+    hist = train_ranker(model, RankingInputs.make(tr, data.normalizer, spec), config, progress=progress,
+                        valid=valid)
+    return Ranker(model, data.normalizer, data.builder, objective, hist, data.candidate, config.lr)
+
+
+def fit_converged(data: RankingData, objective: str = "weighted", spec: RankingSpec | None = None, *,
+                  lrs: Sequence[float] = (1e-2, 3e-3, 1e-3), hidden: Sequence[int] = (64, 32), dim: int = 16,
+                  max_epochs: int = 30, patience: int = 3, valid_frac: float = 0.1,
+                  seed: int = 0) -> tuple[Ranker, dict[float, float]]:
+    """A ranker trained to convergence: for each learning rate of ``lrs``, :func:`fit_ranker` with early
+    stopping (``patience`` epochs, at most ``max_epochs``) on the latest ``valid_frac`` of the training
+    impressions; the rate with the lowest validation loss wins. Returns ``(ranker, {lr: best validation
+    loss})``. The test impressions are never looked at."""
+    if not lrs:
+        raise ValueError("fit_converged: give at least one learning rate")
+    if patience < 1:
+        raise ValueError(f"fit_converged: patience must be >= 1, got {patience}")
+    runs, losses = {}, {}
+    for lr in lrs:
+        config = RankTrainConfig(epochs=max_epochs, lr=float(lr), seed=seed, patience=patience)
+        runs[lr] = fit_ranker(data, objective, spec, hidden, dim, config, progress=False,
+                              valid_frac=valid_frac)
+        losses[float(lr)] = runs[lr].history.best_val_loss
+    best = min(losses, key=losses.__getitem__)
+    return runs[best], losses
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -1037,15 +1133,22 @@ def layer_name(hidden: Sequence[int]) -> str:
 
 
 def train_and_evaluate(data: RankingData, objective: str = "weighted", spec: RankingSpec | None = None, *,
-                       hidden: Sequence[int] = (64, 32), dim: int = 16, epochs: int = 3, seed: int = 0
+                       hidden: Sequence[int] = (64, 32), dim: int = 16, epochs: int = 3, seed: int = 0,
+                       lrs: Sequence[float] | None = None, patience: int = 3, valid_frac: float = 0.1
                        ) -> tuple[Ranker, np.ndarray, dict[str, float]]:
-    """Train a ranker on ``data.train`` (:func:`fit_ranker`, no progress bar) and score ``data.test``.
+    """Train a ranker on ``data.train`` and score ``data.test``: ``epochs`` epochs at the default rate
+    (:func:`fit_ranker`), or, with ``lrs``, to convergence with the rate chosen on validation
+    (:func:`fit_converged`: ``epochs`` is then the cap; the chosen rate is ``ranker.lr``).
 
     Returns ``(ranker, logits, metrics)``: the test logits (n_test,) float64 and
     :func:`evaluate_scores` of them (with ``data.test_truth`` as the expected watch time when known).
     """
-    ranker = fit_ranker(data, objective, spec=spec, hidden=hidden, dim=dim,
-                        config=RankTrainConfig(epochs=epochs, seed=seed), progress=False)
+    if lrs is None:
+        ranker = fit_ranker(data, objective, spec=spec, hidden=hidden, dim=dim,
+                            config=RankTrainConfig(epochs=epochs, seed=seed), progress=False)
+    else:
+        ranker = fit_converged(data, objective, spec, lrs=lrs, hidden=hidden, dim=dim, max_epochs=epochs,
+                               patience=patience, valid_frac=valid_frac, seed=seed)[0]
     logits = ranker.predict(data.test)  # (n_test,)
     return ranker, logits, evaluate_scores(data.test, logits, expected_watch=data.test_truth)
 
@@ -1089,8 +1192,8 @@ __all__ = [
     "expand_powers", "last_time_before", "count_before", "ImpressionFeatures", "RankingFeatureBuilder",
     "session_start_times", "candidate_scores", "RankingSpec", "RankingModel",
     "RankingInputs", "fit_normalizer", "RankTrainConfig", "example_weights", "weighted_logistic_loss",
-    "RankHistory", "train_ranker", "predict_logits", "ndcg_within_groups",
-    "dcg_within_groups", "evaluate_scores", "calibration_table",
+    "RankHistory", "train_ranker", "validation_loss", "split_by_time", "fit_converged", "predict_logits",
+    "ndcg_within_groups", "dcg_within_groups", "evaluate_scores", "calibration_table",
     "true_expected_watch", "true_click_probability", "RankingData", "prepare_ranking_data", "Ranker",
     "candidate_scores_of", "fit_ranker", "PRESET_LAYERS", "PRESET_MAX_TRAIN", "PRESET_CANDIDATE_LOSS",
     "layer_name", "train_and_evaluate", "with_leaky_candidate_score", "top_rows_within_groups",

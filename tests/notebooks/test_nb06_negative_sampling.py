@@ -26,7 +26,11 @@ def test_retrieval_wants_global_negatives(r):
 
 
 def test_ranking_wants_exposed_not_clicked_negatives(r):
+    """Both rankers trained to convergence; paired by world over three worlds, beyond two standard errors."""
     assert r["ranking_auc_exposed"] > r["ranking_auc_global"]
+    gap, se = r["ranking_auc_exposed_minus_global"], r["ranking_auc_exposed_minus_global_se"]
+    assert r["ranking_worlds"] == 3 and gap > 2 * se > 0, (gap, se)
+    assert set(r["ranking_lr"]) == {"exposed", "global"}
 
 
 def test_logq_correction_helps_in_batch_and_restores_popularity(r):

@@ -432,6 +432,49 @@ def test_fit_click_ranker_learns_the_clicks_and_is_deterministic():
     assert again["auc"] == res["auc"] and again["gauc"] == res["gauc"]
 
 
+def test_fit_click_ranker_converged_chooses_its_rate_on_validation():
+    from ytrec_lib.models import ranking
+
+    users, videos, imp = _click_log()
+    feats = ranking.RankingFeatureBuilder(users, videos, imp, 2).build(imp)
+    train, valid, test = (feats.subset(np.arange(a, b)) for a, b in ((0, 2500), (2500, 3000), (3000, 4000)))
+    spec = ranking.RankingSpec(groups=("language", "duration", "video_age"))
+    model, res, lr = N.fit_click_ranker_converged(train, valid, test, 30, 2, spec, lrs=(3e-2, 1e-4),
+                                                  hidden=(8,), max_epochs=20, patience=2, seed=0)
+    assert lr == 3e-2  # 1e-4 barely moves in 20 epochs: its validation loss stays higher
+    assert res["auc"] > 0.65 and 0.5 < res["gauc"] <= 1.0
+    again = N.fit_click_ranker_converged(train, valid, test, 30, 2, spec, lrs=(3e-2, 1e-4), hidden=(8,),
+                                         max_epochs=20, patience=2, seed=0)
+    assert again[1] == res and again[2] == lr  # seeded
+    with pytest.raises(ValueError, match="at least one learning rate"):
+        N.fit_click_ranker_converged(train, valid, test, 30, 2, spec, lrs=())
+
+
+def test_ranking_negatives_on_a_tiny_world():
+    """Both rankers fit on the same rows, validate on the same logged impressions of a later period, and
+    the global set differs from the logged one only in its unclicked videos."""
+    from ytrec_lib.data import datasets, splits
+    from ytrec_lib.models import ranking
+
+    ds = datasets.load("tiny", seed=0, progress=False)
+    split = splits.default_split(ds, seed=0)
+    spec = ranking.RankingSpec().without("candidate_score")
+    lrs = {"exposed": [1e-2], "global": [1e-2, 1e-3]}
+    out = N.ranking_negatives(ds, split, splits.training_watches(ds, split), lrs=lrs, spec=spec, hidden=(8,),
+                              max_epochs=3, patience=1, seed=0)
+    exp, glob = out.train_sets["exposed"], out.train_sets["global"]
+    np.testing.assert_array_equal(exp.clicked, glob.clicked)
+    np.testing.assert_array_equal(exp.videos[exp.clicked], glob.videos[glob.clicked])
+    assert (exp.videos[~exp.clicked] != glob.videos[~glob.clicked]).mean() > 0.9
+    assert exp.times.max() <= out.valid.times.min() and out.valid.times.max() < out.test.times.min()
+    assert out.lr["exposed"] == 1e-2 and out.lr["global"] in (1e-2, 1e-3)
+    assert set(out.results) == {"exposed", "global"}
+    assert all(0 <= r["gauc"] <= 1 for r in out.results.values())
+    assert len(out.test) == len(out.test_impressions)
+    with pytest.raises(ValueError, match="needs rates for"):
+        N.ranking_negatives(ds, split, splits.training_watches(ds, split), lrs={"exposed": [1e-2]}, spec=spec)
+
+
 def test_stream_recovery_table():
     errors = {0.1: np.array([3.0, 0.3, 0.2, 2.0, 0.5, 0.1]), 0.01: np.array([3.0, 1.0, 0.9, 2.5, 1.2, 1.1])}
     t = N.stream_recovery_table(errors, shift_at=3, within=1.5)

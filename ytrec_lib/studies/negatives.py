@@ -7,7 +7,8 @@ The retrieval side reuses :class:`ytrec_lib.models.candidate.CandidateModel` and
 easy: :class:`ytrec_lib.models.sampling.PooledSampler`), so every strategy trains with the same loop,
 the same model and the same budget (:func:`study_config`, a :class:`ytrec_lib.train.TrainConfig`).
 The ranking side reuses :mod:`ytrec_lib.models.ranking`; it only builds the
-"global negatives" version of the impression log (:func:`global_negative_impressions`).
+"global negatives" version of the impression log (:func:`global_negative_impressions`) and trains the two
+rankers of one world to convergence (:func:`ranking_negatives`).
 
 Strategy names (:data:`STRATEGIES`): ``uniform``, ``popularity``, ``inbatch``, ``inbatch_logq``,
 ``exposed``, ``mixed``, ``hard``.
@@ -15,7 +16,7 @@ Strategy names (:data:`STRATEGIES`): ``uniform``, ``popularity``, ``inbatch``, `
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from ytrec_lib.data import splits
 from ytrec_lib.features import ExampleFeatures
 from ytrec_lib.models import ranking
 from ytrec_lib.models.candidate import CandidateModel, rank_videos
@@ -223,6 +225,86 @@ def fit_click_ranker(train: ranking.ImpressionFeatures, test: ranking.Impression
                          ranking.RankTrainConfig(objective="plain", epochs=epochs, seed=seed), progress=False)
     scores = ranking.predict_logits(model, ranking.RankingInputs.make(test, norm, spec))   # (n_test,)
     return model, ranking.evaluate_scores(test, scores)
+
+
+def fit_click_ranker_converged(train: ranking.ImpressionFeatures, valid: ranking.ImpressionFeatures,
+                               test: ranking.ImpressionFeatures, n_videos: int, n_languages: int,
+                               spec: ranking.RankingSpec, *, lrs: Sequence[float],
+                               hidden: Sequence[int] = (64, 32), max_epochs: int = 30, patience: int = 3,
+                               seed: int = 0) -> tuple[ranking.RankingModel, dict[str, float], float]:
+    """:func:`fit_click_ranker` trained to convergence: for each rate of ``lrs``, early stopping on the
+    click loss of the ``valid`` impressions (``patience`` epochs, at most ``max_epochs``); the rate with the
+    lowest validation loss wins. Returns ``(model, evaluate_scores on test, chosen rate)``."""
+    if not lrs:
+        raise ValueError("fit_click_ranker_converged: give at least one learning rate")
+    norm = ranking.fit_normalizer(train)
+    fit_in = ranking.RankingInputs.make(train, norm, spec)
+    valid_in = ranking.RankingInputs.make(valid, norm, spec)
+    best: tuple[float, ranking.RankingModel, float] | None = None
+    for lr in lrs:
+        model = ranking.RankingModel(n_videos, n_languages, spec, hidden=hidden, seed=seed)
+        config = ranking.RankTrainConfig(objective="plain", epochs=max_epochs, lr=float(lr), seed=seed,
+                                         patience=patience)
+        loss = ranking.train_ranker(model, fit_in, config, progress=False, valid=valid_in).best_val_loss
+        if best is None or loss < best[0]:
+            best = (loss, model, float(lr))
+    _, model, lr = best
+    scores = ranking.predict_logits(model, ranking.RankingInputs.make(test, norm, spec))   # (n_test,)
+    return model, ranking.evaluate_scores(test, scores), lr
+
+
+@dataclass
+class RankingNegatives:
+    """The ranking half of notebook 06's crossover in one world: ``train_sets`` ("exposed": the logged
+    impressions of the fitting period; "global": the same rows with every unclicked video replaced by a
+    never-watched one), ``valid`` (the logged impressions of the validation period, the latest of the
+    training period), ``test`` (those after the cutoff, features) and ``test_impressions`` (their rows of
+    the log), the fitted ``rankers``, their ``results`` (:func:`ytrec_lib.models.ranking.evaluate_scores` on
+    the test impressions: ``gauc``, ``auc``, ...) and the learning rate ``lr`` each chose."""
+
+    train_sets: dict[str, ranking.ImpressionFeatures]
+    valid: ranking.ImpressionFeatures
+    test: ranking.ImpressionFeatures
+    test_impressions: pd.DataFrame
+    rankers: dict[str, ranking.RankingModel]
+    results: dict[str, dict[str, float]]
+    lr: dict[str, float]
+
+
+def ranking_negatives(ds: Any, split: Any, train_watches: pd.DataFrame, *, lrs: Mapping[str, Sequence[float]],
+                      spec: ranking.RankingSpec, hidden: Sequence[int] = (64, 32), max_epochs: int = 30,
+                      patience: int = 3, valid_frac: float = 0.1, max_impressions: int | None = None,
+                      seed: int = 0) -> RankingNegatives:
+    """Train the exposed and the global-negatives rankers of dataset ``ds`` to convergence.
+
+    The impressions are split in time as the retrieval ``split`` is (:func:`ytrec_lib.data.splits.
+    ranking_split`; at its cutoff for a next-watch split), capped at a seeded random ``max_impressions`` of
+    the training ones; the latest ``valid_frac`` of those (:func:`ytrec_lib.models.ranking.split_by_time`)
+    are the validation period, *as logged* for both rankers (the traffic a ranker meets), and the rest the
+    fitting period. ``lrs``: for "exposed" and "global", the rates each chooses from on validation.
+    ``train_watches``: the watches the global negatives must avoid (the retrieval split's training
+    watches)."""
+    missing = [name for name in ("exposed", "global") if name not in lrs]
+    if missing:
+        raise ValueError(f"ranking_negatives: lrs needs rates for {missing} (a mapping name -> rates)")
+    rsplit = splits.ranking_split(ds, train_cutoff=split.train_cutoff if split.kind == "next_watch" else None)
+    train_rows = rsplit.train
+    if max_impressions is not None and len(train_rows) > max_impressions:  # a seeded random subset
+        train_rows = np.sort(np.random.default_rng(seed).choice(train_rows, max_impressions, replace=False))
+    imp_tr, imp_te = ds.impressions.iloc[train_rows], ds.impressions.iloc[rsplit.test]
+    imp_global = global_negative_impressions(imp_tr, ds.videos["upload_time"].to_numpy(), seed=seed,
+                                             watches=train_watches)
+    builder = ranking.RankingFeatureBuilder.from_dataset(ds)
+    logged, test = builder.build(imp_tr), builder.build(imp_te)
+    fit_rows, valid_rows = ranking.split_by_time(logged, valid_frac)
+    sets = {"exposed": logged.subset(fit_rows), "global": builder.build(imp_global).subset(fit_rows)}
+    valid = logged.subset(valid_rows)
+    out = RankingNegatives(sets, valid, test, imp_te, {}, {}, {})
+    for name, feats in sets.items():
+        out.rankers[name], out.results[name], out.lr[name] = fit_click_ranker_converged(
+            feats, valid, test, builder.n_videos, builder.n_languages, spec, lrs=lrs[name], hidden=hidden,
+            max_epochs=max_epochs, patience=patience, seed=seed)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------

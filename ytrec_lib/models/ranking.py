@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -763,29 +763,50 @@ def train_ranker(model: RankingModel, inputs: RankingInputs, config: RankTrainCo
     hist = RankHistory()
     model.train()
     bar = tqdm(range(config.epochs), desc=f"train ranker ({config.objective})", disable=not progress)
-    best, best_state = np.inf, None
+    best, best_epoch, best_state = np.inf, -1, None
     with limit_threads(config.threads, blas=False):
         for epoch in bar:
             record = _train_epoch(model, inputs, y_t, w_t, opts, rng, config, epoch)
             hist.epochs.append(record)
-            hist.best_epoch = epoch
             if valid is not None:
                 record["val_loss"] = validation_loss(model, valid, config.objective, float(w.mean()))
                 model.train()
-                if record["val_loss"] < best:
-                    best, best_state = record["val_loss"], copy.deepcopy(model.state_dict())
-                hist.best_epoch = int(np.argmin([e["val_loss"] for e in hist.epochs]))
-                bar.set_postfix(loss=f"{record['loss']:.4f}", val=f"{record['val_loss']:.4f}")
-                if config.patience and epoch - hist.best_epoch >= config.patience:
-                    break
-            else:
-                bar.set_postfix(loss=f"{record['loss']:.4f}")
-    if config.patience and best_state is not None:
+                if record["val_loss"] < best:  # keep this epoch's weights
+                    best, best_epoch = record["val_loss"], epoch
+                    best_state = copy.deepcopy(model.state_dict())
+            bar.set_postfix({k: f"{record[k]:.4f}" for k in ("loss", "val_loss") if k in record})
+            if config.patience and epoch - best_epoch >= config.patience:
+                break
+    keep_best = bool(config.patience) and best_state is not None
+    if keep_best:
         model.load_state_dict(best_state)
-    else:
-        hist.best_epoch = len(hist.epochs) - 1
+    hist.best_epoch = best_epoch if keep_best else len(hist.epochs) - 1
     model.eval()
     return hist
+
+
+def train_to_convergence(make_model: Callable[[], RankingModel], inputs: RankingInputs, valid: RankingInputs,
+                         objective: str, lrs: Sequence[float], *, max_epochs: int = 30, patience: int = 3,
+                         seed: int = 0) -> tuple[RankingModel, RankHistory, float, dict[float, float]]:
+    """For each learning rate of ``lrs``, a fresh ``make_model()`` trained on ``inputs`` with ``objective``
+    and early stopping on ``valid`` (:func:`train_ranker`: ``patience`` epochs, at most ``max_epochs``);
+    the one with the lowest validation loss wins. Returns ``(model, its history, its rate, {rate: best
+    validation loss})``."""
+    if not lrs:
+        raise ValueError("train_to_convergence: give at least one learning rate")
+    if patience < 1:
+        raise ValueError(f"train_to_convergence: patience must be >= 1, got {patience}")
+    best: tuple[RankingModel, RankHistory, float] | None = None
+    losses: dict[float, float] = {}
+    for lr in lrs:
+        model = make_model()
+        config = RankTrainConfig(objective=objective, epochs=max_epochs, lr=float(lr), seed=seed,
+                                 patience=patience)
+        hist = train_ranker(model, inputs, config, progress=False, valid=valid)
+        losses[float(lr)] = hist.best_val_loss
+        if best is None or losses[float(lr)] < losses[best[2]]:
+            best = (model, hist, float(lr))
+    return (*best, losses)
 
 
 @torch.no_grad()
@@ -1067,21 +1088,13 @@ def split_by_time(features: ImpressionFeatures, valid_frac: float) -> tuple[np.n
 
 def fit_ranker(data: RankingData, objective: str = "weighted", spec: RankingSpec | None = None,
                hidden: Sequence[int] = (64, 32), dim: int = 16, config: RankTrainConfig | None = None,
-               progress: bool = True, valid_frac: float = 0.0) -> Ranker:
-    """Train a ranker on ``data.train`` (``spec`` default: :meth:`RankingData.default_spec`).
-
-    ``valid_frac`` > 0 holds out the latest share of the training impressions
-    (:func:`split_by_time`): the ranker fits on the rest and measures its validation loss on them every
-    epoch (early stopping when ``config.patience`` > 0)."""
+               progress: bool = True) -> Ranker:
+    """Train a ranker on ``data.train`` (``spec`` default: :meth:`RankingData.default_spec`)."""
     spec = spec or data.default_spec()
     config = replace(config or RankTrainConfig(), objective=objective)
-    tr, valid = data.train, None
-    if valid_frac > 0:
-        fit_rows, valid_rows = split_by_time(tr, valid_frac)
-        tr, valid = tr.subset(fit_rows), RankingInputs.make(tr.subset(valid_rows), data.normalizer, spec)
+    tr = data.train
     model = RankingModel(tr.n_videos, tr.n_languages, spec, hidden=hidden, dim=dim, seed=config.seed)
-    hist = train_ranker(model, RankingInputs.make(tr, data.normalizer, spec), config, progress=progress,
-                        valid=valid)
+    hist = train_ranker(model, RankingInputs.make(tr, data.normalizer, spec), config, progress=progress)
     return Ranker(model, data.normalizer, data.builder, objective, hist, data.candidate, config.lr)
 
 
@@ -1089,22 +1102,19 @@ def fit_converged(data: RankingData, objective: str = "weighted", spec: RankingS
                   lrs: Sequence[float] = (1e-2, 3e-3, 1e-3), hidden: Sequence[int] = (64, 32), dim: int = 16,
                   max_epochs: int = 30, patience: int = 3, valid_frac: float = 0.1,
                   seed: int = 0) -> tuple[Ranker, dict[float, float]]:
-    """A ranker trained to convergence: for each learning rate of ``lrs``, :func:`fit_ranker` with early
-    stopping (``patience`` epochs, at most ``max_epochs``) on the latest ``valid_frac`` of the training
-    impressions; the rate with the lowest validation loss wins. Returns ``(ranker, {lr: best validation
-    loss})``. The test impressions are never looked at."""
-    if not lrs:
-        raise ValueError("fit_converged: give at least one learning rate")
-    if patience < 1:
-        raise ValueError(f"fit_converged: patience must be >= 1, got {patience}")
-    runs, losses = {}, {}
-    for lr in lrs:
-        config = RankTrainConfig(epochs=max_epochs, lr=float(lr), seed=seed, patience=patience)
-        runs[lr] = fit_ranker(data, objective, spec, hidden, dim, config, progress=False,
-                              valid_frac=valid_frac)
-        losses[float(lr)] = runs[lr].history.best_val_loss
-    best = min(losses, key=losses.__getitem__)
-    return runs[best], losses
+    """A ranker trained to convergence on ``data.train``: it fits on all but the latest ``valid_frac`` of
+    the training impressions (:func:`split_by_time`), which validate (:func:`train_to_convergence`: early
+    stopping, the rate of ``lrs`` with the lowest validation loss). Returns ``(ranker, {rate: best
+    validation loss})``. The test impressions are never looked at."""
+    spec = spec or data.default_spec()
+    fit_rows, valid_rows = split_by_time(data.train, valid_frac)
+    fit_in = RankingInputs.make(data.train.subset(fit_rows), data.normalizer, spec)
+    valid_in = RankingInputs.make(data.train.subset(valid_rows), data.normalizer, spec)
+    tr = data.train
+    model, hist, lr, losses = train_to_convergence(
+        lambda: RankingModel(tr.n_videos, tr.n_languages, spec, hidden=hidden, dim=dim, seed=seed), fit_in,
+        valid_in, objective, lrs, max_epochs=max_epochs, patience=patience, seed=seed)
+    return Ranker(model, data.normalizer, data.builder, objective, hist, data.candidate, lr), losses
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -1192,8 +1202,9 @@ __all__ = [
     "expand_powers", "last_time_before", "count_before", "ImpressionFeatures", "RankingFeatureBuilder",
     "session_start_times", "candidate_scores", "RankingSpec", "RankingModel",
     "RankingInputs", "fit_normalizer", "RankTrainConfig", "example_weights", "weighted_logistic_loss",
-    "RankHistory", "train_ranker", "validation_loss", "split_by_time", "fit_converged", "predict_logits",
-    "ndcg_within_groups", "dcg_within_groups", "evaluate_scores", "calibration_table",
+    "RankHistory", "train_ranker", "validation_loss", "train_to_convergence", "split_by_time",
+    "fit_converged", "predict_logits", "ndcg_within_groups", "dcg_within_groups", "evaluate_scores",
+    "calibration_table",
     "true_expected_watch", "true_click_probability", "RankingData", "prepare_ranking_data", "Ranker",
     "candidate_scores_of", "fit_ranker", "PRESET_LAYERS", "PRESET_MAX_TRAIN", "PRESET_CANDIDATE_LOSS",
     "layer_name", "train_and_evaluate", "with_leaky_candidate_score", "top_rows_within_groups",

@@ -235,20 +235,12 @@ def fit_click_ranker_converged(train: ranking.ImpressionFeatures, valid: ranking
     """:func:`fit_click_ranker` trained to convergence: for each rate of ``lrs``, early stopping on the
     click loss of the ``valid`` impressions (``patience`` epochs, at most ``max_epochs``); the rate with the
     lowest validation loss wins. Returns ``(model, evaluate_scores on test, chosen rate)``."""
-    if not lrs:
-        raise ValueError("fit_click_ranker_converged: give at least one learning rate")
     norm = ranking.fit_normalizer(train)
     fit_in = ranking.RankingInputs.make(train, norm, spec)
     valid_in = ranking.RankingInputs.make(valid, norm, spec)
-    best: tuple[float, ranking.RankingModel, float] | None = None
-    for lr in lrs:
-        model = ranking.RankingModel(n_videos, n_languages, spec, hidden=hidden, seed=seed)
-        config = ranking.RankTrainConfig(objective="plain", epochs=max_epochs, lr=float(lr), seed=seed,
-                                         patience=patience)
-        loss = ranking.train_ranker(model, fit_in, config, progress=False, valid=valid_in).best_val_loss
-        if best is None or loss < best[0]:
-            best = (loss, model, float(lr))
-    _, model, lr = best
+    model, _, lr, _ = ranking.train_to_convergence(
+        lambda: ranking.RankingModel(n_videos, n_languages, spec, hidden=hidden, seed=seed), fit_in, valid_in,
+        "plain", lrs, max_epochs=max_epochs, patience=patience, seed=seed)
     scores = ranking.predict_logits(model, ranking.RankingInputs.make(test, norm, spec))   # (n_test,)
     return model, ranking.evaluate_scores(test, scores), lr
 

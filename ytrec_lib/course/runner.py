@@ -515,6 +515,42 @@ def kernel_manager_class() -> type:
     return IpcKernelManager
 
 
+SHELL_POLL_SLICE_S = 1.0
+"""Seconds the executing client waits on a kernel channel before it looks again."""
+
+
+def patch_shell_polling(slice_s: float = SHELL_POLL_SLICE_S) -> None:
+    """Make jupyter_client's asyncio channels wait for a message in slices of ``slice_s`` seconds.
+
+    nbclient waits for a cell's ``execute_reply`` with one ``get_msg(timeout=<cell timeout>)``. After a
+    cell that drives ipywidgets (an ``Output`` widget written to while it is displayed: notebook 02's
+    neighbour explorer), that wait sometimes never wakes although the kernel has replied and gone idle,
+    and the run hangs until the cell timeout (jupyter/nbclient#312). A notebook of 150 such cells hung in
+    2 of 3 runs here. Looking again every ``slice_s`` seconds finds the waiting reply; the overall
+    timeout is kept. Idempotent; for the executing process only.
+    """
+    from queue import Empty
+
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    if getattr(AsyncZMQSocketChannel.get_msg, "ytrec_sliced", False):
+        return
+    original = AsyncZMQSocketChannel.get_msg
+
+    async def get_msg(self: Any, timeout: float | None = None) -> dict[str, Any]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = math.inf if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                return await original(self, timeout=min(slice_s, left))
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+    get_msg.ytrec_sliced = True  # type: ignore[attr-defined]
+    AsyncZMQSocketChannel.get_msg = get_msg  # type: ignore[method-assign]
+
+
 def _child(src: str, out: str, params_json: str) -> int:
     """The child process: execute with papermill, printing section headings (not a cell counter).
 
@@ -524,7 +560,7 @@ def _child(src: str, out: str, params_json: str) -> int:
     import papermill
 
     tempfile.tempdir = str(Path(out).parent)
-
+    patch_shell_polling()
     try:
         papermill.execute_notebook(src, out, parameters=json.loads(params_json), kernel_name="python3",
                                    cwd=str(Path(src).parent), progress_bar=False, log_output=False,

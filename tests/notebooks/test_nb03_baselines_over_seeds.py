@@ -64,11 +64,12 @@ def test_without_freshness_the_lead_goes(r):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "measured at ci over 3 seeds: the model's recall@100 is 0.170 +- 0.022 against the oracle's "
-    "0.927 +- 0.011 (0.18x); the oracle knows each user's hidden interests and their drift, which a world "
-    "with strong drift makes very predictive (in the plain world, interests standing still, the model "
-    "reached 0.35x the oracle)"))
+    "measured at ci over 3 seeds: the depth-3 model's recall@100 is 0.171 +- 0.019 against the oracle's "
+    "0.576 +- 0.029 at the serving moment (0.297x; per seed 0.33, 0.27, 0.29): just short of 0.3x. Against "
+    "the oracle at each label's time (0.927 +- 0.011) it is 0.18x: 36% of the next watches are videos "
+    "uploaded after the cutoff, which that oracle knows and no model served at the cutoff has seen"))
 def test_the_model_reaches_three_tenths_of_the_oracle(r):
+    """Against the oracle at the serving moment, the ceiling of a model served at the cutoff."""
     recall = r["recall@100_by_world"]["world on"]
     assert recall["model"] >= 0.3 * recall["oracle"], recall
 

@@ -11,7 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ytrec_lib.metrics import top_k
-from ytrec_lib.models.baselines import ItemKNN, MostPopular, Oracle, as_watch_log, cooccurrence_similarity
+from ytrec_lib.models.baselines import (
+    ORACLE_MOMENTS,
+    ItemKNN,
+    MostPopular,
+    Oracle,
+    as_watch_log,
+    cooccurrence_similarity,
+    oracle_rankings,
+)
 
 # user 0 watches 0, 1; user 1 watches 0, 1; user 2 watches 1, 2, 3; user 3 watches 3
 LOG = pd.DataFrame(
@@ -345,6 +353,20 @@ def test_oracle_rejects_wrong_truth_shape():
     oracle = Oracle(FakeTruth(n_videos=4), n_videos=V)
     with pytest.raises(ValueError, match="expected"):
         oracle.recommend([0], 2, times=[1.0], exclude_watched=False)
+
+
+def test_oracle_rankings_ask_at_the_cutoff_and_at_each_label_time():
+    """``oracle`` is the truth asked at the cutoff (the serving moment), ``oracle_label_time`` at each
+    label's own time; both exclude what the user watched before the cutoff."""
+    truth = FakeTruth()
+    ds = fake_dataset(truth=truth)
+    users, times = np.array([0, 2, 3]), np.array([6.5, 8.0, 9.2])
+    got = oracle_rankings(ds, users, times, 6.0, 2)
+    assert set(got) == set(ORACLE_MOMENTS) == {"oracle", "oracle_label_time"}
+    watched = [LOG["video_id"][(LOG["user_id"] == u) & (LOG["time"] < 6.0)] for u in users]
+    for name, at in (("oracle", np.full(3, 6.0)), ("oracle_label_time", times)):
+        np.testing.assert_array_equal(got[name], top_k(truth.next_watch_probs(users, at), 2, exclude=watched))
+    assert not np.array_equal(got["oracle"], got["oracle_label_time"])  # the fake's peak moves by the day
 
 
 # ----------------------------------------------------------------------------------------------

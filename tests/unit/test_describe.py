@@ -123,3 +123,13 @@ def test_notebook_01_figures_have_titles_and_labelled_axes(ds):
     timelines = plots.watch_timelines_figure(seq, v["topic"].to_numpy(), seq["user_id"].unique()[:2])
     assert len(timelines.axes) == 2 and all(ax.get_title() and ax.get_ylabel() for ax in timelines.axes)
     assert timelines.axes[-1].get_xlabel() == "time (days)"
+
+
+def test_share_uploaded_after_counts_labels_the_model_never_saw(ds):
+    upload = ds.videos["upload_time"].to_numpy()
+    cutoff = float(np.median(upload))
+    ids = np.array([int(np.argmin(upload)), int(np.argmax(upload)), int(np.argmax(upload))])
+    assert describe.share_uploaded_after(ds, ids, cutoff) == pytest.approx(2 / 3)
+    assert np.isnan(describe.share_uploaded_after(ds, np.zeros(0, np.int64), cutoff))
+    with pytest.raises(ValueError, match="video ids must lie in"):
+        describe.share_uploaded_after(ds, np.array([len(upload)]), cutoff)

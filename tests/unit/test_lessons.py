@@ -131,8 +131,9 @@ def test_baselines_lesson_scores_every_classical_model_the_oracle_and_the_model(
     EASE does not fit, it is left out and the best is taken over the rest."""
     ds = L.world("tiny", 0, {})
     row = L.lesson_baselines(ds, 0, FAST, depth=1)
-    names = ("popularity", "popularity_recent", *L.CLASSICAL, "oracle", "model")
+    names = ("popularity", "popularity_recent", *L.CLASSICAL, "oracle", "oracle_label_time", "model")
     assert all(0.0 <= row[f"recall100_{m}"] <= 1.0 for m in names)
+    assert 0.0 < row["share_labels_uploaded_after_cutoff"] < 1.0  # the tiny world keeps uploading
     classical = {m: row[f"recall100_{m}"] for m in L.CLASSICAL}
     assert row["best_classical"] == max(classical, key=classical.get)
     assert row["effect"] == row["recall100_model"] / max(classical.values())
@@ -143,3 +144,17 @@ def test_baselines_lesson_scores_every_classical_model_the_oracle_and_the_model(
     assert without["lr"] == {"model": 3e-3}
     with pytest.raises(ValueError, match="depth must be one of"):
         L.lesson_baselines(ds, 0, FAST, depth=7)
+
+
+def test_lesson_preset_caps_large_presets_at_ci_and_says_why():
+    """The lessons run at the preset's own sizes up to ci; larger presets and real datasets run them in
+    the same world at ci's sizes, with a sentence that says so; LESSON_PRESET overrides, checked."""
+    assert L.lesson_preset("ci") == ("ci", None) and L.lesson_preset("tiny") == ("tiny", None)
+    for preset in ("small", "large"):
+        chosen, why = L.lesson_preset(preset)
+        assert chosen == L.LESSON_MAX_PRESET == "ci" and preset in why and "LESSON_PRESET" in why
+    chosen, why = L.lesson_preset("movielens-100k")
+    assert chosen == "ci" and "real dataset" in why
+    assert L.lesson_preset("small", "small") == ("small", None)
+    with pytest.raises(ValueError, match="LESSON_PRESET must be a simulator preset"):
+        L.lesson_preset("ci", "movielens-100k")

@@ -22,7 +22,8 @@ import pandas as pd
 __all__ = ["AGE_BANDS", "AGE_EDGES", "tables_fingerprint", "view_counts", "category_interest",
            "age_bands", "consecutive_pairs", "young_shares", "by_clickbait_quintile", "fresh_watch_lift",
            "topic_flow_asymmetry", "ring_flow", "ring_flow_gender_gap", "demographic_interaction_gain",
-           "tail_watch_share", "sparse_video_share", "top_watch_share", "MECHANISM_STATISTICS",
+           "tail_watch_share", "sparse_video_share", "top_watch_share", "share_uploaded_after",
+           "MECHANISM_STATISTICS",
            "mechanism_statistics", "mechanism_strengths"]
 
 AGE_EDGES = (0, 18, 25, 35, 50, 100)
@@ -216,6 +217,18 @@ def tail_watch_share(ds: Any, tail: float = 0.5) -> float:
         raise ValueError(f"tail must be a fraction of the catalogue in (0, 1], got {tail!r}")
     counts = np.sort(view_counts(ds))                                        # (n_videos,) ascending
     return float(counts[: round(tail * counts.size)].sum() / max(counts.sum(), 1))
+
+
+def share_uploaded_after(ds: Any, video_ids: np.ndarray, cutoff: float) -> float:
+    """The share of ``video_ids`` ((n,) int64, e.g. the test labels) uploaded at or after ``cutoff`` (days):
+    videos no model trained on the log before the cutoff has seen. NaN for no ids."""
+    ids = np.asarray(video_ids, np.int64)
+    if ids.size == 0:
+        return float("nan")
+    upload = ds.videos["upload_time"].to_numpy()  # (n_videos,) float64, days; row i is video i
+    if ids.min() < 0 or ids.max() >= upload.size:
+        raise ValueError(f"video ids must lie in [0, {upload.size}), got {ids.min()}..{ids.max()}")
+    return float((upload[ids] >= cutoff).mean())
 
 
 def sparse_video_share(ds: Any, min_watches: int = 5) -> float:

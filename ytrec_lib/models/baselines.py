@@ -42,6 +42,7 @@ __all__ = [
     "Baseline",
     "ItemKNN",
     "MostPopular",
+    "ORACLE_MOMENTS",
     "Oracle",
     "RP3beta",
     "Tuned",
@@ -49,6 +50,7 @@ __all__ = [
     "as_watch_log",
     "cooccurrence_similarity",
     "ease_weights",
+    "oracle_rankings",
     "rp3beta_similarity",
     "tune",
 ]
@@ -798,9 +800,11 @@ def tune(make: Any, grid: Mapping[str, Sequence[Any]], watches: WatchLog, n_vide
 class Oracle(Baseline):
     """Rank by the simulator's true next-watch distribution ``truth.next_watch_probs(users, times)``.
 
-    The ceiling any model can reach on simulated data. ``fit`` is optional: it gives the watch log
-    used to exclude watched videos (or pass ``histories=`` / ``exclude_watched=False``) and a
-    default query time (the cutoff).
+    The ceiling on simulated data of any model asked at the same ``times``: asked at the cutoff it is the
+    ceiling of a model served then; asked at a later time it also knows what was uploaded in between
+    (:func:`oracle_rankings` gives both). ``fit`` is optional: it gives the watch log used to exclude
+    watched videos (or pass ``histories=`` / ``exclude_watched=False``) and a default query time (the
+    cutoff).
     """
 
     def __init__(self, truth: Truth, n_videos: int | None = None) -> None:
@@ -836,3 +840,26 @@ class Oracle(Baseline):
         if ds.truth is None:
             raise ValueError(f"dataset {ds.meta.get('name')!r} has no ground truth (real data); no oracle")
         return cls(ds.truth).fit_dataset(ds, cutoff)
+
+
+ORACLE_MOMENTS: dict[str, str] = {
+    "oracle": "at the serving moment (the cutoff)",
+    "oracle_label_time": "at each label's own time (clairvoyant)",
+}
+"""The two oracles of :func:`oracle_rankings`, by the names notebooks record them under."""
+
+
+def oracle_rankings(ds: Any, users: np.ndarray, times: np.ndarray, cutoff: float, k: int,
+                    histories: Any = None) -> dict[str, np.ndarray]:
+    """The oracle's top-``k`` of each test query twice, (n, k) int64 each, keyed as :data:`ORACLE_MOMENTS`.
+
+    ``"oracle"`` asks the truth at ``cutoff``, the moment a model trained on the log before it serves: it
+    knows every user's hidden interests then, but only the videos uploaded by then -- the ceiling of a
+    model served at the cutoff. ``"oracle_label_time"`` asks at each label's own ``times`` (n,) float64:
+    it also knows which videos will be uploaded after the cutoff and how fresh each is when the user comes
+    back, which no model served at the cutoff can know.
+    """
+    oracle = Oracle.from_dataset(ds, cutoff=cutoff)
+    times = np.asarray(times, np.float64)  # (n,)
+    at = {"oracle": np.full_like(times, cutoff), "oracle_label_time": times}
+    return {name: oracle.recommend(users, k, histories=histories, times=t) for name, t in at.items()}

@@ -35,7 +35,7 @@ import torch
 
 from ytrec_lib import stats
 from ytrec_lib.data import datasets, describe, splits
-from ytrec_lib.data.presets import MECHANISM_OFF, SimConfig, preset_config
+from ytrec_lib.data.presets import MECHANISM_OFF, PRESET_SIZES, SimConfig, preset_config
 from ytrec_lib.features import FeatureBuilder, feature_set
 from ytrec_lib.models import baselines as B
 from ytrec_lib.models import candidate as C
@@ -106,6 +106,33 @@ def world(preset: str, seed: int, switches: Mapping[str, Any]) -> datasets.Datas
     check_switches(switches)
     config = preset_config(preset, **switches) if switches else None
     return datasets.load(preset, seed, config=config, progress=False)
+
+
+LESSON_MAX_PRESET = "ci"
+"""The largest simulator preset the lessons run at unless asked: each lesson trains several models to
+convergence at three seeds in two worlds, which at ``small`` takes hours on a 2-core machine."""
+
+
+def lesson_preset(preset: str, requested: str | None = None) -> tuple[str, str | None]:
+    """The simulator preset the lessons of a notebook run at ``preset`` take, and a sentence for the reader
+    when it is not ``preset`` (else None). ``requested`` (a simulator preset) overrides the choice; else a
+    real dataset (whose world cannot be switched) and any preset larger than :data:`LESSON_MAX_PRESET`
+    run the lessons in the same world at :data:`LESSON_MAX_PRESET`'s sizes."""
+    if requested is not None:
+        if requested not in PRESET_SIZES:
+            raise ValueError(f"LESSON_PRESET must be a simulator preset ({', '.join(PRESET_SIZES)}), "
+                             f"got {requested!r}")
+        return requested, None
+    cap = LESSON_MAX_PRESET
+    if preset not in PRESET_SIZES:
+        return cap, (f"{preset} is a real dataset: its world cannot be switched, so the lessons run in the "
+                     f"simulated world at the {cap} sizes.")
+    size, cap_size = (PRESET_SIZES[p]["n_users"] * PRESET_SIZES[p]["n_videos"] for p in (preset, cap))
+    if size <= cap_size:
+        return preset, None
+    return cap, (f"At {preset} the lessons (models trained to convergence at several seeds, in two worlds "
+                 f"each) would take hours on a 2-core machine, so they run in the same world at the {cap} "
+                 f"sizes; set LESSON_PRESET = \"{preset}\" to run them at {preset}.")
 
 
 def mechanism_off(switches: Mapping[str, Any], mechanism: str) -> dict[str, Any]:
@@ -333,9 +360,11 @@ def lesson_baselines(ds: datasets.Dataset, seed: int, protocol: Protocol,
     ``recall100_{name}`` of the all-features model with the ``depth`` tower (``model``), of most popular,
     of each of :data:`CLASSICAL` tuned on the validation users over :data:`evaluation.GRIDS` (EASE left
     out where :func:`evaluation.ease_skip_reason` says the catalogue does not fit), of most popular over
-    the :data:`RECENT_DAYS` before the cutoff (``popularity_recent``, a trending list) and of the oracle
-    (the simulator's true next-watch probabilities); ``effect`` = the model over the best classical model of
-    this seed (``best_classical``; NaN where every classical model finds no test label)."""
+    the :data:`RECENT_DAYS` before the cutoff (``popularity_recent``, a trending list) and of the two oracles
+    of :func:`~ytrec_lib.models.baselines.oracle_rankings` (the simulator's true next-watch probabilities
+    at the cutoff, ``oracle``, and at each label's time, ``oracle_label_time``), the share of test labels
+    uploaded after the cutoff (``share_labels_uploaded_after_cutoff``); ``effect`` = the model over the best
+    classical model of this seed (``best_classical``; NaN where every classical model finds no test label)."""
     if depth not in TOWERS:
         raise ValueError(f"depth must be one of {sorted(TOWERS)}, got {depth!r}")
     task = evaluation.evaluation_task(ds, seed)
@@ -346,10 +375,13 @@ def lesson_baselines(ds: datasets.Dataset, seed: int, protocol: Protocol,
         ranked, _ = evaluation.rank_model(name, task, seed=seed)  # (n_test, K) int64
         row[f"recall100_{name}"] = evaluation.score_ranking(ranked, labels)["recall@100"]
     times, cutoff = split.test["time"].to_numpy(), split.train_cutoff  # (n_test,) float64
-    for name, ranker in (("popularity_recent", B.MostPopular(window=RECENT_DAYS).fit_dataset(ds, cutoff)),
-                         ("oracle", B.Oracle.from_dataset(ds, cutoff=cutoff))):
-        ranked = ranker.recommend(task.test.users, 100, histories=task.test.histories, times=times)
-        row[f"recall100_{name}"] = evaluation.score_ranking(ranked, labels)["recall@100"]
+    trending = B.MostPopular(window=RECENT_DAYS).fit_dataset(ds, cutoff)
+    ranked = {"popularity_recent": trending.recommend(task.test.users, 100, histories=task.test.histories,
+                                                      times=times),
+              **B.oracle_rankings(ds, task.test.users, times, cutoff, 100, task.test.histories)}
+    for name, r in ranked.items():  # r (n_test, 100) int64
+        row[f"recall100_{name}"] = evaluation.score_ranking(r, labels)["recall@100"]
+    row["share_labels_uploaded_after_cutoff"] = describe.share_uploaded_after(ds, labels, cutoff)
     run = train_selected(ds, split, "all", TOWERS[depth], seed, protocol, lr=_chosen("model", lr))
     ranked = C.rank_videos(run.model, C.split_examples(run.builder, split, "test"), 100)  # (n_test, 100)
     row["recall100_model"] = evaluation.score_ranking(ranked, labels)["recall@100"]
@@ -421,7 +453,8 @@ def parse_switch(text: str) -> tuple[str, Any]:
         return name.strip(), raw
 
 
-__all__ = ["TOWERS", "NULL", "Protocol", "Trained", "world", "mechanism_off", "make_split", "train_selected",
+__all__ = ["TOWERS", "NULL", "Protocol", "Trained", "world", "LESSON_MAX_PRESET", "lesson_preset",
+           "mechanism_off", "make_split", "train_selected",
            "quality_on_test", "mean_se", "beyond_noise", "verdict", "topic_mass", "ring_direction_gap",
            "lesson_depth", "fresh_curves", "fresh_lifts", "lesson_fresh", "lesson_labels", "LESSONS",
            "CLASSICAL", "RECENT_DAYS", "lesson_baselines",

@@ -22,7 +22,16 @@ def test_records_every_key_of_the_issue(r):
 
 
 def test_retrieval_wants_global_negatives(r):
+    """At one budget (§1), and trained to convergence over three worlds (§1b), paired by world beyond two
+    standard errors; the crossover's retrieval row is the converged pair of the first world."""
     assert r["recall@100_uniform"] > r["recall@100_exposed"]
+    gap, se = r["retrieval_uniform_minus_exposed"], r["retrieval_uniform_minus_exposed_se"]
+    assert r["retrieval_worlds"] == 3 and gap > 2 * se > 0, (gap, se)
+    converged = r["retrieval_converged_recall"]
+    assert gap == pytest.approx(converged["uniform"] - converged["exposed"])
+    assert set(r["retrieval_lr"]) == {"uniform", "exposed"} and len(r["retrieval_epochs"]) == 3
+    for epochs in r["retrieval_epochs"].values():
+        assert all(1 <= e <= 30 for e in epochs.values()), epochs
 
 
 def test_ranking_wants_exposed_not_clicked_negatives(r):

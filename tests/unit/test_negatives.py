@@ -475,6 +475,29 @@ def test_ranking_negatives_on_a_tiny_world():
         N.ranking_negatives(ds, split, splits.training_watches(ds, split), lrs={"exposed": [1e-2]}, spec=spec)
 
 
+def test_retrieval_negatives_on_a_tiny_world():
+    """Uniform and exposed negatives, each at the rate with the best validation recall; a rate given
+    alone is the one used; the best epoch lies within the cap; test recall is a recall."""
+    from ytrec_lib.data import datasets, splits
+
+    ds = datasets.load("tiny", seed=0, progress=False)
+    split = splits.default_split(ds, seed=0)
+    lrs = {"uniform": [1e-2, 1e-3], "exposed": [3e-3]}
+    out = N.retrieval_negatives(ds, split, lrs=lrs, max_epochs=3, patience=1, n_negatives=32, dim=8,
+                                tower=(8,), k=20, seed=0)
+    assert set(out) == set(N.RETRIEVAL_CROSSOVER) == {"uniform", "exposed"}
+    assert out["exposed"]["lr"] == 3e-3 and out["uniform"]["lr"] in (1e-2, 1e-3)
+    for r in out.values():
+        assert 0.0 <= r["recall"] <= 1.0 and 0.0 <= r["val_recall"] <= 1.0 and 1 <= r["epochs"] <= 3
+    again = N.retrieval_negatives(ds, split, lrs=lrs, max_epochs=3, patience=1, n_negatives=32, dim=8,
+                                  tower=(8,), k=20, seed=0)
+    assert again == out  # deterministic for a seed
+    with pytest.raises(ValueError, match="needs rates for"):
+        N.retrieval_negatives(ds, split, lrs={"uniform": [1e-2]})
+    with pytest.raises(ValueError, match="next-watch split"):
+        N.retrieval_negatives(ds, splits.leave_last_out_split(ds), lrs=lrs)
+
+
 def test_stream_recovery_table():
     errors = {0.1: np.array([3.0, 0.3, 0.2, 2.0, 0.5, 0.1]), 0.01: np.array([3.0, 1.0, 0.9, 2.5, 1.2, 1.1])}
     t = N.stream_recovery_table(errors, shift_at=3, within=1.5)

@@ -25,11 +25,17 @@ import pandas as pd
 import scipy.stats
 
 from ytrec_lib.data import splits
-from ytrec_lib.features import ExampleFeatures
+from ytrec_lib.features import ExampleFeatures, FeatureBuilder, FeatureSpec
+from ytrec_lib.metrics import recall_at_k
 from ytrec_lib.models import ranking
-from ytrec_lib.models.candidate import CandidateModel, rank_videos
-from ytrec_lib.models.sampling import NegativeSampler, StreamingFrequencyEstimator
-from ytrec_lib.train import TrainConfig
+from ytrec_lib.models.candidate import CandidateModel, rank_videos, split_examples
+from ytrec_lib.models.sampling import (
+    ExposedSampler,
+    NegativeSampler,
+    StreamingFrequencyEstimator,
+    UniformSampler,
+)
+from ytrec_lib.train import TrainConfig, fit
 
 STRATEGIES: tuple[str, ...] = ("uniform", "popularity", "inbatch", "inbatch_logq", "exposed", "mixed", "hard")
 """The retrieval negative-sampling strategies of notebook 06, in presentation order."""
@@ -296,6 +302,55 @@ def ranking_negatives(ds: Any, split: Any, train_watches: pd.DataFrame, *, lrs: 
         out.rankers[name], out.results[name], out.lr[name] = fit_click_ranker_converged(
             feats, valid, test, builder.n_videos, builder.n_languages, spec, lrs=lrs[name], hidden=hidden,
             max_epochs=max_epochs, patience=patience, seed=seed)
+    return out
+
+
+RETRIEVAL_CROSSOVER: tuple[str, ...] = ("uniform", "exposed")
+"""The two retrieval strategies of the crossover that :func:`retrieval_negatives` trains to convergence."""
+
+
+def retrieval_negatives(ds: Any, split: Any, *, lrs: Mapping[str, Sequence[float]], max_epochs: int = 30,
+                        patience: int = 3, batch_size: int = 256, n_negatives: int = 256, dim: int = 32,
+                        tower: Sequence[int] = (64,), k: int = 100, seed: int = 0
+                        ) -> dict[str, dict[str, float]]:
+    """The retrieval half of notebook 06's crossover in one world, trained to convergence: the candidate
+    model of notebook 06 (``dim``, ``tower``, every input) with uniform (global) negatives and with
+    exposed-not-clicked ones (the impressions before the cutoff), each with the logQ correction. For each
+    rate of ``lrs[name]``: early stopping on validation recall@``k`` of ``split.valid`` (``patience``
+    epochs, at most ``max_epochs``); the rate with the best validation recall wins. Returns, per name of
+    :data:`RETRIEVAL_CROSSOVER`: ``{"recall": test recall@k over the whole catalogue (watched videos
+    excluded), "val_recall", "lr", "epochs": the best epoch + 1}``."""
+    missing = [name for name in RETRIEVAL_CROSSOVER if name not in lrs]
+    if missing:
+        raise ValueError(f"retrieval_negatives: lrs needs rates for {missing} (a mapping name -> rates)")
+    if split.kind != "next_watch":
+        raise ValueError(f"retrieval_negatives needs a next-watch split (one cutoff), got {split.kind!r}")
+    n_videos, n_users = int(ds.n_videos), int(ds.meta["n_users"])
+    spec = FeatureSpec()
+    builder = FeatureBuilder.from_dataset(ds, spec, window=(0.0, split.train_cutoff))
+    parts = {p: (split_examples(builder, split, p), getattr(split, p)["label"].to_numpy(np.int64))
+             for p in ("train", "valid", "test")}
+    imp = splits.training_view(ds, split).impressions  # what was shown before the cutoff
+    samplers = {"uniform": UniformSampler(n_videos, shared=True),
+                "exposed": ExposedSampler(n_videos, imp["user_id"].to_numpy(), imp["video_id"].to_numpy(),
+                                          imp["clicked"].to_numpy(), n_users=n_users)}
+    n_tokens = max(int(ds.meta.get("n_tokens") or 1), 1)
+    out: dict[str, dict[str, float]] = {}
+    for name in RETRIEVAL_CROSSOVER:
+        best: tuple[float, float, CandidateModel, int] | None = None
+        for lr in lrs[name]:
+            model = CandidateModel(n_videos, n_tokens, int(ds.meta["n_regions"]), dim=dim, tower=list(tower),
+                                   spec=spec, seed=seed)
+            config = replace(study_config(max_epochs, batch_size, n_negatives, lr, seed), patience=patience,
+                             eval_k=k)
+            hist = fit(model, *parts["train"], config, sampler=samplers[name], val=parts["valid"],
+                       progress=False)
+            if best is None or hist.best_val_recall > best[0]:
+                best = (hist.best_val_recall, lr, model, hist.best_epoch + 1)
+        val_recall, lr, model, epochs = best
+        ranked = rank_videos(model, parts["test"][0], k, exclude_watched=True)  # (n_test, k)
+        out[name] = {"recall": float(recall_at_k(ranked, parts["test"][1], k)), "val_recall": val_recall,
+                     "lr": lr, "epochs": epochs}
     return out
 
 

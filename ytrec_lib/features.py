@@ -555,7 +555,8 @@ class FeatureBuilder:
         return FeatureBuilder(self.encoder.with_spec(spec), self.watch_log, self.search_log, self.users)
 
     def examples(
-        self, user_ids: Any, times: Any, window_end: float | None = None, exclude: Any = None
+        self, user_ids: Any, times: Any, window_end: float | None = None, exclude: Any = None,
+        context_times: Any = None,
     ) -> ExampleFeatures:
         """Features of examples (``user_ids`` (n,) int, ``times`` (n,) float days).
 
@@ -563,6 +564,9 @@ class FeatureBuilder:
         training window (training examples get example age ``window_end - time``); ``None`` for
         serving / evaluation (example age 0, as in the paper). ``exclude``: (n,) video ids to leave
         out of each example's watch bag (the label of a held-out-watch example), or None.
+        ``context_times`` (n,) float days, with ``exclude``: cut each watch bag to as many watches as the
+        user had before that time (the label's own time: the matched held-out control), keeping the
+        latest ones before ``times``.
         """
         users = np.asarray(user_ids, dtype=np.int64).ravel()
         times = np.asarray(times, dtype=np.float64).ravel()
@@ -588,6 +592,10 @@ class FeatureBuilder:
                 msg = f"examples: exclude needs one id per example, got {len(drop)} for {len(users)}"
                 raise ValueError(msg)
         wb, wl = self.watch_log.bag_bounds(users, times, spec.max_bag + (drop is not None))
+        if context_times is not None:
+            if drop is None:
+                raise ValueError("examples: context_times needs exclude (the label each bag leaves out)")
+            wb, wl = self._matched_bags(users, np.asarray(context_times, np.float64).ravel(), wb, wl)
         sb, sl = self.search_log.bag_bounds(users, times, spec.max_bag)
         if not spec.watches:
             wl = np.zeros_like(wl)
@@ -598,6 +606,21 @@ class FeatureBuilder:
             enc, users, times, region, dense.astype(np.float32), wb, wl, sb, sl,
             self.watch_log, self.search_log, drop, occupation,
         )
+
+    def _matched_bags(self, users: np.ndarray, context_times: np.ndarray, begin: np.ndarray,
+                      length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Watch bags ``(begin, length)`` (n,) int64 each, whose rows hold the label at its own time
+        ``context_times``, cut to keep k watches once the label is left out, k = the user's watches
+        before ``context_times`` (at most ``max_bag``): the latest k + 1 rows when the label lies among
+        them, else the latest k."""
+        if context_times.shape != users.shape:
+            raise ValueError(f"examples: context_times needs one time per example, got {context_times.size} "
+                             f"for {users.size}")
+        c_begin, k = self.watch_log.bag_bounds(users, context_times, self.encoder.spec.max_bag)  # (n,) each
+        label_row = c_begin + k                        # the first watch at the label's time: the label
+        end = begin + length                           # one past the latest watch before the example time
+        keep = np.minimum(k + (label_row >= end - k - 1), length)  # (n,) rows kept, the label among them
+        return end - keep, keep
 
 
 def example_age_onehot(days: np.ndarray, n_days: int) -> np.ndarray:

@@ -12,7 +12,7 @@ STEM = "03c_fresh_and_labels"
 FIG4_KEYS = ("fresh_lift_empirical", "fresh_lift_with_example_age", "fresh_lift_without_example_age",
              "fresh_share_top100_with_example_age", "fresh_share_top100_without_example_age",
              "fresh_share_next_watch")
-LABEL_KEYS = ("recall@100_next_watch_label", "recall@100_heldout_label")
+LABEL_KEYS = ("recall@100_next_watch_label", "recall@100_heldout_label", "recall@100_heldout_matched_label")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,8 @@ def test_records_the_keys_with_their_standard_errors(r):
         assert r[f"{k}_se"] > 0, (k, r[f"{k}_se"])  # three seeds: a real spread
     assert all(0.0 <= r[k] <= 1.0 for k in FIG4_KEYS[3:] + LABEL_KEYS)
     assert r["fresh_lift_empirical"] > 1.0 and r["fig4_example_age_by_day"] is True
-    assert set(r["fig4_lr"]) == {"with", "without"} and set(r["labels_lr"]) == {"next_watch", "heldout"}
+    assert set(r["fig4_lr"]) == {"with", "without"}
+    assert set(r["labels_lr"]) == {"next_watch", "heldout", "heldout_matched"}
     assert len(r["fig4_epochs"]) == len(r["labels_epochs"]) == 6  # 3 seeds, world on and off
     assert set(r["ablation"]) == set(r["ablation_se"]) == {"freshness", "sequences"}  # 03b: interactions
     for mechanism in ("freshness", "sequences"):
@@ -85,13 +86,29 @@ def test_without_order_in_time_next_watch_labels_no_longer_win(r):
 
 @pytest.mark.xfail(strict=True, reason=(
     "measured at ci over 3 seeds (learning rates of the world with order): with no order in time next-watch "
-    "minus held-out recall@100 is -0.0134 +- 0.0038, held-out ahead beyond 2 SE "
-    "(world on +0.0398 +- 0.0059). "
-    "Without order the held-out examples' longer context (the whole history, as at serving) is all that "
-    "counts; the gap is gone but reversed, not within 2 SE of zero as the two-sided criterion asks"))
+    "minus held-out recall@100 is -0.0122 +- 0.0049, held-out ahead beyond 2 SE (world on +0.0404 +- "
+    "0.0063). The control with the context cut to the next-watch length moves it to -0.0048 +- 0.0007 "
+    "(world on +0.0368 +- 0.0035): the longer context is ~60% of the reversal, and what is left is still "
+    "beyond 2 SE (every seed -0.003 to -0.006); not within 2 SE of zero as the two-sided criterion asks"))
 def test_ablation_without_sequences_leaves_no_gap(r):
     off, se = r["ablation"]["sequences"]["world off"], r["ablation_se"]["sequences"]["world off"]
     assert abs(off) <= 2 * se, (off, se)
+
+
+def test_the_matched_context_control(r, printed):
+    """The control (held-out labels with the next-watch context length): next-watch labels beat it beyond
+    two standard errors in the world with order; without order its gap is smaller in size than the plain
+    held-out one's (the longer context is part of the reversal); the sentence states both verdicts."""
+    gap, se = r["next_minus_heldout_matched"], r["next_minus_heldout_matched_se"]
+    assert set(gap) == set(se) == {"world on", "world off"}
+    assert gap["world on"] > 2 * se["world on"], (gap, se)
+    assert gap["world on"] == pytest.approx(r["recall@100_next_watch_label"]
+                                            - r["recall@100_heldout_matched_label"])
+    assert abs(gap["world off"]) < abs(r["ablation"]["sequences"]["world off"]), (gap, r["ablation"])
+    lines = [line for line in printed if line.startswith("The control, held-out labels")]
+    assert len(lines) == 1, lines
+    for world in ("world on", "world off"):
+        assert verdict(gap[world], se[world], 0.0) in lines[0], (world, lines[0])
 
 
 def test_the_sentences_state_the_measured_verdicts(r, printed):

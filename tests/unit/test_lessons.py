@@ -93,10 +93,13 @@ def test_run_lesson_reuses_the_first_seeds_rates_and_summarises_rows():
     assert "lr" not in s["mean"] and "seed" not in s["mean"] and "interaction_gain" in s["mean"]
 
 
-def test_labels_lesson_trains_both_label_kinds():
+def test_labels_lesson_trains_every_label_kind():
+    """Next-watch, held-out and the matched-context held-out control, each at its own chosen rate."""
     row = L.lesson_labels(L.world("tiny", 1, {}), 1, FAST)
-    assert set(row["lr"]) == {"next_watch", "heldout"}
+    assert set(row["lr"]) == set(L.SPLIT_KINDS) == {"next_watch", "heldout", "heldout_matched"}
     assert row["effect"] == row["recall_next"] - row["recall_heldout"]
+    assert row["effect_matched"] == row["recall_next"] - row["recall_heldout_matched"]
+    assert L.make_split(L.world("tiny", 1, {}), "heldout_matched", 1, 2).match_context
 
 
 def test_cli_prints_json_and_refuses_bad_input(capsys):

@@ -75,6 +75,33 @@ def test_heldout_split_has_the_same_labels_but_the_cutoff_as_time(ds):
     assert not (h.watch_ids == ho.train["label"].to_numpy()[rows]).any()
 
 
+def test_matched_heldout_bags_hold_as_many_watches_as_the_next_watch_ones(ds):
+    """The §3.4 control: each matched held-out example sees exactly as many watches as its next-watch twin
+    (same label), never the label, and those are the user's latest watches before the cutoff."""
+    from ytrec_lib.features import FeatureBuilder, FeatureSpec
+    from ytrec_lib.models.candidate import split_examples
+
+    nw, ho = splits.next_watch_split(ds), splits.heldout_watch_split(ds, match_context=True)
+    assert ho.kind == "heldout_matched" and ho.match_context and ho.exclude_label
+    assert np.array_equal(ho.train["label_time"], nw.train["time"])
+    spec = FeatureSpec(max_bag=6)  # small, so that many bags are cut at the cap too
+    builder = FeatureBuilder.from_dataset(ds, spec, window=(0.0, ho.train_cutoff))
+    b_nw, b_ho = (split_examples(builder, s, "train").batch() for s in (nw, ho))
+    np.testing.assert_array_equal(b_ho["watch_len"].numpy(), b_nw["watch_len"].numpy())
+    labels, pad = ho.train["label"].to_numpy(), builder.watch_log.pad
+    w = ds.watches()
+    for i in np.random.default_rng(0).choice(len(labels), 80, replace=False):
+        bag = b_ho["watch_ids"][i, : int(b_ho["watch_len"][i])].numpy()
+        assert labels[i] not in bag and pad not in bag
+        u = ho.train["user_id"].iloc[i]
+        before = w[(w["user_id"] == u) & (w["time"] < ho.train_cutoff)].sort_values("time")["video_id"]
+        others = [v for v in before.to_numpy() if v != labels[i]]
+        latest = others[len(others) - len(bag):] if len(bag) else []
+        assert bag.tolist() == latest, (i, bag, latest)
+    with pytest.raises(ValueError, match="context_times needs exclude"):
+        builder.examples(ho.train["user_id"], ho.train["time"], context_times=ho.train["label_time"])
+
+
 def test_history_matches_pandas(ds):
     rng = np.random.default_rng(0)
     n = 60

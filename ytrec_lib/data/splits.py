@@ -31,7 +31,9 @@ class Split:
     ``time`` is the moment the features are taken at (history strictly before it). ``valid`` and
     ``test`` also have ``label_time`` (when the label was watched; equal to ``time`` for the first).
     When ``exclude_label`` is True, the label itself must be removed from the example's history
-    (pass ``exclude=train["label"]`` to :func:`history`).
+    (pass ``exclude=train["label"]`` to :func:`history`). When ``match_context`` is True too, ``train``
+    also has ``label_time`` and each training example's watch bag is cut to as many watches as the user had
+    before that time (the next-watch example's count): the latest before ``time``, the label left out.
     """
 
     train: pd.DataFrame
@@ -40,6 +42,7 @@ class Split:
     train_cutoff: float
     kind: str
     exclude_label: bool = False
+    match_context: bool = False
 
     @property
     def test_users(self) -> np.ndarray:
@@ -137,18 +140,22 @@ def next_watch_split(ds: Dataset, *, train_cutoff: float | None = None, cutoff_f
     return Split(train=train, valid=valid, test=test, train_cutoff=cutoff, kind="next_watch")
 
 
-def heldout_watch_split(ds: Dataset, **kwargs) -> Split:
+def heldout_watch_split(ds: Dataset, *, match_context: bool = False, **kwargs) -> Split:
     """The contrast to :func:`next_watch_split`: same labels, but predicted from *all* other history.
 
     Training examples have the same labels as the next-watch split (same arguments), but ``time``
     is the cutoff, so their history holds the user's watches after the label too (minus the label:
     ``exclude_label`` is True). ``valid`` and ``test`` are the next-watch ones: both splits are
-    evaluated on the next watch.
+    evaluated on the next watch. ``match_context``: the control with as much context as the next-watch
+    example has -- each bag cut to the number of watches before the label (``label_time``), taken from
+    the latest before the cutoff, so only *which* watches are the context differs (kind
+    ``"heldout_matched"``).
     """
     s = next_watch_split(ds, **kwargs)
-    train = s.train.assign(time=s.train_cutoff)
-    return Split(train=train, valid=s.valid, test=s.test, train_cutoff=s.train_cutoff, kind="heldout",
-                 exclude_label=True)
+    train = s.train.assign(label_time=s.train["time"], time=s.train_cutoff)
+    return Split(train=train, valid=s.valid, test=s.test, train_cutoff=s.train_cutoff,
+                 kind="heldout_matched" if match_context else "heldout", exclude_label=True,
+                 match_context=match_context)
 
 
 # --------------------------------------------------------------------------------------------

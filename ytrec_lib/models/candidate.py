@@ -497,15 +497,18 @@ def model_from_payload(payload: Any, where: str = "checkpoint") -> tuple[Candida
 
 def split_examples(builder: Any, split: Any, part: str) -> ExampleFeatures:
     """Features of one part of a ``ytrec_lib.data.splits.Split``: training examples get example age
-    ``train_cutoff - time`` (and, in a held-out split, their label left out of the bag); evaluation
-    examples are served (example age 0)."""
+    ``train_cutoff - time`` (and, in a held-out split, their label left out of the bag, the bag cut to the
+    next-watch example's length when the split matches the context); evaluation examples are served
+    (example age 0)."""
     if part not in ("train", "valid", "test"):
         raise ValueError(f"part must be 'train', 'valid' or 'test', got {part!r}")
     df = getattr(split, part)
     if part != "train":
         return builder.examples(df["user_id"], df["time"])
     exclude = df["label"].to_numpy() if split.exclude_label else None
-    return builder.examples(df["user_id"], df["time"], window_end=split.train_cutoff, exclude=exclude)
+    context = df["label_time"].to_numpy() if getattr(split, "match_context", False) else None
+    return builder.examples(df["user_id"], df["time"], window_end=split.train_cutoff, exclude=exclude,
+                            context_times=context)
 
 
 @torch.no_grad()

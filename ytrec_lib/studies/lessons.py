@@ -142,16 +142,19 @@ def mechanism_off(switches: Mapping[str, Any], mechanism: str) -> dict[str, Any]
     return {**switches, **MECHANISM_OFF[mechanism]}
 
 
-SPLIT_KINDS: tuple[str, ...] = ("next_watch", "heldout")
+SPLIT_KINDS: tuple[str, ...] = ("next_watch", "heldout", "heldout_matched")
 
 
 def make_split(ds: datasets.Dataset, kind: str, seed: int, n_next: int) -> splits.Split:
-    """The next-watch split (``kind="next_watch"``), or the held-out-label split (``"heldout"``) with the
-    same validation and test users; ``n_next`` labels per validation and test user."""
+    """The next-watch split (``kind="next_watch"``), the held-out-label split (``"heldout"``, the whole
+    history but the label as context) or its control with the next-watch example's context length
+    (``"heldout_matched"``), all with the same validation and test users; ``n_next`` labels per
+    validation and test user."""
     if kind not in SPLIT_KINDS:
         raise ValueError(f"unknown split kind {kind!r}; use one of {', '.join(SPLIT_KINDS)}")
-    make = splits.heldout_watch_split if kind == "heldout" else splits.next_watch_split
-    return make(ds, seed=seed, n_next=n_next)
+    if kind == "next_watch":
+        return splits.next_watch_split(ds, seed=seed, n_next=n_next)
+    return splits.heldout_watch_split(ds, seed=seed, n_next=n_next, match_context=kind == "heldout_matched")
 
 
 def _fit_one(ds: datasets.Dataset, split: splits.Split, spec: Any, builder: FeatureBuilder,
@@ -334,9 +337,10 @@ def lesson_fresh(ds: datasets.Dataset, seed: int, protocol: Protocol, lr: Mappin
 
 def lesson_labels(ds: datasets.Dataset, seed: int, protocol: Protocol, lr: Mapping[str, float] | None = None,
                   example_age: bool | None = None) -> dict[str, Any]:
-    """§3.4: test recall@100 trained on next-watch labels and on randomly held-out labels (depth 1, both
-    evaluated on the next watch after the cutoff); ``effect`` = next minus held-out. ``example_age``:
-    None keeps the feature set's own (on)."""
+    """§3.4: test recall@100 trained on next-watch labels, on randomly held-out labels and on held-out
+    labels with the next-watch example's context length (depth 1, all evaluated on the next watch after
+    the cutoff); ``effect`` = next minus held-out, ``effect_matched`` = next minus matched held-out.
+    ``example_age``: None keeps the feature set's own (on)."""
     rec, runs = {}, {}
     for kind in SPLIT_KINDS:
         split = make_split(ds, kind, seed, protocol.n_next)
@@ -344,7 +348,8 @@ def lesson_labels(ds: datasets.Dataset, seed: int, protocol: Protocol, lr: Mappi
                                     lr=_chosen(kind, lr))
         rec[kind] = quality_on_test(runs[kind], split)["recall@100"]
     return {"recall_next": rec["next_watch"], "recall_heldout": rec["heldout"],
-            "effect": rec["next_watch"] - rec["heldout"], **_run_info(runs)}
+            "recall_heldout_matched": rec["heldout_matched"], "effect": rec["next_watch"] - rec["heldout"],
+            "effect_matched": rec["next_watch"] - rec["heldout_matched"], **_run_info(runs)}
 
 
 CLASSICAL: tuple[str, ...] = ("itemknn", "rp3b", "ease")

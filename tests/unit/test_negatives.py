@@ -492,6 +492,9 @@ def test_retrieval_negatives_on_a_tiny_world():
     again = N.retrieval_negatives(ds, split, lrs=lrs, max_epochs=3, patience=1, n_negatives=32, dim=8,
                                   tower=(8,), k=20, seed=0)
     assert again == out  # deterministic for a seed
+    few = N.retrieval_negatives(ds, split, lrs=lrs, max_epochs=1, n_negatives=32, dim=8, tower=(8,), k=20,
+                                max_train=40, seed=0)  # a seeded subset of 40 training examples
+    assert all(r["epochs"] == 1 for r in few.values())
     with pytest.raises(ValueError, match="needs rates for"):
         N.retrieval_negatives(ds, split, lrs={"uniform": [1e-2]})
     with pytest.raises(ValueError, match="next-watch split"):

@@ -311,15 +311,16 @@ RETRIEVAL_CROSSOVER: tuple[str, ...] = ("uniform", "exposed")
 
 def retrieval_negatives(ds: Any, split: Any, *, lrs: Mapping[str, Sequence[float]], max_epochs: int = 30,
                         patience: int = 3, batch_size: int = 256, n_negatives: int = 256, dim: int = 32,
-                        tower: Sequence[int] = (64,), k: int = 100, seed: int = 0
-                        ) -> dict[str, dict[str, float]]:
+                        tower: Sequence[int] = (64,), k: int = 100, max_train: int | None = None,
+                        seed: int = 0) -> dict[str, dict[str, float]]:
     """The retrieval half of notebook 06's crossover in one world, trained to convergence: the candidate
     model of notebook 06 (``dim``, ``tower``, every input) with uniform (global) negatives and with
     exposed-not-clicked ones (the impressions before the cutoff), each with the logQ correction. For each
     rate of ``lrs[name]``: early stopping on validation recall@``k`` of ``split.valid`` (``patience``
     epochs, at most ``max_epochs``); the rate with the best validation recall wins. Returns, per name of
     :data:`RETRIEVAL_CROSSOVER`: ``{"recall": test recall@k over the whole catalogue (watched videos
-    excluded), "val_recall", "lr", "epochs": the best epoch + 1}``."""
+    excluded), "val_recall", "lr", "epochs": the best epoch + 1}``. ``max_train``: a seeded random subset
+    of the training examples (:func:`subsample_examples`; None: all)."""
     missing = [name for name in RETRIEVAL_CROSSOVER if name not in lrs]
     if missing:
         raise ValueError(f"retrieval_negatives: lrs needs rates for {missing} (a mapping name -> rates)")
@@ -330,6 +331,7 @@ def retrieval_negatives(ds: Any, split: Any, *, lrs: Mapping[str, Sequence[float
     builder = FeatureBuilder.from_dataset(ds, spec, window=(0.0, split.train_cutoff))
     parts = {p: (split_examples(builder, split, p), getattr(split, p)["label"].to_numpy(np.int64))
              for p in ("train", "valid", "test")}
+    parts["train"] = subsample_examples(*parts["train"], max_train, seed=seed)
     imp = splits.training_view(ds, split).impressions  # what was shown before the cutoff
     samplers = {"uniform": UniformSampler(n_videos, shared=True),
                 "exposed": ExposedSampler(n_videos, imp["user_id"].to_numpy(), imp["video_id"].to_numpy(),

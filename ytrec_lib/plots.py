@@ -770,13 +770,20 @@ def calibration_figure(calib: pd.DataFrame, truth: str = "true") -> Figure:
     return fig
 
 
-def hidden_layers_figure(wpul: pd.Series) -> Figure:
-    """Bar chart of the weighted per-user loss (values) per hidden-layer configuration (index)."""
-    fig = Figure(figsize=(7, 3.5))
+def hidden_layers_figure(wpul: pd.Series, noise: float | None = None) -> Figure:
+    """Bar chart of the weighted per-user loss (values) per hidden-layer configuration (index), the axis
+    from 0; with ``noise`` (a loss difference single runs show from training seeds alone), a band from the
+    best configuration's loss up to ``noise`` above it: a bar inside the band is level with the best."""
+    fig = Figure(figsize=(7, 3.5), layout="constrained")
     ax = fig.subplots()
     ax.bar(wpul.index, wpul.values, color="tab:blue")
+    if noise is not None:
+        best = float(wpul.min())
+        ax.axhspan(best, best + noise, color="tab:orange", alpha=0.3,
+                   label=f"within training noise of the best (+{noise:.3f})")
+        ax.legend(loc="lower right", fontsize=8)
     ax.set(title="Hidden layers vs weighted per-user loss (lower is better)", xlabel="ReLU layers (widths)",
-           ylabel="weighted per-user loss (fraction)", ylim=(0.9 * wpul.min(), 1.03 * wpul.max()))
+           ylabel="weighted per-user loss (fraction)", ylim=(0.0, 1.1 * wpul.max()))
     return fig
 
 

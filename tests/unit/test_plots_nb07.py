@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from matplotlib.figure import Figure
 
 from ytrec_lib import plots
@@ -37,6 +38,11 @@ def test_calibration_figure():
 def test_hidden_layers_and_drop_one_figures():
     layers = pd.Series({"none": 0.3, "32": 0.28, "64-32": 0.27})
     assert_labelled(plots.hidden_layers_figure(layers), 1)
+    ax = plots.hidden_layers_figure(layers, noise=0.02).axes[0]
+    assert ax.get_ylim()[0] == 0.0  # bars from zero
+    band = ax.patches[-1]  # the noise band: from the best loss up by the noise
+    assert band.get_y() == pytest.approx(0.27) and band.get_height() == pytest.approx(0.02)
+    assert "training noise" in ax.get_legend().get_texts()[0].get_text()
     delta = pd.Series({"video": 0.05, "duration": 0.01, "source": -0.002})
     fig = plots.drop_one_figure(delta)
     assert_labelled(fig, 1)

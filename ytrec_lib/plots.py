@@ -781,9 +781,9 @@ def hidden_layers_figure(wpul: pd.Series, noise: float | None = None) -> Figure:
         best = float(wpul.min())
         ax.axhspan(best, best + noise, color="tab:orange", alpha=0.3,
                    label=f"within training noise of the best (+{noise:.3f})")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="upper right", fontsize=8)
     ax.set(title="Hidden layers vs weighted per-user loss (lower is better)", xlabel="ReLU layers (widths)",
-           ylabel="weighted per-user loss (fraction)", ylim=(0.0, 1.1 * wpul.max()))
+           ylabel="weighted per-user loss (fraction)", ylim=(0.0, 1.2 * wpul.max()))
     return fig
 
 

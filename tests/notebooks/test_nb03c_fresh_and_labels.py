@@ -12,7 +12,7 @@ STEM = "03c_fresh_and_labels"
 FIG4_KEYS = ("fresh_lift_empirical", "fresh_lift_with_example_age", "fresh_lift_without_example_age",
              "fresh_share_top100_with_example_age", "fresh_share_top100_without_example_age",
              "fresh_share_next_watch")
-LABEL_KEYS = ("recall@100_next_watch_label", "recall@100_heldout_label", "recall@100_heldout_matched_label")
+LABEL_KEYS = ("recall@100_next_watch_label", "recall@100_heldout_label")
 
 
 @pytest.fixture(scope="module")
@@ -87,28 +87,29 @@ def test_without_order_in_time_next_watch_labels_no_longer_win(r):
 @pytest.mark.xfail(strict=True, reason=(
     "measured at ci over 3 seeds (learning rates of the world with order): with no order in time next-watch "
     "minus held-out recall@100 is -0.0122 +- 0.0049, held-out ahead beyond 2 SE (world on +0.0404 +- "
-    "0.0063). The control with the context cut to the next-watch length moves it to -0.0048 +- 0.0007 "
-    "(world on +0.0368 +- 0.0035): the longer context is ~60% of the reversal, and what is left is still "
-    "beyond 2 SE (every seed -0.003 to -0.006); not within 2 SE of zero as the two-sided criterion asks"))
+    "0.0063). The control with the context cut to the next-watch length (03c's last cell of section 3) "
+    "gives -0.0027 +- 0.0023 at the rate validation picks for it there (3e-3), within 2 SE, but -0.0048 +- "
+    "0.0007 at the world with order's rate (1e-2; with order +0.0368 +- 0.0035): the longer context is most "
+    "of the reversal, and whether the rest is noise depends on the rate. The plain held-out gap asserted "
+    "here is not within 2 SE of zero as the two-sided criterion asks"))
 def test_ablation_without_sequences_leaves_no_gap(r):
     off, se = r["ablation"]["sequences"]["world off"], r["ablation_se"]["sequences"]["world off"]
     assert abs(off) <= 2 * se, (off, se)
 
 
 def test_the_matched_context_control(r, printed):
-    """The control (held-out labels with the next-watch context length): next-watch labels beat it beyond
-    two standard errors in the world with order; without order its gap is smaller in size than the plain
-    held-out one's (the longer context is part of the reversal); the sentence states both verdicts."""
-    gap, se = r["next_minus_heldout_matched"], r["next_minus_heldout_matched_se"]
-    assert set(gap) == set(se) == {"world on", "world off"}
-    assert gap["world on"] > 2 * se["world on"], (gap, se)
-    assert gap["world on"] == pytest.approx(r["recall@100_next_watch_label"]
-                                            - r["recall@100_heldout_matched_label"])
-    assert abs(gap["world off"]) < abs(r["ablation"]["sequences"]["world off"]), (gap, r["ablation"])
-    lines = [line for line in printed if line.startswith("The control, held-out labels")]
+    """The control in the world without order (held-out labels with the next-watch context length): its
+    gap to next-watch labels is smaller in size than the plain held-out one's (the longer context is part
+    of the reversal), it is recorded from the seeds, and the sentence states its verdict."""
+    control, se = r["control_sequences_off"], r["control_sequences_off_se"]
+    assert set(control) == set(se) == {"recall_heldout_matched", "effect_matched"}
+    assert 0.0 < control["recall_heldout_matched"] <= 1.0 and se["effect_matched"] > 0
+    plain = r["ablation"]["sequences"]["world off"]
+    assert abs(control["effect_matched"]) < abs(plain), (control, plain)
+    lines = [line for line in printed if line.startswith("The control (sequences off)")]
     assert len(lines) == 1, lines
-    for world in ("world on", "world off"):
-        assert verdict(gap[world], se[world], 0.0) in lines[0], (world, lines[0])
+    assert verdict(control["effect_matched"], se["effect_matched"], 0.0) in lines[0], lines[0]
+    assert f"{control['effect_matched']:+.4f}" in lines[0]
 
 
 def test_the_sentences_state_the_measured_verdicts(r, printed):

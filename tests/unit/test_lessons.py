@@ -93,13 +93,28 @@ def test_run_lesson_reuses_the_first_seeds_rates_and_summarises_rows():
     assert "lr" not in s["mean"] and "seed" not in s["mean"] and "interaction_gain" in s["mean"]
 
 
-def test_labels_lesson_trains_every_label_kind():
-    """Next-watch, held-out and the matched-context held-out control, each at its own chosen rate."""
-    row = L.lesson_labels(L.world("tiny", 1, {}), 1, FAST)
-    assert set(row["lr"]) == set(L.SPLIT_KINDS) == {"next_watch", "heldout", "heldout_matched"}
+def test_labels_lesson_trains_each_label_kind_asked():
+    """Next-watch and held-out by default; with the matched-context control when asked, each kind at its
+    own chosen rate; next-watch and held-out are never left out."""
+    ds = L.world("tiny", 1, {})
+    row = L.lesson_labels(ds, 1, FAST)
+    assert set(row["lr"]) == {"next_watch", "heldout"} and "effect_matched" not in row
     assert row["effect"] == row["recall_next"] - row["recall_heldout"]
-    assert row["effect_matched"] == row["recall_next"] - row["recall_heldout_matched"]
-    assert L.make_split(L.world("tiny", 1, {}), "heldout_matched", 1, 2).match_context
+    full = L.lesson_labels(ds, 1, FAST, kinds=L.SPLIT_KINDS)
+    assert set(full["lr"]) == set(L.SPLIT_KINDS) == {"next_watch", "heldout", "heldout_matched"}
+    assert full["effect_matched"] == full["recall_next"] - full["recall_heldout_matched"]
+    assert full["recall_next"] == row["recall_next"]  # the same model: the control changes nothing else
+    assert L.make_split(ds, "heldout_matched", 1, 2).match_context
+    with pytest.raises(ValueError, match="kinds must hold next_watch and heldout"):
+        L.lesson_labels(ds, 1, FAST, kinds=("next_watch", "heldout_matched"))
+
+
+def test_a_rate_not_given_is_chosen_at_the_first_seed_and_reused():
+    given = {"next_watch": 3e-3, "heldout": 3e-3}
+    out = L.run_lesson("labels", "tiny", [0, 1], {}, FAST, lr=given, kinds=L.SPLIT_KINDS, progress=False)
+    first, second = (r["lr"] for r in out["rows"])
+    assert {k: first[k] for k in given} == given and first["heldout_matched"] in FAST.lrs
+    assert second == first and out["lr"] == first
 
 
 def test_cli_prints_json_and_refuses_bad_input(capsys):

@@ -336,20 +336,28 @@ def lesson_fresh(ds: datasets.Dataset, seed: int, protocol: Protocol, lr: Mappin
 
 
 def lesson_labels(ds: datasets.Dataset, seed: int, protocol: Protocol, lr: Mapping[str, float] | None = None,
-                  example_age: bool | None = None) -> dict[str, Any]:
-    """§3.4: test recall@100 trained on next-watch labels, on randomly held-out labels and on held-out
-    labels with the next-watch example's context length (depth 1, all evaluated on the next watch after
-    the cutoff); ``effect`` = next minus held-out, ``effect_matched`` = next minus matched held-out.
-    ``example_age``: None keeps the feature set's own (on)."""
+                  example_age: bool | None = None, kinds: Sequence[str] = SPLIT_KINDS[:2]) -> dict[str, Any]:
+    """§3.4: test recall@100 of the depth-1 model trained on each label kind of ``kinds`` (of
+    :data:`SPLIT_KINDS`; next-watch and held-out always), all evaluated on the next watch after the
+    cutoff: ``recall_next``, ``recall_heldout``, ``effect`` = next minus held-out, and with the control
+    ``"heldout_matched"`` (held-out labels with the next-watch context length) ``recall_heldout_matched``
+    and ``effect_matched`` = next minus it. ``example_age``: None keeps the feature set's own (on)."""
+    unknown = [k for k in kinds if k not in SPLIT_KINDS]
+    if unknown or not {"next_watch", "heldout"} <= set(kinds):
+        raise ValueError(f"kinds must hold next_watch and heldout, from {', '.join(SPLIT_KINDS)}; "
+                         f"got {kinds}")
     rec, runs = {}, {}
-    for kind in SPLIT_KINDS:
+    for kind in kinds:
         split = make_split(ds, kind, seed, protocol.n_next)
         runs[kind] = train_selected(ds, split, "all", (64,), seed, protocol, example_age=example_age,
                                     lr=_chosen(kind, lr))
         rec[kind] = quality_on_test(runs[kind], split)["recall@100"]
-    return {"recall_next": rec["next_watch"], "recall_heldout": rec["heldout"],
-            "recall_heldout_matched": rec["heldout_matched"], "effect": rec["next_watch"] - rec["heldout"],
-            "effect_matched": rec["next_watch"] - rec["heldout_matched"], **_run_info(runs)}
+    out = {"recall_next": rec["next_watch"], "recall_heldout": rec["heldout"],
+           "effect": rec["next_watch"] - rec["heldout"]}
+    if "heldout_matched" in rec:
+        out.update(recall_heldout_matched=rec["heldout_matched"],
+                   effect_matched=rec["next_watch"] - rec["heldout_matched"])
+    return {**out, **_run_info(runs)}
 
 
 CLASSICAL: tuple[str, ...] = ("itemknn", "rp3b", "ease")
@@ -427,8 +435,9 @@ def run_lesson(lesson: str, preset: str, seeds: Sequence[int], switches: Mapping
     ``seeds`` (each its own world, split and models). ``options`` go to the lesson function (e.g.
     ``depths=(0, 1, 2, 3, 4)``). Learning rates: ``lr`` (model name -> rate chosen before, e.g. in
     another world) at every seed where given; else chosen per seed with ``protocol.lr_per_seed``, else
-    at the first seed and reused. Returns ``{"rows": [per-seed dicts: seed, world statistics, metrics,
-    lr, epochs, seconds], "summary": summarize(rows), "lr": the rates of the first seed}``."""
+    at the first seed and reused (a model ``lr`` does not name too). Returns ``{"rows": [per-seed dicts:
+    seed, world statistics, metrics, lr, epochs, seconds], "summary": summarize(rows), "lr": the rates of
+    the first seed}``."""
     if lesson not in LESSONS:
         raise ValueError(f"unknown lesson {lesson!r}; use one of {', '.join(LESSONS)}")
     if not seeds:
@@ -442,7 +451,7 @@ def run_lesson(lesson: str, preset: str, seeds: Sequence[int], switches: Mapping
         reuse = chosen if lr is not None or not protocol.lr_per_seed else None
         measured = LESSONS[lesson](ds, int(seed), protocol, reuse, **options)
         row = {"seed": int(seed), **world_stats(ds), **measured}
-        chosen = chosen or dict(row["lr"])
+        chosen = {**row["lr"], **(chosen or {})}  # a rate given is kept; one chosen here is reused
         rows.append(row)
     return {"rows": rows, "summary": summarize(rows, NULL[lesson]), "lr": chosen}
 

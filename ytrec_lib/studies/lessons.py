@@ -389,11 +389,11 @@ def lesson_baselines(ds: datasets.Dataset, seed: int, protocol: Protocol,
         row[f"recall100_{name}"] = evaluation.score_ranking(ranked, labels)["recall@100"]
     times, cutoff = split.test["time"].to_numpy(), split.train_cutoff  # (n_test,) float64
     trending = B.MostPopular(window=RECENT_DAYS).fit_dataset(ds, cutoff)
-    ranked = {"popularity_recent": trending.recommend(task.test.users, 100, histories=task.test.histories,
-                                                      times=times),
-              **B.oracle_rankings(ds, task.test.users, times, cutoff, 100, task.test.histories)}
-    for name, r in ranked.items():  # r (n_test, 100) int64
-        row[f"recall100_{name}"] = evaluation.score_ranking(r, labels)["recall@100"]
+    lists = {"popularity_recent": trending.recommend(task.test.users, 100, histories=task.test.histories,
+                                                     times=times),
+             **B.oracle_rankings(ds, task.test.users, times, cutoff, 100, task.test.histories)}
+    for name, top in lists.items():  # top (n_test, 100) int64
+        row[f"recall100_{name}"] = evaluation.score_ranking(top, labels)["recall@100"]
     row["share_labels_uploaded_after_cutoff"] = describe.share_uploaded_after(ds, labels, cutoff)
     run = train_selected(ds, split, "all", TOWERS[depth], seed, protocol, lr=_chosen("model", lr))
     ranked = C.rank_videos(run.model, C.split_examples(run.builder, split, "test"), 100)  # (n_test, 100)

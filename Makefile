@@ -22,8 +22,10 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
+# Two notebooks side by side, one a core (as make test's two lanes); 05 last, alone. JOBS=1: in order.
+JOBS   ?= 2
 run: $(STAMP)
-	$(BIN)/python -m ytrec_lib run-notebooks --preset $(PRESET)
+	$(BIN)/python -m ytrec_lib run-notebooks --preset $(PRESET) --jobs $(JOBS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ytrec_lib tests notebooks

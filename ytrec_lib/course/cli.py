@@ -30,7 +30,8 @@ def _run_notebooks(args: argparse.Namespace) -> int:
     from ytrec_lib.course import runner
 
     return runner.run_notebooks(args.preset, args.only, args.param,
-                                Path(args.build) if args.build else None, html=not args.no_html)
+                                Path(args.build) if args.build else None, html=not args.no_html,
+                                jobs=args.jobs)
 
 
 def _results(args: argparse.Namespace) -> int:
@@ -233,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="set a name defined in the notebook's parameters cell; repeatable")
     run.add_argument("--build", help="output folder (default: build/, or $YTREC_BUILD_DIR)")
     run.add_argument("--no-html", action="store_true", help="skip the HTML report")
+    run.add_argument("--jobs", type=int, default=1, metavar="N",
+                     help="notebooks side by side, one kernel each (default 1: one after another in order; "
+                          "make run uses 2); 05 runs last, alone")
     run.set_defaults(func=_run_notebooks)
 
     res = sub.add_parser("results", help="print every recorded result")

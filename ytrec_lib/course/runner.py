@@ -77,6 +77,18 @@ DEFAULT_TIMEOUT_S = 1800
 TIMEOUT_S = {"00_overview": 300, "03_candidate_generation": 3600, "03b_paper_lessons": 3600,
              "03c_fresh_and_labels": 3600,
              "06_negative_sampling": 3600, "07_ranking": 3600}
+AFTER: dict[str, tuple[str, ...]] = {"04_video_embeddings": ("03_candidate_generation",),
+                                     "05_ann_serving": ("03_candidate_generation",),
+                                     "08_two_stage_system": ("03_candidate_generation", "07_ranking")}
+"""With ``jobs > 1``: a notebook that reuses a model an earlier one trains and caches (03's candidate
+model, 07's ranker) starts only after that one ends, so the model is trained once. (Each notebook still
+runs alone: what it needs and does not find in the cache, it builds.)"""
+ALONE: tuple[str, ...] = ("05_ann_serving",)
+"""With ``jobs > 1``: notebooks that time work against work and need a quiet core (05 times one query
+against batches of queries); they run last, one at a time, with nothing beside them."""
+RUN_TAG_ENV = "YTREC_RUN_TAG"
+"""Environment variable the child appends to each section line (the stem, when notebooks run side by
+side)."""
 
 
 class RunError(Exception):
@@ -427,6 +439,22 @@ def _kill_tree(proc: subprocess.Popen) -> None:
             time.sleep(0.02)
 
 
+_RUNNING: set[subprocess.Popen] = set()
+"""The notebook children running now (several when notebooks run side by side)."""
+_RUNNING_LOCK = threading.Lock()
+_STOPPING = threading.Event()
+"""Set while an interrupt kills the running children: their runs are not failures to keep a copy of."""
+
+
+def _kill_running() -> None:
+    """Kill every notebook child running now, with its kernel (an interrupt of a side-by-side run)."""
+    _STOPPING.set()
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    for proc in running:
+        _kill_tree(proc)
+
+
 def _papermill(src: Path, out: Path, params: dict[str, Any], env: dict[str, str], limit: int) -> str | None:
     """Run one notebook in a child process group; return None on success, else what went wrong.
 
@@ -435,6 +463,8 @@ def _papermill(src: Path, out: Path, params: dict[str, Any], env: dict[str, str]
     """
     cmd = [sys.executable, "-m", "ytrec_lib.course.runner", str(src), str(out), json.dumps(params)]
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+    with _RUNNING_LOCK:
+        _RUNNING.add(proc)
     try:
         try:
             proc.wait(timeout=limit)
@@ -444,6 +474,9 @@ def _papermill(src: Path, out: Path, params: dict[str, Any], env: dict[str, str]
     except BaseException:  # SIGTERM / Ctrl-C (as Interrupted), even in the middle of the timeout's kill
         _kill_tree(proc)
         raise
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(proc)
     if proc.returncode != 0:
         return failing_cell(out)
     return None
@@ -476,15 +509,16 @@ class SectionProgress:
     Used as nbclient's ``on_cell_start`` hook, which sees every cell, markdown ones included.
     """
 
-    def __init__(self, out: Any = None) -> None:
+    def __init__(self, out: Any = None, tag: str = "") -> None:
         self.out = out or sys.stdout
         self.start = time.perf_counter()
+        self.tag = tag
 
     def __call__(self, cell: Any, cell_index: int | None = None, **_: Any) -> None:
         heading = section_heading(cell)
         if heading:
             elapsed = format_elapsed(time.perf_counter() - self.start)
-            print(f"    {elapsed:>7}  {heading}", file=self.out, flush=True)
+            print(f"    {elapsed:>7}  {heading}{self.tag}", file=self.out, flush=True)
 
 
 def _ipc_prefix() -> str | None:
@@ -565,7 +599,7 @@ def _child(src: str, out: str, params_json: str) -> int:
         papermill.execute_notebook(src, out, parameters=json.loads(params_json), kernel_name="python3",
                                    cwd=str(Path(src).parent), progress_bar=False, log_output=False,
                                    kernel_manager_class=kernel_manager_class(),
-                                   on_cell_start=SectionProgress())
+                                   on_cell_start=SectionProgress(tag=os.environ.get(RUN_TAG_ENV, "")))
     except papermill.PapermillExecutionError:
         return 1
     return 0
@@ -717,8 +751,9 @@ def _join_streams(outputs: list[Any]) -> tuple[list[Any], int]:
     return kept, len(outputs) - len(kept)
 
 
-def run_one(path: Path, params: dict[str, Any], preset: str, build: Path) -> Outcome:
-    """Execute one notebook in a staging folder and publish it into ``build`` if it finished."""
+def run_one(path: Path, params: dict[str, Any], preset: str, build: Path, tag: bool = False) -> Outcome:
+    """Execute one notebook in a staging folder and publish it into ``build`` if it finished.
+    ``tag``: its section lines end with its stem (notebooks running side by side)."""
     stem = path.stem
     start = time.perf_counter()
     preset = params.get("PRESET", preset)
@@ -726,11 +761,12 @@ def run_one(path: Path, params: dict[str, Any], preset: str, build: Path) -> Out
         executed = staging / f"{stem}.ipynb"
         env = {**os.environ, "YTREC_NOTEBOOK": stem, "YTREC_RESULTS_DIR": str(staging / "results"),
                "YTREC_BUILD_DIR": str(build), "PYTHONUNBUFFERED": "1", progress.TEXT_ENV: "1",
-               "MPLBACKEND": "module://matplotlib_inline.backend_inline"}  # figures into the outputs
+               "MPLBACKEND": "module://matplotlib_inline.backend_inline",  # figures into the outputs
+               RUN_TAG_ENV: f"  [{stem}]" if tag else ""}
         problem = _papermill(path, executed, params, env, timeout_for(stem, preset))
         seconds = time.perf_counter() - start
         if problem:
-            if executed.exists():
+            if executed.exists() and not _STOPPING.is_set():
                 kept = Path(tempfile.mkdtemp(prefix=f"ytrec-failed-{stem}-")) / f"{stem}.ipynb"
                 _install(executed, kept)
                 problem += f" — executed copy kept at {kept}"
@@ -776,15 +812,21 @@ def run_notebooks(
     params: list[str] | None = None,
     build: Path | None = None,
     html: bool = True,
+    jobs: int = 1,
 ) -> int:
     """Run the chosen notebooks in order; stop at the first failure. Returns the exit status.
 
+    ``jobs > 1``: that many notebooks side by side (one kernel each), longest time limit first, each
+    of :data:`AFTER` once what it reuses has ended, those of :data:`ALONE` last and one at a time; at
+    the first failure no further notebook starts, the running ones finish (and are published).
     Every check (notebooks, parameters, folders) happens before the first kernel starts. SIGTERM or
-    Ctrl-C kills the running notebook and its kernel, removes its staging folder, prints one line and
-    returns 128 + the signal number.
+    Ctrl-C kills the running notebooks and their kernels, removes their staging folders, prints one line
+    and returns 128 + the signal number.
     """
     build = (build or report.build_dir()).resolve()
     try:
+        if int(jobs) < 1:
+            raise RunError(f"--jobs must be >= 1 (notebooks run side by side), got {jobs}")
         notebooks = select_notebooks(only)
         plan = plan_parameters(notebooks, preset, dict(parse_param(p) for p in params or []))
         check_folders(build)
@@ -793,6 +835,8 @@ def run_notebooks(
         return 1
     with signals_interrupt():
         try:
+            if jobs > 1:
+                return _run_side_by_side(plan, preset, build, html, int(jobs))
             return _run_plan(plan, preset, build, html)
         except Interrupted as stop:
             name = signal.Signals(stop.signum).name
@@ -802,28 +846,100 @@ def run_notebooks(
             return 128 + stop.signum
 
 
+def _announce(i: int, n: int, path: Path, nb_params: dict[str, Any], preset: str) -> None:
+    print(f"[{i}/{n}] {path.stem} (preset {nb_params.get('PRESET', preset)}) ...", flush=True)
+
+
+def _finish(i: int, n: int, outcome: Outcome, build: Path, html: bool, total: float) -> bool:
+    """Print how notebook ``i`` of ``n`` ended and write its HTML page; whether it succeeded."""
+    if not outcome.ok:
+        print(f"error: {outcome.stem} failed after {outcome.seconds:.1f} s: {outcome.message}",
+              file=sys.stderr)
+        return False
+    print(f"[{i}/{n}] {outcome.stem} done in {outcome.seconds:.1f} s "
+          f"(total {time.perf_counter() - total:.1f} s)", flush=True)
+    if html:
+        from ytrec_lib.course import html_report
+
+        html_report.write_notebook_page(build, outcome.stem)
+    return True
+
+
+def _write_index(build: Path) -> None:
+    from ytrec_lib.course import html_report
+
+    index = html_report.write_index(build)
+    print(f"Report: {index}  (open it in a browser)")
+
+
 def _run_plan(plan: dict[Path, dict[str, Any]], preset: str, build: Path, html: bool) -> int:
     """Sweep stale leftovers, then run and publish each planned notebook (see :func:`run_notebooks`)."""
     sweep_stale(build)
     total = time.perf_counter()
     for i, (path, nb_params) in enumerate(plan.items(), start=1):
-        print(f"[{i}/{len(plan)}] {path.stem} (preset {nb_params.get('PRESET', preset)}) ...", flush=True)
-        outcome = run_one(path, nb_params, preset, build)
-        if not outcome.ok:
-            print(f"error: {outcome.stem} failed after {outcome.seconds:.1f} s: {outcome.message}",
-                  file=sys.stderr)
+        _announce(i, len(plan), path, nb_params, preset)
+        if not _finish(i, len(plan), run_one(path, nb_params, preset, build), build, html, total):
             return 1
-        print(f"[{i}/{len(plan)}] {path.stem} done in {outcome.seconds:.1f} s "
-              f"(total {time.perf_counter() - total:.1f} s)", flush=True)
-        if html:
-            from ytrec_lib.course import html_report
-
-            html_report.write_notebook_page(build, path.stem)
     if html:
-        from ytrec_lib.course import html_report
+        _write_index(build)
+    return 0
 
-        index = html_report.write_index(build)
-        print(f"Report: {index}  (open it in a browser)")
+
+def side_by_side_order(stems: list[str], preset: str) -> list[str]:
+    """The order notebooks start in when several run side by side: longest time limit first (plan order
+    among equals), those of :data:`ALONE` last."""
+    rank = {stem: i for i, stem in enumerate(stems)}
+    return sorted(stems, key=lambda s: (s in ALONE, -timeout_for(s, preset), rank[s]))
+
+
+def _ready(waiting: list[Path], done: set[str], planned: set[str]) -> Path | None:
+    """The first of ``waiting`` whose :data:`AFTER` notebooks (those in the plan) have all ended."""
+    return next((p for p in waiting if all(d in done or d not in planned for d in AFTER.get(p.stem, ()))),
+                None)
+
+
+def _run_side_by_side(plan: dict[Path, dict[str, Any]], preset: str, build: Path, html: bool,
+                      jobs: int) -> int:
+    """:func:`_run_plan` with ``jobs`` notebooks at a time, then those of :data:`ALONE` one by one."""
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+    sweep_stale(build)
+    _STOPPING.clear()
+    total, n = time.perf_counter(), len(plan)
+    by_stem = {p.stem: p for p in plan}
+    order = [by_stem[s] for s in side_by_side_order(list(by_stem), preset)]
+    waiting = [p for p in order if p.stem not in ALONE]
+    done: set[str] = set()
+    number: dict[str, int] = {}
+    failed = False
+    running: dict[Future, Path] = {}
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        try:
+            while waiting or running:
+                while not failed and len(running) < jobs and (path := _ready(waiting, done, set(by_stem))):
+                    waiting.remove(path)
+                    number[path.stem] = len(number) + 1
+                    _announce(number[path.stem], n, path, plan[path], preset)
+                    running[pool.submit(run_one, path, plan[path], preset, build, True)] = path
+                if not running:
+                    break
+                ended, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
+                for future in ended:
+                    path = running.pop(future)
+                    done.add(path.stem)
+                    failed |= not _finish(number[path.stem], n, future.result(), build, html, total)
+        except BaseException:  # Interrupted: the children of the other threads go too
+            _kill_running()
+            raise
+    if failed:
+        return 1
+    for path in (p for p in order if p.stem in ALONE):
+        number[path.stem] = len(number) + 1
+        _announce(number[path.stem], n, path, plan[path], preset)
+        if not _finish(number[path.stem], n, run_one(path, plan[path], preset, build), build, html, total):
+            return 1
+    if html:
+        _write_index(build)
     return 0
 
 

@@ -9,7 +9,7 @@ PRESET ?= ci
         clean-notebooks lock clean
 
 help:
-	@echo "make run              execute every notebook at PRESET=$(PRESET); report in build/index.html"
+	@echo "make run              every notebook at PRESET=$(PRESET), JOBS=$(JOBS) at a time; report in build/index.html"
 	@echo "make test             ruff, then side by side: unit, fault and real-format tests | every notebook at ci (CI)"
 	@echo "make test-browser     notebooks 05 and 08 in JupyterLab through headless Chromium"
 	@echo "make lab              JupyterLab on notebooks/, every notebook at PRESET (LAB_ARGS: extra options)"

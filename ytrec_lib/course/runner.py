@@ -532,7 +532,10 @@ def kernel_manager_class() -> type:
 
     Local sockets in the staging folder instead of TCP ports, so ipykernel does not warn that it
     "is running over TCP without encryption", and the sockets go with the staging folder. TCP stays
-    where the path would be too long for a socket. nbclient creates, and shuts down, the kernel.
+    where the path would be too long for a socket. nbclient creates, and shuts down, the kernel. At
+    shutdown (every cell has run; the runner kills a kernel it stops for a timeout) jupyter_client
+    interrupts the kernel first: an idle kernel that gets the SIGINT prints "KeyboardInterrupt caught in
+    kernel" (it did once in a run of two notebooks side by side), so this one skips that interrupt.
     """
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
@@ -545,6 +548,10 @@ def kernel_manager_class() -> type:
         @default("ip")
         def _ip_default(self) -> str:
             return (_ipc_prefix() or "127.0.0.1") if self.transport == "ipc" else "127.0.0.1"
+
+        async def _async_interrupt_kernel(self) -> None:
+            if not self.shutting_down:
+                await super()._async_interrupt_kernel()
 
     return IpcKernelManager
 

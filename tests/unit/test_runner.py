@@ -20,13 +20,18 @@ def make_notebook(folder: Path, stem: str, body: str, params: str = 'PRESET = "s
     return fake_notebooks.make_notebook(folder, stem, body, params)
 
 
-@pytest.fixture
-def books(tmp_path, monkeypatch):
+def notebook_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty ``tmp_path/notebooks`` the runner reads instead of notebooks/, with the four presets."""
     folder = tmp_path / "notebooks"
     folder.mkdir()
     monkeypatch.setattr(runner, "NOTEBOOK_DIR", folder)
     monkeypatch.setattr(runner, "known_presets", lambda: ["tiny", "ci", "small", "large"])
     return folder
+
+
+@pytest.fixture
+def books(tmp_path, monkeypatch):
+    return notebook_folder(tmp_path, monkeypatch)
 
 
 def test_success_publishes_notebook_results_and_html(books, tmp_path, capsys):

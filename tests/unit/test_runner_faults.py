@@ -326,6 +326,17 @@ def _alive(pids: list[int]) -> list[int]:
     return [p.pid for p in running]
 
 
+def runner_env(tmp_path: Path, books: Path) -> tuple[Path, dict[str, str]]:
+    """A fresh temp folder ``tmp_path/tmp`` and the environment of a ``run-notebooks`` subprocess on the
+    notebooks of ``books``: its temp folder that one, its build folder ``tmp_path/build``."""
+    tmp_root = tmp_path / "tmp"
+    tmp_root.mkdir()
+    repo = Path(__file__).resolve().parents[2]
+    return tmp_root, {**os.environ, runner.NOTEBOOKS_ENV: str(books), "TMPDIR": str(tmp_root),
+                      "YTREC_BUILD_DIR": str(tmp_path / "build"),
+                      "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_kills_child_and_kernel_and_removes_staging(tmp_path, signum):
     books = tmp_path / "notebooks"
@@ -333,12 +344,7 @@ def test_signal_kills_child_and_kernel_and_removes_staging(tmp_path, signum):
     pids_file = tmp_path / "pids.txt"
     make_notebook(books, "00_sleepy", f"import os, time\nopen({str(pids_file)!r}, 'w').write("
                   "f'{os.getpid()} {os.getppid()}')\ntime.sleep(120)")
-    tmp_root = tmp_path / "tmp"
-    tmp_root.mkdir()
-    repo = Path(__file__).resolve().parents[2]
-    env = {**os.environ, runner.NOTEBOOKS_ENV: str(books), "TMPDIR": str(tmp_root),
-           "YTREC_BUILD_DIR": str(tmp_path / "build"),
-           "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+    tmp_root, env = runner_env(tmp_path, books)
     proc = subprocess.Popen([sys.executable, "-m", "ytrec_lib", "run-notebooks", "--preset", "tiny"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

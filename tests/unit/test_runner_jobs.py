@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,8 @@ from ytrec_lib.course import runner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import fake_notebooks  # noqa: E402
-from test_runner_faults import _alive  # noqa: E402
+from test_runner import notebook_folder  # noqa: E402
+from test_runner_faults import _alive, runner_env  # noqa: E402
 
 TIMED = ('import time\nreport.record("start", time.time())\ntime.sleep({sleep})\n'
          'report.record("end", time.time())')
@@ -28,13 +28,10 @@ def make_notebook(folder: Path, stem: str, body: str) -> Path:
 
 @pytest.fixture
 def books(tmp_path, monkeypatch):
-    folder = tmp_path / "notebooks"
-    folder.mkdir()
-    monkeypatch.setattr(runner, "NOTEBOOK_DIR", folder)
-    monkeypatch.setattr(runner, "known_presets", lambda: ["tiny", "ci", "small", "large"])
+    """test_runner's notebook folder, with 02_c reusing 01_b's model and 03_d run alone."""
     monkeypatch.setattr(runner, "AFTER", {"02_c": ("01_b",)})
     monkeypatch.setattr(runner, "ALONE", ("03_d",))
-    return folder
+    return notebook_folder(tmp_path, monkeypatch)
 
 
 def test_order_is_longest_limit_first_and_alone_last(monkeypatch):
@@ -98,12 +95,7 @@ def test_sigterm_kills_both_children_and_kernels(tmp_path):
     for stem, pids_file in pids.items():
         make_notebook(books, stem, f"import os, time\nopen({str(pids_file)!r}, 'w').write("
                       "f'{os.getpid()} {os.getppid()}')\ntime.sleep(120)")
-    tmp_root = tmp_path / "tmp"
-    tmp_root.mkdir()
-    repo = Path(__file__).resolve().parents[2]
-    env = {**os.environ, runner.NOTEBOOKS_ENV: str(books), "TMPDIR": str(tmp_root),
-           "YTREC_BUILD_DIR": str(tmp_path / "build"),
-           "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+    tmp_root, env = runner_env(tmp_path, books)
     cmd = [sys.executable, "-m", "ytrec_lib", "run-notebooks", "--preset", "tiny", "--jobs", "2"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

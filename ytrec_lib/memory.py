@@ -14,7 +14,6 @@ against 630,000-950,000), and the whole of notebook 03c 432 s against 456 s, wit
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 M_TRIM_THRESHOLD = -1
 """mallopt's parameter number: free memory at the top of the heap above this is returned to the kernel."""
@@ -31,9 +30,8 @@ def keep_freed_memory(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int 
     set: False where the C library is not glibc (macOS, musl), which then behaves as before."""
     if mmap_threshold < 0 or trim_threshold < 0:
         raise ValueError(f"thresholds must be >= 0 bytes, got {mmap_threshold} and {trim_threshold}")
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name)
+        libc = ctypes.CDLL(None)  # the symbols already loaded, the C library's among them
         mallopt, _ = libc.mallopt, libc.gnu_get_libc_version  # glibc only: its parameter numbers
     except (OSError, AttributeError, TypeError):
         return False

@@ -832,7 +832,8 @@ def run_notebooks(
     """
     build = (build or report.build_dir()).resolve()
     try:
-        if int(jobs) < 1:
+        jobs = int(jobs)
+        if jobs < 1:
             raise RunError(f"--jobs must be >= 1 (notebooks run side by side), got {jobs}")
         notebooks = select_notebooks(only)
         plan = plan_parameters(notebooks, preset, dict(parse_param(p) for p in params or []))
@@ -843,7 +844,7 @@ def run_notebooks(
     with signals_interrupt():
         try:
             if jobs > 1:
-                return _run_side_by_side(plan, preset, build, html, int(jobs))
+                return _run_side_by_side(plan, preset, build, html, jobs)
             return _run_plan(plan, preset, build, html)
         except Interrupted as stop:
             name = signal.Signals(stop.signum).name
@@ -879,14 +880,22 @@ def _write_index(build: Path) -> None:
     print(f"Report: {index}  (open it in a browser)")
 
 
+def _run_in_order(paths: list[Path], plan: dict[Path, dict[str, Any]], preset: str, build: Path,
+                  html: bool, total: float, first: int = 1) -> bool:
+    """Run and publish ``paths`` one after another, numbered from ``first`` of ``len(plan)``; stop at the
+    first failure. Returns whether all of them succeeded."""
+    for i, path in enumerate(paths, start=first):
+        _announce(i, len(plan), path, plan[path], preset)
+        if not _finish(i, len(plan), run_one(path, plan[path], preset, build), build, html, total):
+            return False
+    return True
+
+
 def _run_plan(plan: dict[Path, dict[str, Any]], preset: str, build: Path, html: bool) -> int:
     """Sweep stale leftovers, then run and publish each planned notebook (see :func:`run_notebooks`)."""
     sweep_stale(build)
-    total = time.perf_counter()
-    for i, (path, nb_params) in enumerate(plan.items(), start=1):
-        _announce(i, len(plan), path, nb_params, preset)
-        if not _finish(i, len(plan), run_one(path, nb_params, preset, build), build, html, total):
-            return 1
+    if not _run_in_order(list(plan), plan, preset, build, html, time.perf_counter()):
+        return 1
     if html:
         _write_index(build)
     return 0
@@ -914,6 +923,7 @@ def _run_side_by_side(plan: dict[Path, dict[str, Any]], preset: str, build: Path
     _STOPPING.clear()
     total, n = time.perf_counter(), len(plan)
     by_stem = {p.stem: p for p in plan}
+    planned = set(by_stem)
     order = [by_stem[s] for s in side_by_side_order(list(by_stem), preset)]
     waiting = [p for p in order if p.stem not in ALONE]
     done: set[str] = set()
@@ -923,7 +933,7 @@ def _run_side_by_side(plan: dict[Path, dict[str, Any]], preset: str, build: Path
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         try:
             while waiting or running:
-                while not failed and len(running) < jobs and (path := _ready(waiting, done, set(by_stem))):
+                while not failed and len(running) < jobs and (path := _ready(waiting, done, planned)):
                     waiting.remove(path)
                     number[path.stem] = len(number) + 1
                     _announce(number[path.stem], n, path, plan[path], preset)
@@ -938,13 +948,9 @@ def _run_side_by_side(plan: dict[Path, dict[str, Any]], preset: str, build: Path
         except BaseException:  # Interrupted: the children of the other threads go too
             _kill_running()
             raise
-    if failed:
+    alone = [p for p in order if p.stem in ALONE]
+    if failed or not _run_in_order(alone, plan, preset, build, html, total, first=len(number) + 1):
         return 1
-    for path in (p for p in order if p.stem in ALONE):
-        number[path.stem] = len(number) + 1
-        _announce(number[path.stem], n, path, plan[path], preset)
-        if not _finish(number[path.stem], n, run_one(path, plan[path], preset, build), build, html, total):
-            return 1
     if html:
         _write_index(build)
     return 0

@@ -124,7 +124,14 @@ def test_cli_prints_json_and_refuses_bad_input(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["protocol"]["lrs"] == [3e-3] and out["rows"][0]["lr"] == {"with": 3e-3, "without": 3e-3}
     assert out["summary"]["mean"]["effect"] == out["rows"][0]["lift_with"] / out["rows"][0]["lift_without"]
+    control = ["lessons", "--lesson", "labels", "--preset", "tiny", "--seeds", "0", "--epochs", "1",
+               "--patience", "1", "--lrs", "3e-3", "--n-next", "2", "--control", "--json"]
+    assert cli.main(control) == 0
+    row = json.loads(capsys.readouterr().out)["rows"][0]
+    assert set(row["lr"]) == set(L.SPLIT_KINDS)
+    assert row["effect_matched"] == row["recall_next"] - row["recall_heldout_matched"]
     for bad, message in ((["--lesson", "width"], "unknown lesson 'width'"),
+                         (["--lesson", "depth", "--control"], "--control is the labels lesson's"),
                          (["--lesson", "depth", "--set", "nope=1"], "unknown world switch"),
                          (["--lesson", "depth", "--mechanism-off", "gravity"], "unknown mechanism")):
         assert cli.main(["lessons", "--preset", "tiny", *bad]) == 1

@@ -185,7 +185,12 @@ def _lessons(args: argparse.Namespace) -> int:
     given = {"lrs": tuple(args.lrs) if args.lrs else None, "patience": args.patience, "epochs": args.epochs,
              "n_next": args.n_next, "batch_size": args.batch_size}
     protocol = L.Protocol(lr_per_seed=args.lr_per_seed, **{k: v for k, v in given.items() if v is not None})
-    options = {"depths": tuple(args.depths)} if args.lesson == "depth" else {}
+    if args.control and args.lesson != "labels":
+        raise ValueError(f"--control is the labels lesson's (held-out labels with the next-watch context "
+                         f"length); drop it for --lesson {args.lesson}")
+    options: dict[str, Any] = {"depths": tuple(args.depths)} if args.lesson == "depth" else {}
+    if args.control:
+        options["kinds"] = L.SPLIT_KINDS
     torch_threads(args.threads)
     result = L.run_lesson(args.lesson, args.preset, args.seeds, switches, protocol,
                           progress=not args.json, **options)
@@ -348,6 +353,9 @@ def _add_lessons_parser(sub: Any) -> None:
     ls.add_argument("--mechanism-off", metavar="NAME",
                     help=f"switch this mechanism of the world off (the ablation): {', '.join(MECHANISM_OFF)}")
     ls.add_argument("--depths", type=int, nargs="+", default=[0, 3], help="depth lesson: tower depths")
+    ls.add_argument("--control", action="store_true",
+                    help="labels lesson: also held-out labels with the next-watch context length "
+                         "(recall_heldout_matched, effect_matched = next-watch minus it)")
     ls.add_argument("--lrs", type=float, nargs="+",
                     help="learning rates each model chooses from on validation (default 1e-2 3e-3 1e-3)")
     ls.add_argument("--lr-per-seed", action="store_true",

@@ -1,6 +1,7 @@
 """The lessons' protocol (ytrec_lib.studies.lessons) and its command line, at the tiny preset."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -183,3 +184,19 @@ def test_lesson_preset_caps_large_presets_at_ci_and_says_why():
     assert L.lesson_preset("small", "small") == ("small", None)
     with pytest.raises(ValueError, match="LESSON_PRESET must be a simulator preset"):
         L.lesson_preset("ci", "movielens-100k")
+
+
+def test_the_readme_lesson_commands_run(capsys):
+    """Every ``lessons`` line of README.md runs (on tiny, one seed, one epoch): a mistyped switch or a
+    world the simulator refuses would fail here."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    prefix = ".venv/bin/python -m ytrec_lib "
+    lines = [line.split("#")[0].removeprefix(prefix).split() for line in readme.splitlines()
+             if line.startswith(prefix + "lessons ")]
+    assert len(lines) >= 4, lines
+    fast = ["--preset", "tiny", "--seeds", "0", "--epochs", "1", "--patience", "1", "--lrs", "3e-3",
+            "--n-next", "2", "--json"]
+    for args in lines:
+        assert cli.main(args + fast) == 0, (args, capsys.readouterr().err)
+        assert json.loads(capsys.readouterr().out)["rows"], args
+
